@@ -1,0 +1,41 @@
+# The two commands a newcomer runs: `make book` and `make test`. Both build .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The stamp's name carries the hash of what the environment is made from, so an unchanged
+# environment is never reinstalled and a changed pin always is.
+ENV_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP  := $(VENV)/.installed-$(ENV_HASH)
+PROFILE ?= cpu
+
+.PHONY: setup test test-fast book book-smoke bench clean help
+
+help:
+	@echo "make book   build the Jupyter Book on MA-52-Synth (profile $(PROFILE)); prints where index.html is"
+	@echo "make test   run the test suite"
+	@echo "make book-smoke / make bench / make clean"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "environment ready: $(VENV) ($(ENV_HASH))"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+book: $(STAMP)
+	$(BIN)/ma52 reproduce --profile $(PROFILE)
+
+book-smoke: $(STAMP)
+	$(BIN)/ma52 reproduce --profile smoke
+
+bench: $(STAMP)
+	$(BIN)/ma52 bench
+
+clean:
+	rm -rf _build book/generated
