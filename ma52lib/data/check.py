@@ -1,0 +1,261 @@
+"""``check_dataset``: is a folder a usable MA-52 dataset? (behind ``ma52 data check``)
+
+Every listed file is looked up (cheap); a spread-out sample of up to ``max_probe`` files per split is
+opened and its first and last frames decoded. Problems are errors (``report.ok`` is False) or
+warnings (a video listed in two splits, label names that differ from ours).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ma52lib.data.lists import AnnotationError, read_label_names, read_list
+from ma52lib.data.video import VideoError, probe
+from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
+
+
+@dataclass
+class Summary:
+    """min / median / max of one quantity over the probed videos."""
+
+    min: float
+    median: float
+    max: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary | None:
+        return cls(min(values), statistics.median(values), max(values)) if values else None
+
+    def __str__(self) -> str:
+        return f"{self.min:g} / {self.median:g} / {self.max:g}"
+
+
+@dataclass
+class SplitReport:
+    """What ``check_dataset`` found for one split."""
+
+    split: str
+    list_path: str
+    video_dir: str
+    list_error: str | None = None  # missing or malformed list file
+    video_dir_found: bool = True
+    num_clips: int = 0
+    has_labels: bool = True
+    class_counts: list[int] | None = None  # [52], None when the split has no labels
+    body_counts: list[int] | None = None  # [7]
+    missing: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # file -> reason
+    probed: int = 0
+    frames: Summary | None = None
+    fps: Summary | None = None
+    width: Summary | None = None
+    height: Summary | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the list parses, the folder exists and no checked file is missing or unreadable."""
+        return self.list_error is None and self.video_dir_found and not self.missing and not self.unreadable
+
+
+@dataclass
+class DatasetReport:
+    """Per-split findings plus cross-split warnings; ``format()`` renders it for people."""
+
+    root: str
+    splits: dict[str, SplitReport]
+    leaks: dict[str, list[str]] = field(default_factory=dict)  # video name -> splits listing it
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every split is usable (warnings do not count; ``--strict`` may add them)."""
+        return all(s.ok for s in self.splits.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable view of the report."""
+        out = asdict(self)
+        out["ok"] = self.ok
+        for name, split in self.splits.items():
+            out["splits"][name]["ok"] = split.ok
+        return out
+
+    def format(self) -> str:
+        """Readable multi-line text."""
+        lines = [f"MA-52 dataset check: {self.root}"]
+        for s in self.splits.values():
+            lines.append("")
+            lines.append(f"[{s.split}] {'OK' if s.ok else 'PROBLEMS'}")
+            if s.list_error is not None:
+                lines.append(f"  list: ERROR {s.list_error}")
+            if not s.video_dir_found:
+                lines.append(f"  video folder missing: {s.video_dir}")
+            if s.list_error is not None:
+                continue
+            lines.append(f"  clips: {s.num_clips}" + ("" if s.has_labels else " (no labels: dummy test labels)"))
+            if s.body_counts is not None and s.class_counts is not None:
+                parts = ", ".join(f"{name} {n}" for name, n in zip(BODY_PARTS, s.body_counts))
+                lines.append(f"  per body part: {parts}")
+                empty = [i for i, n in enumerate(s.class_counts) if n == 0]
+                nonzero = [n for n in s.class_counts if n]
+                if nonzero:
+                    lines.append(
+                        f"  per class: min {min(nonzero)}, max {max(nonzero)} clips"
+                        + (f"; {len(empty)} classes have none ({_ids(empty)})" if empty else "; every class present")
+                    )
+            if s.missing:
+                shown = ", ".join(s.missing[:5]) + (" ..." if len(s.missing) > 5 else "")
+                lines.append(f"  missing files: {len(s.missing)} ({shown})")
+            if s.unreadable:
+                lines.append(f"  unreadable files: {len(s.unreadable)}")
+                for name, reason in list(s.unreadable.items())[:5]:
+                    lines.append(f"    {name}: {reason}")
+            if s.probed:
+                lines.append(f"  probed {s.probed} videos (min / median / max):")
+                lines.append(f"    frames {s.frames}, fps {s.fps}, width {s.width}, height {s.height}")
+        if self.leaks or self.warnings:
+            lines.append("")
+        if self.leaks:
+            lines.append(f"WARNING: {len(self.leaks)} videos are listed in more than one split (leakage):")
+            for name, splits in list(self.leaks.items())[:5]:
+                lines.append(f"  {name}: {', '.join(splits)}")
+        for warning in self.warnings:
+            lines.append(f"WARNING: {warning}")
+        lines.append("")
+        lines.append("result: " + ("OK" if self.ok else "PROBLEMS FOUND"))
+        return "\n".join(lines)
+
+
+def _ids(ids: list[int], limit: int = 10) -> str:
+    """``ids`` as text, cut after ``limit``."""
+    return ", ".join(map(str, ids[:limit])) + (", ..." if len(ids) > limit else "")
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """Up to ``k`` indices evenly spread over ``range(n)``."""
+    if n <= k:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
+
+
+def _check_split(
+    root: Path, split: str, max_probe: int, progress: bool
+) -> tuple[SplitReport, list[str], list[str]]:
+    """The split's report, the names it lists and any warnings."""
+    warnings: list[str] = []
+    list_path = root / f"{split}_list_videos.txt"
+    video_dir = root / f"videos_{split}"
+    report = SplitReport(split=split, list_path=str(list_path), video_dir=str(video_dir))
+    report.video_dir_found = video_dir.is_dir()
+    try:
+        clips = read_list(list_path)
+    except FileNotFoundError:
+        report.list_error = f"{list_path} not found (expected one '<file>.mp4 <label>' per line)"
+        return report, [], warnings
+    except AnnotationError as err:
+        report.list_error = str(err)
+        return report, [], warnings
+    report.num_clips = len(clips)
+    labels = [c.label for c in clips]
+    if split == "test":
+        truth_path = root / "test_labels.txt"
+        report.has_labels = False
+        if truth_path.is_file():
+            try:
+                truth = {c.path: c.label for c in read_list(truth_path)}
+            except AnnotationError as err:
+                report.list_error = f"test labels: {err}"
+                return report, [], warnings
+            unlabelled = [c.path for c in clips if c.path not in truth]
+            if unlabelled:
+                warnings.append(
+                    f"{truth_path} lacks labels for {len(unlabelled)} test videos "
+                    f"(first: {unlabelled[0]!r}); test labels ignored"
+                )
+            else:
+                labels = [truth[c.path] for c in clips]
+                report.has_labels = True
+    if report.has_labels:
+        report.class_counts = np.bincount(labels, minlength=NUM_CLASSES).tolist()
+        report.body_counts = np.bincount(
+            [FINE_TO_BODY[y] for y in labels], minlength=NUM_BODY_PARTS
+        ).tolist()
+    if not report.video_dir_found:
+        return report, [c.path for c in clips], warnings
+
+    present = []
+    for clip in clips:
+        path = video_dir / clip.path
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            report.missing.append(clip.path)
+            continue
+        if size == 0:
+            report.unreadable[clip.path] = "empty file (0 bytes)"
+        else:
+            present.append(clip.path)
+
+    infos = []
+    sample = [present[i] for i in _spread(len(present), max_probe)]
+    # disable=None lets tqdm stay quiet when stderr is not a terminal (pipes, papermill).
+    quiet = not progress or not sample or os.environ.get("MA52_QUIET") == "1"
+    for name in tqdm(sample, desc=f"probing {split}", disable=True if quiet else None, leave=False):
+        try:
+            infos.append(probe(video_dir / name))
+        except VideoError as err:
+            report.unreadable[name] = str(err)
+    report.probed = len(sample)
+    report.frames = Summary.of([i.num_frames for i in infos])
+    report.fps = Summary.of([round(i.fps, 3) for i in infos])
+    report.width = Summary.of([i.width for i in infos])
+    report.height = Summary.of([i.height for i in infos])
+    return report, [c.path for c in clips], warnings
+
+
+def check_dataset(
+    root: str | os.PathLike[str],
+    *,
+    splits: Sequence[str] = ("train", "val", "test"),
+    max_probe: int = 200,
+    progress: bool = True,
+) -> DatasetReport:
+    """Check lists, files and a sample of videos of each split under ``root``."""
+    root = Path(root)
+    reports: dict[str, SplitReport] = {}
+    listed_in: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for split in splits:
+        reports[split], names, split_warnings = _check_split(root, split, max_probe, progress)
+        warnings.extend(split_warnings)
+        for name in names:
+            listed_in.setdefault(name, []).append(split)
+    report = DatasetReport(root=str(root), splits=reports, warnings=warnings)
+    # Videos are identified by file name: the same name in two lists means the same clip.
+    report.leaks = {name: where for name, where in listed_in.items() if len(where) > 1}
+
+    names_path = root / "label_name.txt"
+    if names_path.is_file():
+        try:
+            names = read_label_names(names_path)
+        except AnnotationError as err:
+            report.warnings.append(str(err))
+        else:
+            if tuple(names) != FINE_CLASSES:
+                differ = [
+                    i
+                    for i in range(max(len(names), NUM_CLASSES))
+                    if i >= len(names) or i >= NUM_CLASSES or names[i] != FINE_CLASSES[i]
+                ]
+                report.warnings.append(
+                    f"{names_path}: {len(names)} class names that differ from ma52lib.labels.FINE_CLASSES "
+                    f"at ids {differ[:10]}{' ...' if len(differ) > 10 else ''}"
+                )
+    return report

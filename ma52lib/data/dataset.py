@@ -1,0 +1,191 @@
+"""``MA52Dataset``: the official MA-52 folder layout as a PyTorch dataset.
+
+Layout under ``root``: ``{split}_list_videos.txt`` and ``videos_{split}/`` for each split, plus an
+optional ``test_labels.txt`` (MA-52-Synth ships the true test labels there; the real test list only
+carries the dummy label 0). Each item is decoded, sampled and transformed with an rng seeded from
+``(seed, epoch, index)``, so a clip never depends on the number of workers or on process history.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ma52lib.data.lists import AnnotationError, Clip, read_list
+from ma52lib.data.sampling import dense_indices, tsn_test_indices, tsn_train_indices
+from ma52lib.data.transforms import ClipTransform
+from ma52lib.data.video import VideoError, decode_frames, open_video
+
+_LAYOUT = (
+    "expected the official MA-52 layout: ROOT/{split}_list_videos.txt (one '<file>.mp4 <label>' per "
+    "line) and ROOT/videos_{split}/ holding those files"
+)
+
+Item = tuple[torch.Tensor, int, int]
+
+
+class DatasetError(AnnotationError, FileNotFoundError):
+    """The dataset folder lacks a list, a video folder or a label file (caught as either parent)."""
+
+
+class MA52Dataset(Dataset):
+    """Clips of one MA-52 split: ``dataset[i] -> (clip float [T, 3, H, W], label, i)``."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str,
+        *,
+        num_segments: int = 8,
+        sampling: Literal["tsn", "dense"] = "tsn",
+        frame_interval: int = 1,
+        train: bool | None = None,
+        short_side: int = 256,
+        crop_size: int = 224,
+        on_error: Literal["raise", "skip"] = "raise",
+        seed: int = 0,
+        list_file: str | os.PathLike[str] | None = None,
+        labels_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if sampling not in ("tsn", "dense"):
+            raise ValueError(f"sampling must be 'tsn' or 'dense', got {sampling!r}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.root = Path(root)
+        self.split = split
+        self.num_segments = num_segments
+        self.sampling = sampling
+        self.frame_interval = frame_interval
+        self.train = split == "train" if train is None else train
+        self.on_error = on_error
+        self.seed = seed
+        self.epoch = 0
+        self.transform = ClipTransform(train=self.train, short_side=short_side, crop_size=crop_size)
+
+        list_path = Path(list_file) if list_file is not None else self.root / f"{split}_list_videos.txt"
+        if not list_path.is_file():
+            raise DatasetError(f"list file not found: {list_path}; " + _LAYOUT.format(split=split))
+        self.video_dir = self.root / f"videos_{split}"
+        if not self.video_dir.is_dir():
+            raise DatasetError(f"video folder not found: {self.video_dir}; " + _LAYOUT.format(split=split))
+        clips = read_list(list_path)
+
+        # The real test list carries dummy 0 labels; a separate label file (MA-52-Synth's
+        # test_labels.txt, or labels_file) replaces them.
+        if labels_file is not None:
+            label_path: Path | None = Path(labels_file)
+            if not label_path.is_file():
+                raise DatasetError(f"labels file not found: {label_path}")
+        elif split == "test" and (self.root / "test_labels.txt").is_file():
+            label_path = self.root / "test_labels.txt"
+        else:
+            label_path = None
+        if label_path is not None:
+            clips = _relabel(clips, label_path)
+        self.has_labels = split != "test" or label_path is not None
+        self._clips = clips
+        self._labels = np.asarray([c.label for c in clips], dtype=np.int64)
+
+    # -- metadata ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    @property
+    def clips(self) -> list[Clip]:
+        """The clips of the split, in list order."""
+        return list(self._clips)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Fine labels ``[N]`` (all 0 for the real test split, see ``has_labels``)."""
+        return self._labels.copy()
+
+    @property
+    def video_ids(self) -> list[str]:
+        """File stems, e.g. ``0003_01_0005`` or ``test0000``."""
+        return [Path(c.path).stem for c in self._clips]
+
+    @property
+    def num_frames(self) -> int:
+        """T, the number of frames per clip the model receives."""
+        return self.num_segments
+
+    def path_of(self, index: int) -> Path:
+        """Path of the video behind item ``index``."""
+        return self.video_dir / self._clips[index].path
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch that seeds the random sampling and augmentation."""
+        self.epoch = int(epoch)
+
+    # -- items ------------------------------------------------------------------------------------
+
+    def frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+        """The frame indices sampled from a video of ``num_frames`` frames."""
+        if self.sampling == "tsn":
+            if self.train:
+                return tsn_train_indices(num_frames, self.num_segments, rng)
+            return tsn_test_indices(num_frames, self.num_segments)
+        return dense_indices(num_frames, self.num_segments, self.frame_interval, train=self.train, rng=rng)
+
+    def __getitem__(self, index: int) -> Item | None:
+        if not 0 <= index < len(self._clips):
+            raise IndexError(f"index {index} out of range for {len(self._clips)} clips")
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        path = self.path_of(index)
+        try:
+            reader = open_video(path)  # opened once: frame count and decoding share the reader
+            indices = self.frame_indices(len(reader), rng)
+            frames = decode_frames(reader, indices, path=path)
+        except VideoError as err:
+            if self.on_error == "raise":
+                raise
+            warnings.warn(f"skipping clip {index}: {err}", stacklevel=2)
+            return None
+        # [T, H, W, 3] -> [T, 3, H, W]
+        clip = self.transform(frames.permute(0, 3, 1, 2), rng)
+        return clip, int(self._labels[index]), index
+
+    def __repr__(self) -> str:
+        return (
+            f"MA52Dataset(root={str(self.root)!r}, split={self.split!r}, clips={len(self)}, "
+            f"sampling={self.sampling!r}, T={self.num_segments}, train={self.train})"
+        )
+
+
+def _relabel(clips: list[Clip], label_path: Path) -> list[Clip]:
+    """Take each clip's label from ``label_path`` (same list format, matched by file name)."""
+    truth = {c.path: c.label for c in read_list(label_path)}
+    missing = [c.path for c in clips if c.path not in truth]
+    if missing:
+        raise AnnotationError(
+            f"{label_path}: no label for {len(missing)} of {len(clips)} listed videos "
+            f"(first: {missing[0]!r}); it must contain a line '<file>.mp4 <label>' for every video of the list"
+        )
+    return [Clip(c.path, truth[c.path]) for c in clips]
+
+
+def collate(
+    batch: list[Item | None],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Stack items, dropping skipped ones: ``(clips [N, T, 3, H, W], labels [N], indices [N], n_skipped)``."""
+    items = [item for item in batch if item is not None]
+    n_skipped = len(batch) - len(items)
+    if not items:
+        return (
+            torch.zeros((0, 0, 3, 0, 0), dtype=torch.float32),
+            torch.zeros(0, dtype=torch.long),
+            torch.zeros(0, dtype=torch.long),
+            n_skipped,
+        )
+    clips = torch.stack([item[0] for item in items])
+    labels = torch.tensor([item[1] for item in items], dtype=torch.long)
+    indices = torch.tensor([item[2] for item in items], dtype=torch.long)
+    return clips, labels, indices, n_skipped

@@ -1,0 +1,138 @@
+"""The official MA-52 list files: ``*_list_videos.txt`` and ``label_name.txt``.
+
+The released lists use CRLF line endings and the last line may lack a newline; lists edited by hand
+pick up BOMs, tabs and blank lines. The reader accepts all of that but is strict about content: every
+line must hold exactly a file name and a fine label in 0..51, and a video may appear only once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ma52lib.labels import FINE_CLASSES, NUM_CLASSES
+
+_LIST_FORMAT = "'<file>.mp4 <fine_label>' (a video file name and an integer label 0..51)"
+_INT = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One line of a list file: the video's file name (relative to ``videos_<split>/``) and its fine label."""
+
+    path: str
+    label: int
+
+
+class AnnotationError(ValueError):
+    """A list or label-name file does not follow the official format; the message says where and why."""
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()  # a missing file raises FileNotFoundError naming the path
+    try:
+        # utf-8-sig drops a leading BOM left by Windows editors.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise AnnotationError(
+            f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8 and retry"
+        ) from None
+
+
+def _lines(text: str) -> Iterable[tuple[int, str]]:
+    """1-based line numbers and stripped contents of the non-blank lines (CRLF and LF alike)."""
+    # Split on "\n" only: str.splitlines would also split on form feeds and Unicode separators and
+    # shift the line numbers reported to the user.
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if stripped:
+            yield number, stripped
+
+
+def read_list(path: str | os.PathLike[str]) -> list[Clip]:
+    """Parse a ``*_list_videos.txt`` file into clips, in file order."""
+    path = Path(path)
+    clips: list[Clip] = []
+    first_line: dict[str, int] = {}
+    for number, line in _lines(_read_text(path)):
+        fields = line.split()
+        if len(fields) != 2:
+            raise AnnotationError(
+                f"{path}, line {number}: expected {_LIST_FORMAT}, got {len(fields)} fields in {line!r}"
+            )
+        name, label_text = fields
+        if not _INT.fullmatch(label_text):
+            raise AnnotationError(
+                f"{path}, line {number}: label {label_text!r} is not a non-negative integer; "
+                f"expected {_LIST_FORMAT}, got {line!r}"
+            )
+        label = int(label_text)
+        if label >= NUM_CLASSES:
+            raise AnnotationError(
+                f"{path}, line {number}: label {label} is outside 0..{NUM_CLASSES - 1} in {line!r}; "
+                "MA-52 has 52 fine classes (see label_name.txt)"
+            )
+        if name in first_line:
+            raise AnnotationError(
+                f"{path}: {name!r} is listed twice, on line {first_line[name]} and line {number}; "
+                "each video must appear once: delete one of the two lines"
+            )
+        first_line[name] = number
+        clips.append(Clip(name, label))
+    return clips
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder so a crash never leaves half a list behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_list(path: str | os.PathLike[str], clips: Iterable[Clip]) -> None:
+    """Write clips in the official format: ``<file> <label>`` with CRLF endings, final newline included."""
+    lines = []
+    for clip in clips:
+        if not clip.path or any(ch.isspace() for ch in clip.path):
+            raise ValueError(f"video name {clip.path!r} is empty or contains whitespace; it could not be read back")
+        if not 0 <= int(clip.label) < NUM_CLASSES:
+            raise ValueError(f"label {clip.label} of {clip.path!r} is outside 0..{NUM_CLASSES - 1}")
+        lines.append(f"{clip.path} {int(clip.label)}\r\n")
+    _write_atomic(Path(path), "".join(lines).encode("utf-8"))
+
+
+def read_label_names(path: str | os.PathLike[str]) -> list[str]:
+    """Parse ``label_name.txt`` (``<id>\\t<name>`` per line) into names indexed by id."""
+    path = Path(path)
+    names: dict[int, str] = {}
+    for number, line in _lines(_read_text(path)):
+        match = re.fullmatch(r"([0-9]+)\s+(\S.*)", line)
+        if match is None:
+            raise AnnotationError(
+                f"{path}, line {number}: expected '<id><TAB><class name>', got {line!r}"
+            )
+        class_id, name = int(match.group(1)), match.group(2).strip()
+        if class_id in names:
+            raise AnnotationError(f"{path}, line {number}: id {class_id} appears a second time in {line!r}")
+        names[class_id] = name
+    if sorted(names) != list(range(len(names))):
+        missing = sorted(set(range(max(names, default=-1) + 1)) - set(names))
+        raise AnnotationError(f"{path}: class ids must be 0..{len(names) - 1} without gaps; missing {missing}")
+    return [names[i] for i in range(len(names))]
+
+
+def write_label_names(path: str | os.PathLike[str], names: Sequence[str] = FINE_CLASSES) -> None:
+    """Write ``label_name.txt`` (``<id>\\t<name>``, one class per line) from ``names``."""
+    # The original file's line endings are not documented; the reader accepts CRLF and LF alike.
+    text = "".join(f"{i}\t{name}\n" for i, name in enumerate(names))
+    _write_atomic(Path(path), text.encode("utf-8"))

@@ -1,0 +1,102 @@
+"""Video decoding with decord, reading only the sampled frames.
+
+decord raises a mix of ``RuntimeError``, ``DECORDError`` and ``IndexError`` with C++ log lines in the
+message; every failure here becomes a ``VideoError`` that names the file and says what to do.
+decord (through ffmpeg) may still print warnings such as "moov atom not found" to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import decord
+import numpy as np
+import torch
+
+_ADVICE = (
+    "re-download or re-generate the file, or drop it from the list "
+    "(`ma52 data check --root DIR` lists every bad file)"
+)
+
+
+class VideoError(RuntimeError):
+    """A video cannot be opened or decoded; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``probe`` learns about a video."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def _first_line(err: BaseException) -> str:
+    """The useful part of a decord message (its first non-empty line, without the C++ log prefix)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else type(err).__name__
+    # decord prefixes "[hh:mm:ss] /path/to/video_reader.cc:NNN: "; keep what follows.
+    if text.startswith("[") and ".cc:" in text:
+        text = text.split(".cc:", 1)[1].split(":", 1)[-1].strip()
+    return text
+
+
+def open_video(path: str | os.PathLike[str]) -> decord.VideoReader:
+    """Open ``path`` with decord (CPU, one thread) or raise ``VideoError`` saying why it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video not found: {path}; check the dataset root and the videos_<split>/ folder")
+    if path.stat().st_size == 0:
+        raise VideoError(f"video {path} is empty (0 bytes); {_ADVICE}")
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except Exception as err:  # decord's error types are not part of its API: catch them all
+        detail = _first_line(err)
+        if "video stream" in detail:
+            reason = "has no video stream"
+        else:
+            reason = "is not a readable video (truncated, corrupt or not a video file)"
+        raise VideoError(f"video {path} {reason}: decord says {detail!r}; {_ADVICE}") from None
+    if len(reader) == 0:
+        raise VideoError(f"video {path} has no frames; {_ADVICE}")
+    return reader
+
+
+def decode_frames(
+    reader: decord.VideoReader, indices: Sequence[int] | np.ndarray, *, path: str | os.PathLike[str] = "?"
+) -> torch.Tensor:
+    """Decode frames ``indices`` of an open reader to uint8 ``[T, H, W, 3]`` RGB; ``path`` names it in errors."""
+    index_list = [int(i) for i in np.asarray(indices).reshape(-1)]
+    if not index_list:
+        raise ValueError("no frame indices given: at least one frame must be requested")
+    num_frames = len(reader)
+    bad = [i for i in index_list if not 0 <= i < num_frames]
+    if bad:
+        raise ValueError(f"frame indices {bad} are outside 0..{num_frames - 1} of {path}")
+    try:
+        frames = reader.get_batch(index_list).asnumpy()
+    except Exception as err:
+        raise VideoError(
+            f"video {path} failed to decode frames {index_list}: {_first_line(err)!r}; {_ADVICE}"
+        ) from None
+    return torch.from_numpy(frames)
+
+
+def read_frames(path: str | os.PathLike[str], indices: Sequence[int] | np.ndarray) -> torch.Tensor:
+    """Decode only frames ``indices`` of ``path`` to uint8 ``[T, H, W, 3]`` RGB."""
+    return decode_frames(open_video(path), indices, path=path)
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Frame count, fps and size of ``path``; decodes the first and last frame so truncation shows up."""
+    reader = open_video(path)
+    num_frames = len(reader)
+    # The container header can promise frames a truncated file no longer holds: decode the last one.
+    frames = decode_frames(reader, [0, num_frames - 1], path=path)
+    height, width = int(frames.shape[1]), int(frames.shape[2])
+    return VideoInfo(num_frames=num_frames, fps=float(reader.get_avg_fps()), width=width, height=height)
