@@ -1,0 +1,230 @@
+"""The `ma52` command line: data, training, evaluation, and the book.
+
+Each subcommand is a thin shell over a ma52lib function; every config field is a flag through
+``--set section.field=value`` (see ``ma52 config``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+# Subcommands that live beside the code they drive; each module has add_parser(subparsers).
+_EXTERNAL = (
+    "ma52lib.data.synth.cli",
+    "ma52lib.reproduce",
+    "ma52lib.explain.cli",
+    "ma52lib.emotion.cli",
+    "ma52lib.bench",
+)
+
+
+def _config_args(p: argparse.ArgumentParser, *, model_default: str | None = "manet") -> None:
+    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"],
+                   help="preset: smoke (seconds, tiny), cpu (laptop, MA-52-Synth), paper (official recipe, GPUs)")
+    p.add_argument("--model", default=model_default, help="manet or a baseline (see `ma52 models`)")
+    p.add_argument("--data-root", help="real MA-52 folder (train_list_videos.txt, videos_train/, ...); "
+                   "default: MA-52-Synth of the profile, generated once and cached")
+    p.add_argument("--epochs", type=int, help="shortcut for --set optim.epochs=N")
+    p.add_argument("--batch-size", type=int, help="per-process batch; shortcut for optim.batch_size")
+    p.add_argument("--lr", type=float, help="base learning rate; shortcut for optim.lr")
+    p.add_argument("--seed", type=int, help="shortcut for runtime.seed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, e.g. --set model.tsm=false --set loss.weight=10 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """Build the Config a command's flags describe."""
+    from ma52lib.config import make_config
+
+    overrides: dict[str, Any] = {}
+    for item in args.overrides:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. optim.lr=0.01), got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value.strip()
+    if getattr(args, "model", None):
+        overrides["model.name"] = args.model
+    for flag, key in (("data_root", "data.root"), ("epochs", "optim.epochs"), ("batch_size", "optim.batch_size"),
+                      ("lr", "optim.lr"), ("seed", "runtime.seed")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    try:
+        return make_config(args.profile, overrides)
+    except ValueError as exc:
+        raise SystemExit(f"config error: {exc}") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ma52lib.config import to_dict
+    from ma52lib.engine.train import TrainingError, default_run_dir, train
+
+    cfg = config_from_args(args)
+    if args.print_config:
+        print(json.dumps(to_dict(cfg), indent=2))
+        print(f"run folder: {Path(args.out) if args.out else default_run_dir(cfg)}")
+        return 0
+    try:
+        run_dir = train(cfg, out=args.out, resume=args.resume, force=args.force)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ma52lib.engine.run import evaluate_split, load_run
+    from ma52lib.metrics import format_table
+
+    run = load_run(args.run, checkpoint=args.checkpoint, device=args.device)
+    try:
+        metrics = evaluate_split(run, args.split, data_root=args.data_root)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{run.run_dir.name} on {args.split} ({metrics['n']} clips), percent:")
+    print(format_table(metrics))
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ma52lib.engine.run import load_run, predict_videos
+
+    run = load_run(args.run, device=args.device)
+    for video, top in zip(args.videos, predict_videos(run, args.videos, k=args.k)):
+        print(video)
+        for rank, item in enumerate(top, 1):
+            print(f"  {rank}. {item['name']:<34} [{item['body']}]  {100 * item['prob']:5.1f}%")
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from ma52lib.engine.run import load_run, submit
+
+    run = load_run(args.run, device=args.device)
+    out = Path(args.out) if args.out else run.run_dir / "submission.csv"
+    submit(run, out, split=args.split, data_root=args.data_root)
+    print(f"wrote {out} (upload it to the MA-52 Codabench competition)")
+    return 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from ma52lib.data import check_dataset
+
+    report = check_dataset(Path(args.root), max_probe=args.max_probe)
+    print(report.format())
+    if args.strict and not report.ok:
+        print("data check failed (--strict)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from ma52lib.models import available_models
+
+    print("\n".join(available_models()))
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from ma52lib.config import describe_fields, make_config, to_dict
+
+    if args.profile:
+        print(json.dumps(to_dict(make_config(args.profile)), indent=2))
+        return 0
+    print(f"{'field':<24} {'type':<22} paper default")
+    for name, kind, default in describe_fields():
+        print(f"{name:<24} {kind:<22} {default}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argparse tree (also used by the docs)."""
+    parser = argparse.ArgumentParser(
+        prog="ma52",
+        description="MA-52 micro-action recognition: data, MANet and baselines, metrics, and the paper's book.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model (reuses a finished identical run)",
+                       description="Train MANet or a baseline. The run folder is named by the config's hash; "
+                       "an identical finished run is reused. Example: ma52 train --model manet --profile cpu")
+    _config_args(p)
+    p.add_argument("--out", help="run folder (default runs/<model>-<profile>-<hash>)")
+    p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
+    p.add_argument("--force", action="store_true", help="discard a previous run in the folder and retrain")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="score a run on a split and print the paper's metric table")
+    p.add_argument("--run", required=True, help="run folder made by `ma52 train`")
+    p.add_argument("--split", default="val", help="val or test (test only where labels exist)")
+    p.add_argument("--data-root", help="dataset folder, if not the one the run was trained on")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="top-5 micro-actions of any mp4 files")
+    p.add_argument("--run", required=True, help="run folder made by `ma52 train`")
+    p.add_argument("videos", nargs="+", help="video files")
+    p.add_argument("-k", type=int, default=5, help="how many classes to show")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("submit", help="write the Codabench CSV for the test split")
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", help="CSV path (default RUN/submission.csv)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-root")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("data", help="dataset tools (check)")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    c = data_sub.add_parser("check", help="count clips, find missing/unreadable videos, summarise frames/fps/size")
+    c.add_argument("--root", required=True, help="folder in the official layout")
+    c.add_argument("--strict", action="store_true", help="exit non-zero when anything is missing or unreadable")
+    c.add_argument("--max-probe", type=int, default=200, help="videos decoded per split (spread evenly)")
+    c.set_defaults(func=_cmd_data_check)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    p = sub.add_parser("models", help="list the model names")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("config", help="list every config field (settable with --set) or show a profile")
+    p.add_argument("--profile", choices=["smoke", "cpu", "paper"], help="print this profile's resolved config")
+    p.set_defaults(func=_cmd_config)
+
+    for name in _EXTERNAL:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that part of the package is not there
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ma52` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""One frozen config tree for every run: its fields are the CLI flags and the notebooks' parameters.
+
+``make_config(profile, **overrides)`` is the only way to get one. Profiles are presets of the same tree
+(no inheritance): ``smoke`` (seconds, CI), ``cpu`` (the default book on a 2-core laptop) and ``paper``
+(the official MANet recipe on the real MA-52). ``config_hash`` names a run folder, so an identical
+finished run is reused instead of redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the clips come from and how frames become tensors."""
+
+    root: str | None = None  # a real MA-52 folder; None -> MA-52-Synth of `synth_profile`
+    synth_profile: str = "cpu"  # MA-52-Synth size used when root is None
+    synth_seed: int = 0
+    short_side: int = 256  # resize the short side to this before cropping
+    crop_size: int = 224  # square crop fed to the model
+    num_workers: int = 2  # loader processes; results never depend on it
+    on_error: str = "raise"  # "raise" or "skip" unreadable videos (skips are counted and reported)
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network, at which size. None means the model's own default for the profile size."""
+
+    name: str = "manet"
+    num_segments: int = 8  # frames the model sees (segments for 2-D models, clip length for 3-D)
+    size: str = "paper"  # size preset of every model: paper | cpu | tiny (MANet: R50 | R18 | R18/16)
+    depth: int | None = None  # override the preset's depth (ResNet depth for MANet/TSN/TSM/TIN)
+    width: int | None = None  # override the preset's base channel width
+    se: bool = True  # MANet ablation switches
+    tsm: bool = True
+    embedding: bool = True
+    dropout: float = 0.5
+    pretrained: str | None = None  # local torchvision ResNet state_dict for ImageNet init
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Cross-entropy plus `weight` x MSE to the label embedding (the joint-embedding loss)."""
+
+    weight: float = 50.0  # lambda; 0 -> plain cross-entropy
+    embeddings: str = "default"  # "default" (shipped), "random", or a path to a [52, D] .npy
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with step decay, as the official recipe."""
+
+    epochs: int = 80
+    batch_size: int = 10  # per process
+    lr: float = 0.00125  # 0.01 / 8 at batch 10 on one GPU (the official config)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = (30, 60)
+    gamma: float = 0.1
+    clip_grad: float | None = 20.0
+    paper_groups: bool = True  # mmaction TSM parameter groups incl. the 5x/10x last-Linear quirk
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How the run executes; none of these change the numbers except seed/bf16/device."""
+
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    bf16: bool = True  # bf16 autocast (AMX on CPU, tensor cores on GPU)
+    channels_last: bool = True
+    threads: int | None = None  # torch intra-op threads; None -> cores / loader processes
+    deterministic: bool = True
+    eval_test: bool = True  # also score the test split at the end when it has labels
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole run."""
+
+    profile: str = "paper"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+def _preset(profile: str) -> Config:
+    if profile == "paper":
+        return Config(profile="paper")
+    if profile == "cpu":
+        # Sized from measurements on 2 cores (README, "Profiles"): R18 at 56 px with bf16 trains at
+        # ~30 clips/s, so a ~700-clip MA-52-Synth epoch takes well under a minute. Training from
+        # scratch on small data needs a larger lr than the ImageNet-initialised paper recipe.
+        return Config(
+            profile="cpu",
+            data=DataConfig(synth_profile="cpu", short_side=64, crop_size=56, num_workers=1),
+            model=ModelConfig(size="cpu"),
+            optim=OptimConfig(epochs=12, batch_size=8, lr=0.02, milestones=(8, 11)),
+        )
+    if profile == "smoke":
+        return Config(
+            profile="smoke",
+            data=DataConfig(synth_profile="smoke", short_side=40, crop_size=32, num_workers=0),
+            model=ModelConfig(size="tiny"),
+            optim=OptimConfig(epochs=2, batch_size=4, lr=0.01, milestones=(1,)),
+            runtime=RuntimeConfig(eval_test=True),
+        )
+    raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+
+
+def make_config(profile: str = "cpu", overrides: dict[str, Any] | None = None, **flat: Any) -> Config:
+    """The `profile` preset with dotted overrides applied, e.g. ``{"optim.lr": 0.01}``."""
+    cfg = _preset(profile)
+    merged = dict(overrides or {})
+    merged.update({k.replace("__", "."): v for k, v in flat.items()})
+    for key, value in merged.items():
+        cfg = set_field(cfg, key, value)
+    return cfg
+
+
+def set_field(cfg: Config, dotted: str, value: Any) -> Config:
+    """A copy of ``cfg`` with field ``section.name`` set; strings are parsed to the field's type."""
+    parts = dotted.split(".")
+    if len(parts) == 1 and parts[0] == "profile":
+        raise ValueError("the profile is chosen with make_config(profile=...), not overridden")
+    if len(parts) != 2:
+        raise ValueError(f"config keys look like 'optim.lr'; got {dotted!r}. Sections: {_sections()}")
+    section, name = parts
+    if section not in {f.name for f in fields(Config)} or section == "profile":
+        raise ValueError(f"unknown config section {section!r} in {dotted!r}; sections: {_sections()}")
+    sub = getattr(cfg, section)
+    hints = typing.get_type_hints(type(sub))
+    if name not in hints:
+        names = ", ".join(f.name for f in fields(sub))
+        raise ValueError(f"unknown config field {dotted!r}; {section} has: {names}")
+    return replace(cfg, **{section: replace(sub, **{name: _coerce(value, hints[name], dotted)})})
+
+
+def _sections() -> str:
+    return ", ".join(f.name for f in fields(Config) if f.name != "profile")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Turn a CLI/papermill value into the field's declared type, with a clear error."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        return tuple(_coerce(v, args[0], key) for v in value)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} expects {getattr(hint, '__name__', hint)}, got {value!r}") from None
+    return value
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain nested dict (JSON-ready) of a config."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Inverse of ``to_dict`` (unknown keys are an error: a config from another version)."""
+    kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(Config)
+    for key, value in raw.items():
+        if key not in hints:
+            raise ValueError(f"unknown config section {key!r}")
+        cls = hints[key]
+        if is_dataclass(cls):
+            sub_hints = typing.get_type_hints(cls)
+            unknown = set(value) - set(sub_hints)
+            if unknown:
+                raise ValueError(f"unknown fields in {key}: {sorted(unknown)}")
+            kwargs[key] = cls(**{k: _coerce(v, sub_hints[k], f"{key}.{k}") for k, v in value.items()})
+        else:
+            kwargs[key] = value
+    return Config(**kwargs)
+
+
+# Fields that change how a run executes but never its numbers: left out of the hash.
+_NOT_HASHED = {("data", "num_workers"), ("runtime", "threads")}
+
+
+def config_hash(cfg: Config) -> str:
+    """12 hex digits identifying everything that can change a run's results."""
+    raw = to_dict(cfg)
+    for section, name in _NOT_HASHED:
+        raw[section].pop(name, None)
+    text = json.dumps(raw, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_name(cfg: Config) -> str:
+    """Folder name of a run: ``<model>-<profile>-<hash>``."""
+    return f"{cfg.model.name}-{cfg.profile}-{config_hash(cfg)}"
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    """Write the resolved config as JSON next to the run's results."""
+    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+
+
+def load_config(path: Path) -> Config:
+    """Read a config.json written by ``save_config``."""
+    return from_dict(json.loads(Path(path).read_text()))
+
+
+def describe_fields() -> list[tuple[str, str, str]]:
+    """(dotted name, type, default in the paper profile) for every field, for --help and the book."""
+    rows = []
+    base = Config()
+    for section in fields(Config):
+        if section.name == "profile":
+            continue
+        sub = getattr(base, section.name)
+        hints = typing.get_type_hints(type(sub))
+        for f in fields(sub):
+            hint = hints[f.name]
+            rows.append((f"{section.name}.{f.name}", _hint_name(hint), repr(getattr(sub, f.name))))
+    return rows
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,1 @@
+"""Training and evaluation engine: one code path for CPU, one GPU and torchrun DDP."""

@@ -1,0 +1,111 @@
+"""Turn a Config into the objects of a run: data root, label embeddings, model, datasets, loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ma52lib.config import Config
+
+# MANet's size presets (the baselines carry their own): depth and base width of the ResNet.
+MANET_SIZES = {"paper": (50, 64), "cpu": (18, 64), "tiny": (18, 16)}
+
+
+def resolve_data_root(cfg: Config, *, progress: bool = True) -> Path:
+    """The dataset folder: ``data.root`` if given, else MA-52-Synth of the profile (made once, cached)."""
+    if cfg.data.root:
+        root = Path(cfg.data.root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"data.root {root} is not a folder. Point --data-root at the MA-52 download (the folder "
+                "holding train_list_videos.txt and videos_train/), or leave it out to use MA-52-Synth."
+            )
+        return root
+    from ma52lib.data.synth import synthesize
+
+    return synthesize(profile=cfg.data.synth_profile, seed=cfg.data.synth_seed, progress=progress)
+
+
+def embedding_table(cfg: Config) -> torch.Tensor | None:
+    """The [52, D] label-embedding table of the joint loss, or None when the loss is plain CE."""
+    if cfg.loss.weight <= 0 or not cfg.model.embedding:
+        return None
+    from ma52lib.embeddings import label_embeddings
+
+    return label_embeddings(cfg.loss.embeddings)
+
+
+def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
+    """Keyword options for ``build_model`` from the model section of the config."""
+    m = cfg.model
+    opts: dict[str, Any] = {"dropout": m.dropout}
+    if m.pretrained:
+        opts["pretrained"] = m.pretrained
+    if m.name == "manet":
+        depth, width = MANET_SIZES[m.size]
+        # No embedding branch without the joint loss: it would be dead weight (and break DDP).
+        with_emb = m.embedding and emb_dim is not None
+        opts.update(depth=m.depth or depth, width=m.width or width, se=m.se, tsm=m.tsm, embedding=with_emb)
+        if with_emb:
+            opts["emb_dim"] = emb_dim
+    else:
+        opts["size"] = m.size
+        if m.depth is not None:
+            opts["depth"] = m.depth
+        if m.width is not None:
+            opts["width"] = m.width
+    return opts
+
+
+def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
+    """The network a config describes (random init unless ``model.pretrained``)."""
+    from ma52lib.labels import NUM_CLASSES
+    from ma52lib.models import build_model
+
+    return build_model(
+        cfg.model.name, num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments, **model_options(cfg, emb_dim)
+    )
+
+
+def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, train: bool):
+    """An MA52Dataset sampling frames the way ``model`` expects."""
+    from ma52lib.data import MA52Dataset
+
+    return MA52Dataset(
+        root,
+        split,
+        num_segments=model.num_frames,
+        sampling=model.sampling,
+        frame_interval=model.frame_interval,
+        train=train,
+        short_side=cfg.data.short_side,
+        crop_size=cfg.data.crop_size,
+        on_error=cfg.data.on_error,
+        seed=cfg.runtime.seed,
+    )
+
+
+def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int = 1, pin: bool = False) -> DataLoader:
+    """A loader whose order depends only on (seed, epoch): DistributedSampler even with one process."""
+    from ma52lib.data import collate
+
+    sampler = DistributedSampler(
+        dataset, num_replicas=world, rank=rank, shuffle=train, seed=cfg.runtime.seed, drop_last=False
+    )
+    workers = cfg.data.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=cfg.optim.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin,
+        # Not persistent: workers are forked per epoch, so they see the dataset's current epoch
+        # (set_epoch in this process) and augmentations depend only on (seed, epoch, index).
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+    )

@@ -1,0 +1,99 @@
+"""Scoring: run a model over a split, gather class probabilities, and compute the paper's metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ma52lib.engine import dist
+from ma52lib.engine.progress import progress_bar
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPU (AMX) or CUDA; a no-op when disabled."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def predict_loader(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    *,
+    bf16: bool = True,
+    features: bool = False,
+    desc: str = "eval",
+    gather: bool = True,
+) -> dict[str, np.ndarray | int]:
+    """Probabilities (and optionally pooled features) for every item of ``loader``, gathered over ranks.
+
+    Returns ``probs [N, C]``, ``labels [N]``, ``indices [N]`` (dataset order), ``features [N, F]`` when
+    asked, and ``skipped`` (videos that could not be read under on_error="skip"). ``gather=False`` when
+    only this process evaluates (its loader is not sharded).
+    """
+    model.eval()
+    probs, labels, indices, feats = [], [], [], []
+    skipped = 0
+    for clips, y, idx, n_skip in progress_bar(loader, desc=desc, unit="batch"):
+        skipped += int(n_skip)
+        if len(y) == 0:
+            continue
+        clips = clips.to(device, non_blocking=True)  # [N, T, 3, H, W]
+        with autocast(device, bf16):
+            if features:
+                feats.append(model.features(clips).float().cpu())  # [N, F]
+            logits = model(clips)  # [N, C]
+        probs.append(torch.softmax(logits.float(), dim=1).cpu())
+        labels.append(y.cpu())
+        indices.append(idx.cpu())
+    local = {
+        "probs": torch.cat(probs).numpy() if probs else np.zeros((0, 0), np.float32),
+        "labels": torch.cat(labels).numpy() if labels else np.zeros(0, np.int64),
+        "indices": torch.cat(indices).numpy() if indices else np.zeros(0, np.int64),
+        "features": torch.cat(feats).numpy() if feats else None,
+        "skipped": skipped,
+    }
+    parts = dist.gather_objects(local) if gather else [local]
+    return _merge(parts, features)
+
+
+def _merge(parts: list[dict[str, Any]], features: bool) -> dict[str, Any]:
+    """Concatenate rank shards and drop DistributedSampler's padding duplicates (keep dataset order)."""
+    nonempty = [p for p in parts if len(p["indices"])]
+    if not nonempty:
+        return {"probs": np.zeros((0, 0), np.float32), "labels": np.zeros(0, np.int64),
+                "indices": np.zeros(0, np.int64), "features": None, "skipped": sum(p["skipped"] for p in parts)}
+    idx = np.concatenate([p["indices"] for p in nonempty])
+    order = np.unique(idx, return_index=True)[1]
+    out = {
+        "indices": idx[order],
+        "probs": np.concatenate([p["probs"] for p in nonempty])[order],
+        "labels": np.concatenate([p["labels"] for p in nonempty])[order],
+        "features": np.concatenate([p["features"] for p in nonempty])[order] if features else None,
+        "skipped": sum(p["skipped"] for p in parts),
+    }
+    return out
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Only the table numbers of a ``compute_metrics`` result."""
+    from ma52lib.metrics import SCALAR_KEYS
+
+    return {k: float(metrics[k]) for k in SCALAR_KEYS}
+
+
+def read_results(run_dir: Path) -> dict[str, Any]:
+    """The results.json of a finished run (clear error when the run has not finished)."""
+    path = Path(run_dir) / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the run has not finished (train it, or resume with --resume)")
+    return json.loads(path.read_text())

@@ -1,0 +1,124 @@
+"""Using a finished run: load its model, score a split, predict any mp4, write a Codabench submission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ma52lib.config import Config, load_config
+from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table, resolve_data_root
+from ma52lib.engine.checkpoint import load_checkpoint
+from ma52lib.engine.evaluate import autocast, predict_loader
+
+
+@dataclass
+class LoadedRun:
+    """A run's config and its best-val model, ready for inference."""
+
+    run_dir: Path
+    cfg: Config
+    model: nn.Module
+    device: torch.device
+
+
+def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> LoadedRun:
+    """Rebuild the model of ``run_dir`` and load its ``best`` (or ``last``) weights."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json); pass the folder `ma52 train` made")
+    cfg = load_config(cfg_path)
+    ckpt = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    state = load_checkpoint(ckpt)
+    table = embedding_table(cfg)
+    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    model.load_state_dict(state["model"])
+    dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(dev).eval()
+    return LoadedRun(run_dir, cfg, model, dev)
+
+
+def data_root_of(run: LoadedRun, data_root: str | Path | None = None) -> Path:
+    """The dataset a run was trained on, or ``data_root`` when given (e.g. the same data moved)."""
+    if data_root:
+        return Path(data_root)
+    return resolve_data_root(run.cfg)
+
+
+def predict_split(run: LoadedRun, split: str, *, data_root: str | Path | None = None,
+                  features: bool = False, num_workers: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """(dataset, predictions dict of ``predict_loader``) for ``split`` of the run's data."""
+    from dataclasses import replace
+
+    cfg = run.cfg
+    if num_workers is not None:
+        cfg = replace(cfg, data=replace(cfg.data, num_workers=num_workers))
+    root = data_root_of(run, data_root)
+    ds = build_dataset(cfg, root, split, run.model, train=False)
+    loader = build_loader(cfg, ds, train=False)
+    return ds, predict_loader(run.model, loader, run.device, bf16=cfg.runtime.bf16, features=features, desc=split)
+
+
+def evaluate_split(run: LoadedRun, split: str, *, data_root: str | Path | None = None) -> dict[str, Any]:
+    """The paper's metrics of the run on ``split`` (which must have labels)."""
+    from ma52lib.metrics import compute_metrics
+
+    ds, pred = predict_split(run, split, data_root=data_root)
+    if not getattr(ds, "has_labels", True):
+        raise ValueError(
+            f"the {split} split of {ds.root} has no labels (real MA-52 test labels are withheld); "
+            "use `ma52 submit` and score it on Codabench"
+        )
+    return compute_metrics(pred["probs"], pred["labels"])
+
+
+def load_clip(run: LoadedRun, video: str | Path) -> torch.Tensor:
+    """Decode and transform one mp4 exactly as the run's evaluation does: [T, 3, H, W] float."""
+    from ma52lib.data import ClipTransform, dense_indices, probe, read_frames, tsn_test_indices
+
+    info = probe(video)
+    model = run.model
+    if model.sampling == "dense":
+        idx = dense_indices(info.num_frames, model.num_frames, model.frame_interval, train=False,
+                            rng=np.random.default_rng(0))
+    else:
+        idx = tsn_test_indices(info.num_frames, model.num_frames)
+    frames = read_frames(video, idx).permute(0, 3, 1, 2)  # [T, H, W, 3] -> [T, 3, H, W]
+    tf = ClipTransform(train=False, short_side=run.cfg.data.short_side, crop_size=run.cfg.data.crop_size)
+    return tf(frames, np.random.default_rng(0))
+
+
+@torch.no_grad()
+def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list[list[dict[str, Any]]]:
+    """Top-``k`` micro-actions (id, name, body part, probability) for each video file."""
+    from ma52lib.labels import BODY_PARTS, FINE_CLASSES, body_of
+
+    out = []
+    for video in videos:
+        clip = load_clip(run, video).unsqueeze(0).to(run.device)  # [1, T, 3, H, W]
+        with autocast(run.device, run.cfg.runtime.bf16):
+            logits = run.model(clip)
+        probs = torch.softmax(logits.float(), dim=1)[0]
+        top = torch.topk(probs, k)
+        out.append([
+            {"id": int(i), "name": FINE_CLASSES[int(i)], "body": BODY_PARTS[body_of(int(i))], "prob": float(p)}
+            for p, i in zip(top.values, top.indices)
+        ])
+    return out
+
+
+def submit(run: LoadedRun, out_csv: str | Path, *, split: str = "test", data_root: str | Path | None = None) -> Path:
+    """Write the Codabench CSV of ``split`` (test by default) for the run."""
+    from ma52lib.metrics import write_submission
+
+    ds, pred = predict_split(run, split, data_root=data_root)
+    vids = [ds.video_ids[i] for i in pred["indices"]]
+    if len(vids) != len(ds):
+        raise RuntimeError(f"{len(ds) - len(vids)} videos of {split} could not be read; a submission needs all")
+    write_submission(out_csv, vids, pred["probs"])
+    return Path(out_csv)

@@ -1,0 +1,366 @@
+"""Training loop: CPU, one GPU or torchrun DDP; checkpoint every epoch; resume gives the same numbers.
+
+A run lives in one folder (``runs/<model>-<profile>-<config hash>/`` by default):
+``config.json`` (resolved config), ``metrics.jsonl`` (one line per epoch: loss, lr, clips/s and the full
+validation metrics), ``checkpoints/{last,best}.pt`` (+ ``.prev`` copies and digests), ``results.json``
+(val and test metrics of the best-val checkpoint, timings) and ``train.log``. A finished run with the
+same config is reused; an unfinished one is continued with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ma52lib.config import Config, config_hash, load_config, run_name, save_config, to_dict
+from ma52lib.engine import dist
+from ma52lib.engine.build import (
+    build_dataset,
+    build_loader,
+    build_model_for,
+    embedding_table,
+    resolve_data_root,
+)
+from ma52lib.engine.checkpoint import (
+    atomic_write_text,
+    load_checkpoint,
+    load_latest_good,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from ma52lib.engine.evaluate import autocast, predict_loader, scalar_metrics
+from ma52lib.engine.optim import param_groups
+from ma52lib.engine.progress import progress_bar
+from ma52lib.paths import runs_dir
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue; the message says what to do."""
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed python, numpy and torch; deterministic kernels where PyTorch offers them."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def default_run_dir(cfg: Config) -> Path:
+    """Where a config's run goes unless told otherwise."""
+    return runs_dir() / run_name(cfg)
+
+
+def _memory_format(model: nn.Module) -> torch.memory_format:
+    """The layout a model's convolutions run fastest in (models may declare ``memory_format``)."""
+    declared = getattr(model, "memory_format", None)
+    if declared is not None:
+        return declared
+    has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
+    return torch.channels_last_3d if has_3d else torch.channels_last
+
+
+class _Log:
+    """Print on rank 0 and append to the run's train.log."""
+
+    def __init__(self, path: Path | None, echo: Callable[[str], None] | None):
+        self.path, self.echo = path, echo
+
+    def __call__(self, msg: str) -> None:
+        if not dist.is_main():
+            return
+        if self.echo:
+            self.echo(msg)
+        if self.path:
+            with open(self.path, "a") as fh:
+                fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + msg + "\n")
+
+
+def _compute_loss(loss_fn: nn.Module | None, logits, labels, emb):
+    if loss_fn is None:
+        loss = nn.functional.cross_entropy(logits.float(), labels)
+        return loss, {"ce": float(loss.detach())}
+    loss, parts = loss_fn(logits.float(), labels, None if emb is None else emb.float())
+    return loss, {k: float(v) for k, v in parts.items()}
+
+
+def train(
+    cfg: Config,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    echo: Callable[[str], None] | None = print,
+    stop_after_epoch: int | None = None,
+) -> Path:
+    """Train (or reuse, or resume) the run ``cfg`` describes; returns its folder.
+
+    ``stop_after_epoch`` ends the process's work after that epoch as if it had been killed there
+    (used by tests of resume).
+    """
+    device, rank, world = dist.setup(cfg.runtime.device)
+    run_dir = Path(out) if out else default_run_dir(cfg)
+    ckpt_dir = run_dir / "checkpoints"
+    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    results_path = run_dir / "results.json"
+
+    if results_path.exists() and not force:
+        saved = run_dir / "config.json"
+        if saved.exists() and config_hash(load_config(saved)) != config_hash(cfg):
+            raise TrainingError(
+                f"{run_dir} holds a finished run of a different config; choose another --out or pass --force"
+            )
+        if echo and dist.is_main():
+            echo(f"reusing finished run {run_dir} (same config; --force retrains)")
+        return run_dir
+    if last_path.exists() and not (resume or force):
+        raise TrainingError(
+            f"{run_dir} holds an unfinished run (checkpoint {last_path}). Continue it with --resume, "
+            "or start over with --force."
+        )
+    if dist.is_main():
+        if force and run_dir.exists():
+            for name in ("results.json", "metrics.jsonl", "train.log"):
+                (run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.json")
+    dist.barrier()
+    log = _Log(run_dir / "train.log", echo)
+
+    seed_everything(cfg.runtime.seed, cfg.runtime.deterministic)
+    if cfg.runtime.threads:
+        torch.set_num_threads(cfg.runtime.threads)
+    root = resolve_data_root(cfg) if dist.is_main() else None
+    dist.barrier()
+    root = root or resolve_data_root(cfg, progress=False)
+
+    table = embedding_table(cfg)
+    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    n_params = sum(p.numel() for p in model.parameters())
+    if cfg.runtime.channels_last:
+        model = model.to(memory_format=_memory_format(model))
+    model.to(device)
+    loss_fn = None
+    if table is not None and model.has_embedding:
+        from ma52lib.losses import JointEmbeddingLoss
+
+        loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
+
+    optimizer = torch.optim.SGD(param_groups(model, cfg.optim), lr=cfg.optim.lr, momentum=cfg.optim.momentum)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.optim.milestones), cfg.optim.gamma)
+    net: nn.Module = DistributedDataParallel(model) if world > 1 else model
+
+    train_ds = build_dataset(cfg, root, cfg.data.train_split, model, train=True)
+    val_ds = build_dataset(cfg, root, cfg.data.val_split, model, train=False)
+    pin = device.type == "cuda"
+    train_loader = build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin)
+    val_loader = build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin)
+
+    start_epoch, best_top1, best_epoch = 0, -1.0, -1
+    if resume and last_path.exists():
+        state, used, warnings = load_latest_good(last_path)
+        for w in warnings:
+            log(f"warning: {w}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        start_epoch, best_top1, best_epoch = state["epoch"] + 1, state["best_top1"], state["best_epoch"]
+        log(f"resumed from {used} (epoch {state['epoch'] + 1} done, best val top-1 {best_top1:.2f})")
+    if dist.is_main():
+        _truncate_metrics(run_dir / "metrics.jsonl", start_epoch)
+
+    log(
+        f"run {run_dir.name}: {cfg.model.name} ({n_params:,} parameters) on {device}, world {world}, "
+        f"data {root}, {len(train_ds)} train / {len(val_ds)} val clips, {cfg.optim.epochs} epochs"
+    )
+    for epoch in range(start_epoch, cfg.optim.epochs):
+        train_ds.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
+        stats = _train_one_epoch(net, loss_fn, optimizer, train_loader, device, cfg, epoch)
+        t0 = time.perf_counter()
+        pred = predict_loader(model, val_loader, device, bf16=cfg.runtime.bf16, desc=f"val {epoch + 1}")
+        eval_s = time.perf_counter() - t0
+        from ma52lib.metrics import compute_metrics
+
+        val = compute_metrics(pred["probs"], pred["labels"])
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        if dist.is_main():
+            row = {"epoch": epoch + 1, "lr": lr, **stats, "eval_seconds": eval_s,
+                   "val_skipped": pred["skipped"], "val": val}
+            with open(run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            improved = val["action_top1"] > best_top1
+            if improved:
+                best_top1, best_epoch = val["action_top1"], epoch + 1
+                save_checkpoint({"model": model.state_dict(), "epoch": epoch, "config": to_dict(cfg)}, best_path)
+            save_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_state(),
+                    "epoch": epoch,
+                    "best_top1": best_top1,
+                    "best_epoch": best_epoch,
+                    "config": to_dict(cfg),
+                },
+                last_path,
+            )
+            skipped = f", skipped {stats['skipped']} unreadable train videos" if stats["skipped"] else ""
+            log(
+                f"epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats['loss']:.4f}, "
+                f"{stats['clips_per_s']:.1f} clips/s, val action top-1 {val['action_top1']:.2f} "
+                f"body top-1 {val['body_top1']:.2f} F1_mean {val['f1_mean']:.2f}"
+                f"{' (best)' if improved else ''}{skipped}"
+            )
+        dist.barrier()
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            dist.cleanup()
+            return run_dir
+
+    if dist.is_main():
+        results = finalize(run_dir, cfg, model=model, root=root, device=device, n_params=n_params, log=log)
+        log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
+    dist.barrier()
+    dist.cleanup()
+    return run_dir
+
+
+def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch: int) -> dict[str, Any]:
+    net.train()
+    total_loss, parts_sum, seen, skipped, steps = 0.0, {}, 0, 0, 0
+    wait_s = 0.0
+    t_start = time.perf_counter()
+    t_fetch = time.perf_counter()
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch")
+    for clips, labels, _, n_skip in bar:
+        wait_s += time.perf_counter() - t_fetch
+        skipped += int(n_skip)
+        if len(labels) == 0:
+            t_fetch = time.perf_counter()
+            continue
+        clips = clips.to(device, non_blocking=True)  # [N, T, 3, H, W]
+        labels = labels.to(device, non_blocking=True)
+        with autocast(device, cfg.runtime.bf16):
+            logits, emb = net(clips, return_embedding=True)
+        loss, parts = _compute_loss(loss_fn, logits, labels, emb)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1}; stopped without saving, the "
+                "last good checkpoint is kept. Lower optim.lr, or try --set runtime.bf16=false, then --resume."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.clip_grad:
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.clip_grad)
+        optimizer.step()
+        n = len(labels)
+        total_loss += float(loss.detach()) * n
+        for k, v in parts.items():
+            parts_sum[k] = parts_sum.get(k, 0.0) + v * n
+        seen += n
+        steps += 1
+        elapsed = time.perf_counter() - t_start
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", clips_s=f"{seen / max(elapsed, 1e-9):.1f}")
+        t_fetch = time.perf_counter()
+    elapsed = time.perf_counter() - t_start
+    seen_all = dist.all_reduce_sum(float(seen), device)
+    loss_all = dist.all_reduce_sum(total_loss, device)
+    return {
+        "loss": loss_all / max(seen_all, 1),
+        **{f"loss_{k}": v / max(seen, 1) for k, v in parts_sum.items()},
+        "train_seconds": elapsed,
+        "clips_per_s": seen_all / max(elapsed, 1e-9),
+        "data_wait_fraction": wait_s / max(elapsed, 1e-9),
+        "skipped": int(dist.all_reduce_sum(float(skipped), device)),
+    }
+
+
+def _truncate_metrics(path: Path, start_epoch: int) -> None:
+    """Drop epoch lines a resumed run will redo (an epoch logged but not checkpointed before a kill)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["epoch"] <= start_epoch:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError):
+            continue  # a line cut by a kill
+    atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device: torch.device,
+             n_params: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Score the best-val checkpoint on val (and test when labelled) and write results.json atomically."""
+    from ma52lib.metrics import compute_metrics
+
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    model.load_state_dict(best["model"])
+    epochs = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    results: dict[str, Any] = {
+        "run": run_dir.name,
+        "config_hash": config_hash(cfg),
+        "config": to_dict(cfg),
+        "model": cfg.model.name,
+        "num_params": n_params,
+        "best_epoch": best["epoch"] + 1,
+        "data_root": str(root),
+        "timings": {
+            "train_seconds": sum(e["train_seconds"] for e in epochs),
+            "eval_seconds": sum(e["eval_seconds"] for e in epochs),
+            "clips_per_s": float(np.mean([e["clips_per_s"] for e in epochs])) if epochs else 0.0,
+            "data_wait_fraction": float(np.mean([e["data_wait_fraction"] for e in epochs])) if epochs else 0.0,
+        },
+        "environment": {
+            "torch": torch.__version__,
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        },
+    }
+    splits = [cfg.data.val_split] + ([cfg.data.test_split] if cfg.runtime.eval_test else [])
+    for split in splits:
+        ds = build_dataset(cfg, root, split, model, train=False)
+        if not getattr(ds, "has_labels", True):
+            log(f"{split}: labels withheld (real MA-52 test split); use `ma52 submit` for Codabench")
+            continue
+        loader = build_loader(cfg, ds, train=False)
+        pred = predict_loader(model, loader, device, bf16=cfg.runtime.bf16, desc=split, gather=False)
+        metrics = compute_metrics(pred["probs"], pred["labels"])
+        results["val" if split == cfg.data.val_split else "test"] = metrics
+        results[f"{'val' if split == cfg.data.val_split else 'test'}_skipped"] = pred["skipped"]
+        log(f"{split}: " + ", ".join(f"{k} {v:.2f}" for k, v in scalar_metrics(metrics).items()))
+    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1, default=_json_default) + "\n")
+    return results
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(obj)}")

@@ -1,0 +1,293 @@
+"""`ma52 reproduce`: make the data, execute every chapter notebook with papermill (cached), build the book.
+
+A notebook is re-executed only when its inputs change: the notebook file, its parameters, the source of
+ma52lib, and the identity of the dataset. Executed notebooks are outputs (``book/generated/``), never
+committed. A failing notebook does not stop the others: its executed copy (with papermill's error
+banner at the failing cell) is published, it is not cached, and the command exits non-zero naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ma52lib.paths import project_root
+
+# Chapter notebooks in book order, with parameters beyond the common ones (profile, data_root, seed).
+CHAPTERS: tuple[str, ...] = ("dataset", "benchmark", "ablations", "gradcam", "emotion", "reproducibility")
+
+
+@dataclass
+class ChapterResult:
+    """What happened to one notebook in a reproduce run."""
+
+    name: str
+    status: str  # "cached" | "executed" | "failed" | "missing" | "interrupted"
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ReproduceReport:
+    """The whole run: per-chapter outcomes and where the book is."""
+
+    profile: str
+    chapters: list[ChapterResult] = field(default_factory=list)
+    index_html: Path | None = None
+    book_ok: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.name for c in self.chapters if c.status in ("failed", "missing", "interrupted")]
+
+
+class ReproduceLocked(RuntimeError):
+    """Another `ma52 reproduce` holds the lock on the same book folder."""
+
+
+def package_hash() -> str:
+    """Hash of ma52lib's source files: a code change re-executes the notebooks."""
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(pkg.rglob("*")):
+        if path.suffix in (".py", ".npy", ".json") and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(pkg)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def data_identity(root: Path) -> str:
+    """Identity of a dataset folder: its lists' bytes and meta.json (sizes and mtimes of videos are not read)."""
+    h = hashlib.sha256()
+    for name in ("train_list_videos.txt", "val_list_videos.txt", "test_list_videos.txt", "test_labels.txt",
+                 "meta.json", "emotion_labels.csv"):
+        path = root / name
+        if path.exists():
+            h.update(name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _key(nb_path: Path, params: dict[str, Any], pkg: str, data: str) -> str:
+    h = hashlib.sha256()
+    h.update(nb_path.read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(pkg.encode())
+    h.update(data.encode())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def book_lock(folder: Path, *, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (one reproduce at a time); refuse or wait when held."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / ".reproduce.lock"
+    fh = open(lock_path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise ReproduceLocked(
+                f"another `ma52 reproduce` is running on {folder} ({holder}); wait for it to finish, "
+                "or pass --wait to queue behind it"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}\n")
+        fh.flush()
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _placeholder(path: Path, name: str, why: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name.capitalize()}\n\n**This chapter was not produced:** {why}")]
+    nbformat.write(nb, path)
+
+
+def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_dir: Path, pkg: str, data: str,
+                    force: bool, timeout: int | None) -> ChapterResult:
+    """Execute one chapter notebook with papermill unless its cached output is current."""
+    import papermill as pm
+
+    src = source_dir / f"{name}.ipynb"
+    out = out_dir / f"{name}.ipynb"
+    record = out_dir / ".cache" / f"{name}.json"
+    log_path = out_dir / "logs" / f"{name}.log"
+    if not src.exists():
+        _placeholder(out, name, f"the notebook notebooks/{name}.ipynb does not exist in this version.")
+        return ChapterResult(name, "missing", message=f"notebooks/{name}.ipynb not found")
+    key = _key(src, params, pkg, data)
+    if not force and out.exists() and record.exists():
+        try:
+            if json.loads(record.read_text()).get("key") == key:
+                return ChapterResult(name, "cached")
+        except json.JSONDecodeError:
+            pass
+    record.unlink(missing_ok=True)  # never trust an old record once we start
+    record.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{name}.running.ipynb"
+    handler = logging.FileHandler(log_path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    pm_logger = logging.getLogger("papermill")
+    pm_logger.addHandler(handler)
+    pm_logger.setLevel(logging.INFO)
+    t0 = time.perf_counter()
+    env_quiet = os.environ.get("MA52_QUIET")
+    os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
+    try:
+        pm.execute_notebook(
+            str(src), str(tmp), parameters=params, cwd=str(source_dir), log_output=True,
+            progress_bar=False, execution_timeout=timeout, kernel_name="python3",
+        )
+    except KeyboardInterrupt:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # papermill's PapermillExecutionError, timeouts, dead kernels
+        seconds = time.perf_counter() - t0
+        if tmp.exists():
+            os.replace(tmp, out)  # the executed copy shows which cell failed and why
+        else:
+            _placeholder(out, name, f"execution failed before any cell ran: {exc}")
+        first = str(exc).strip().splitlines()
+        return ChapterResult(name, "failed", seconds, first[-1] if first else type(exc).__name__)
+    finally:
+        pm_logger.removeHandler(handler)
+        handler.close()
+        if env_quiet is None:
+            os.environ.pop("MA52_QUIET", None)
+        else:
+            os.environ["MA52_QUIET"] = env_quiet
+    seconds = time.perf_counter() - t0
+    os.replace(tmp, out)
+    from ma52lib.engine.checkpoint import atomic_write_text
+
+    atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
+    return ChapterResult(name, "executed", seconds)
+
+
+def build_book(root: Path, *, strict: bool = True) -> tuple[bool, Path, str]:
+    """Run `jupyter-book build` (execution off) on the repo's book; returns (ok, index.html, log tail)."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--path-output", str(root)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    log = proc.stdout + proc.stderr
+    (root / "book" / "generated" / "logs").mkdir(parents=True, exist_ok=True)
+    (root / "book" / "generated" / "logs" / "jupyter-book.log").write_text(log)
+    return proc.returncode == 0, root / "_build" / "html" / "index.html", log[-3000:]
+
+
+def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[str] | None = None,
+              force: bool = False, timeout: int | None = None, seed: int = 0, build: bool = True,
+              wait: bool = False, echo=print) -> ReproduceReport:
+    """Regenerate the book: data, chapters (cached), jupyter-book build."""
+    from ma52lib.engine.progress import progress_bar
+
+    root = project_root()
+    source_dir, out_dir = root / "notebooks", root / "book" / "generated"
+    report = ReproduceReport(profile)
+    t_all = time.perf_counter()
+    with book_lock(out_dir, wait=wait):
+        if data_root:
+            data = Path(data_root).expanduser().resolve()
+            if not (data / "train_list_videos.txt").exists():
+                raise FileNotFoundError(f"{data} has no train_list_videos.txt: not an MA-52 folder")
+        else:
+            from ma52lib.config import make_config
+            from ma52lib.data.synth import synthesize
+
+            echo(f"[1/3] MA-52-Synth for profile {profile}")
+            data = synthesize(profile=make_config(profile).data.synth_profile, seed=seed)
+        pkg, ident = package_hash(), data_identity(data)
+        params = {"profile": profile, "data_root": str(data), "seed": seed}
+        names = [n for n in CHAPTERS if not only or n in only]
+        unknown = set(only or []) - set(CHAPTERS)
+        if unknown:
+            raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {', '.join(CHAPTERS)}")
+        echo(f"[2/3] executing {len(names)} notebook(s) into {out_dir}")
+        for name in progress_bar(names, desc="notebooks", unit="nb"):
+            result = execute_chapter(name, params, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
+                                     force=force, timeout=timeout)
+            report.chapters.append(result)
+            detail = f" ({result.seconds:.0f} s)" if result.seconds else ""
+            echo(f"  {name}: {result.status}{detail}{' - ' + result.message if result.message else ''}")
+        for name in CHAPTERS:  # the toc lists every chapter: give skipped ones a page too
+            if not (out_dir / f"{name}.ipynb").exists():
+                _placeholder(out_dir / f"{name}.ipynb", name, "not executed yet (run `ma52 reproduce`).")
+        _write_timings(out_dir, report)
+        if build:
+            echo("[3/3] jupyter-book build")
+            report.book_ok, report.index_html, tail = build_book(root)
+            if not report.book_ok:
+                echo(tail)
+    report.seconds = time.perf_counter() - t_all
+    _write_timings(out_dir, report)
+    return report
+
+
+def _write_timings(out_dir: Path, report: ReproduceReport) -> None:
+    """Keep the wall time of each reproduce run for the reproducibility chapter."""
+    path = out_dir / "reproduce_runs.jsonl"
+    if report.seconds:
+        row = {"profile": report.profile, "seconds": report.seconds, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "chapters": {c.name: [c.status, c.seconds] for c in report.chapters}}
+        with open(path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `ma52 reproduce`."""
+    p = sub.add_parser(
+        "reproduce", help="regenerate every table and figure into the HTML book (cached)",
+        description="Make the data, execute the chapter notebooks with papermill (skipping unchanged ones) "
+        "and build the Jupyter Book. `make book` runs `ma52 reproduce --profile cpu`.",
+    )
+    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--data-root", help="a real MA-52 folder instead of MA-52-Synth")
+    p.add_argument("--only", action="append", help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
+    p.add_argument("--force", action="store_true", help="re-execute notebooks even when cached")
+    p.add_argument("--timeout", type=int, default=None, help="seconds a single notebook cell may run (default: no limit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the book")
+    p.add_argument("--wait", action="store_true", help="wait for another running reproduce instead of refusing")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    try:
+        report = reproduce(args.profile, data_root=args.data_root, only=args.only, force=args.force,
+                           timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait)
+    except ReproduceLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    print(f"finished in {report.seconds:.0f} s")
+    if not args.no_build:
+        if report.book_ok:
+            print(f"book: {report.index_html}")
+        else:
+            print(f"book build failed; see book/generated/logs/jupyter-book.log (partial book: {report.index_html})")
+    if report.failed:
+        print(f"failed chapters: {', '.join(report.failed)} (logs in book/generated/logs/)", file=sys.stderr)
+        return 1
+    return 0 if (args.no_build or report.book_ok) else 1

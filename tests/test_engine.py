@@ -1,0 +1,167 @@
+"""The engine on a tiny real dataset: train, reuse, resume equality, NaN stop, parameter groups, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from ma52lib.config import make_config
+from ma52lib.engine import train as train_mod
+from ma52lib.engine.build import build_model_for
+from ma52lib.engine.optim import param_groups
+from ma52lib.engine.train import TrainingError, train
+from tinydata import make_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory) -> Path:
+    return make_tiny_dataset(tmp_path_factory.mktemp("ma52tiny"))
+
+
+def tiny_cfg(root: Path, **over):
+    base = {"data.root": str(root), "data.num_workers": 0, "optim.epochs": 2, "optim.batch_size": 4,
+            "runtime.bf16": False, "runtime.channels_last": False, "model.num_segments": 4}
+    base.update(over)
+    return make_config("smoke", base)
+
+
+def _scalars(metrics: dict) -> dict:
+    from ma52lib.metrics import SCALAR_KEYS
+
+    return {k: metrics[k] for k in SCALAR_KEYS}
+
+
+def test_train_writes_a_complete_run_and_reuses_it(tiny_root, tmp_path):
+    out = tmp_path / "run"
+    run = train(tiny_cfg(tiny_root), out=out, echo=None)
+    assert run == out
+    res = json.loads((out / "results.json").read_text())
+    assert set(res) >= {"val", "test", "config", "timings", "best_epoch", "num_params"}
+    assert res["val"]["n"] == 8 and res["test"]["n"] == 4  # test labels come from test_labels.txt
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
+    assert "action_f1_macro" in json.loads(lines[0])["val"]
+    assert (out / "checkpoints" / "best.pt").exists() and (out / "checkpoints" / "last.pt.sha256").exists()
+    stamp = (out / "results.json").stat().st_mtime_ns
+    train(tiny_cfg(tiny_root), out=out, echo=None)  # same config: reused, not retrained
+    assert (out / "results.json").stat().st_mtime_ns == stamp
+
+
+def test_finished_run_of_another_config_is_not_overwritten(tiny_root, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_cfg(tiny_root, **{"optim.epochs": 1}), out=out, echo=None)
+    with pytest.raises(TrainingError, match="different config"):
+        train(tiny_cfg(tiny_root, **{"optim.epochs": 1, "optim.lr": 0.5}), out=out, echo=None)
+
+
+def test_resume_after_interruption_gives_identical_results(tiny_root, tmp_path):
+    cfg = tiny_cfg(tiny_root, **{"optim.epochs": 3})
+    full = train(cfg, out=tmp_path / "full", echo=None)
+    part = train(cfg, out=tmp_path / "part", echo=None, stop_after_epoch=1)
+    assert not (part / "results.json").exists()
+    with pytest.raises(TrainingError, match="--resume"):
+        train(cfg, out=part, echo=None)
+    train(cfg, out=part, resume=True, echo=None)
+    a = json.loads((full / "results.json").read_text())
+    b = json.loads((part / "results.json").read_text())
+    assert _scalars(a["val"]) == _scalars(b["val"]) and _scalars(a["test"]) == _scalars(b["test"])
+    la = [json.loads(l)["loss"] for l in (full / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(l)["loss"] for l in (part / "metrics.jsonl").read_text().splitlines()]
+    assert la == lb
+    wa = torch.load(full / "checkpoints" / "last.pt", weights_only=True)["model"]
+    wb = torch.load(part / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):
+    cfg = tiny_cfg(tiny_root, **{"optim.epochs": 2})
+    out = train(cfg, out=tmp_path / "nan", echo=None, stop_after_epoch=1)
+    good = (out / "checkpoints" / "last.pt").read_bytes()
+    real = train_mod._compute_loss
+
+    def poisoned(*args):
+        loss, parts = real(*args)
+        return loss * float("nan"), parts
+
+    monkeypatch.setattr(train_mod, "_compute_loss", poisoned)
+    with pytest.raises(TrainingError, match="loss became nan at epoch 2"):
+        train(cfg, out=out, resume=True, echo=None)
+    assert (out / "checkpoints" / "last.pt").read_bytes() == good
+
+
+def test_paper_parameter_groups_follow_the_official_constructor():
+    cfg = make_config("smoke")
+    model = build_model_for(cfg, emb_dim=300)
+    groups = {g["name"]: g for g in param_groups(model, make_config("paper").optim)}
+    lr = 0.00125
+    ids = [id(p) for g in groups.values() for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))  # every parameter exactly once
+    # The quirk: the last Linear in module order is the embedding branch's second layer, not fc_cls.
+    lin = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert lin.out_features == 300
+    assert [id(p) for p in groups["last_linear_weight_5x"]["params"]] == [id(lin.weight)]
+    assert groups["last_linear_weight_5x"]["lr"] == pytest.approx(5 * lr)
+    assert groups["last_linear_bias_10x"]["lr"] == pytest.approx(10 * lr)
+    assert groups["last_linear_bias_10x"]["weight_decay"] == 0
+    assert groups["normal_bias"]["lr"] == pytest.approx(2 * lr) and groups["normal_bias"]["weight_decay"] == 0
+    assert groups["norm"]["weight_decay"] == 0 and groups["normal_weight"]["weight_decay"] == 1e-4
+    bn_ids = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
+    assert {id(p) for p in groups["norm"]["params"]} == bn_ids
+
+
+# --- DDP with two gloo processes -------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str, root: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from torch.nn.parallel import DistributedDataParallel
+
+    from ma52lib.engine import dist
+
+    dist.setup("cpu")
+    cfg = tiny_cfg(Path(root))
+    torch.manual_seed(0)
+    model = build_model_for(cfg, emb_dim=None).eval()  # eval: BatchNorm/dropout identical across splits
+    ddp = DistributedDataParallel(model)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 4, 3, 32, 32, generator=g)
+    y = torch.tensor([0, 9, 24, 43])
+    shard = slice(2 * rank, 2 * rank + 2)
+    loss = torch.nn.functional.cross_entropy(ddp(x[shard]), y[shard])
+    loss.backward()
+    if rank == 0:
+        torch.save({n: p.grad.clone() for n, p in model.named_parameters()}, Path(out) / "ddp_grads.pt")
+    dist.barrier()
+    # the engine end to end under DDP: rank 0 writes, both ranks train
+    train(tiny_cfg(Path(root), **{"optim.epochs": 1}), out=Path(out) / "ddp_run", echo=None)
+
+
+@pytest.mark.slow
+def test_ddp_two_gloo_processes_match_one_process(tiny_root, tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path), str(tiny_root)), nprocs=2, join=True)
+    cfg = tiny_cfg(tiny_root)
+    torch.manual_seed(0)
+    model = build_model_for(cfg, emb_dim=None).eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 4, 3, 32, 32, generator=g)
+    y = torch.tensor([0, 9, 24, 43])
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    ddp_grads = torch.load(tmp_path / "ddp_grads.pt", weights_only=True)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(ddp_grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    res = json.loads((tmp_path / "ddp_run" / "results.json").read_text())
+    assert res["environment"]["world_size"] == 2 and res["val"]["n"] == 8
