@@ -117,6 +117,21 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from ma52lib.engine.run import import_official
+
+    overrides = dict(item.split("=", 1) for item in args.overrides)
+    if args.data_root:
+        overrides["data.root"] = args.data_root
+    try:
+        out = import_official(args.checkpoint, args.out, overrides=overrides)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"run folder: {out}\nnext: ma52 eval --run {out} --split val")
+    return 0
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from ma52lib.data import check_dataset
 
@@ -188,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("import-official", help="make a run folder from the authors' released MANet checkpoint",
+                       description="Convert the official MANet checkpoint (mmaction2 key names; the unused "
+                       "ACTION-Net layers are dropped) into a run folder for eval/predict/submit.")
+    p.add_argument("checkpoint", help="the released .pth file")
+    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--data-root", help="the real MA-52 folder the run should evaluate on")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("data", help="dataset tools (check)")
     data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")

@@ -136,3 +136,10 @@ def fine_ids_of_body(body: int) -> range:
 
 # The default label-embedding table shipped with the package (made by scripts/make_label_embeddings.py).
 DEFAULT_EMBEDDINGS = Path(__file__).with_name("label_embeddings.npy")
+
+
+def label_embeddings(source: str | Path | None = None) -> torch.Tensor:
+    """The [52, D] label-embedding table of the joint loss (see ``ma52lib.embeddings``)."""
+    from ma52lib.embeddings import label_embeddings as _load
+
+    return _load(source)

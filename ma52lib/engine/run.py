@@ -122,3 +122,30 @@ def submit(run: LoadedRun, out_csv: str | Path, *, split: str = "test", data_roo
         raise RuntimeError(f"{len(ds) - len(vids)} videos of {split} could not be read; a submission needs all")
     write_submission(out_csv, vids, pred["probs"])
     return Path(out_csv)
+
+
+def import_official(checkpoint: str | Path, out: str | Path, *, profile: str = "paper",
+                    overrides: dict[str, Any] | None = None) -> Path:
+    """Make a run folder from the authors' released MANet checkpoint, so `ma52 eval/predict/submit` use it.
+
+    The official head's embedding branch is only used by the training loss, so the imported run is
+    configured without it (``loss.weight=0``) and those weights are left out; everything else must match.
+    """
+    import json
+
+    from ma52lib.config import make_config, save_config
+    from ma52lib.engine.checkpoint import save_checkpoint
+    from ma52lib.models.convert import load_official_checkpoint
+
+    cfg = make_config(profile, {**(overrides or {}), "loss.weight": 0.0})
+    model = build_model_for(cfg, None)
+    report = load_official_checkpoint(model, checkpoint, strict=False)
+    stray = [k for k in report.unexpected if not k.startswith("head.fc_emb")]
+    if report.missing or stray:
+        raise ValueError(f"{report}\nthe checkpoint does not match MANet as configured by profile {profile!r}")
+    out = Path(out)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.json")
+    save_checkpoint({"model": model.state_dict(), "epoch": -1, "config": {}}, out / "checkpoints" / "best.pt")
+    (out / "imported_from.json").write_text(json.dumps({"checkpoint": str(checkpoint), "report": str(report)}) + "\n")
+    return out

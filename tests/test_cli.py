@@ -1,0 +1,97 @@
+"""The `ma52` command line as a user runs it: train, eval, predict, submit, import-official, config."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ma52lib.cli import main
+from ma52lib.labels import FINE_CLASSES
+from ma52lib.models.manet import MANet
+from test_convert import _official_checkpoint, _randomised
+from tinydata import make_tiny_dataset
+
+FAST = ["--set", "data.num_workers=0", "--set", "runtime.bf16=false", "--set", "model.num_segments=4",
+        "--epochs", "1", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    root = make_tiny_dataset(tmp_path_factory.mktemp("cli_data"))
+    run = tmp_path_factory.mktemp("cli_runs") / "run"
+    assert main(["train", "--profile", "smoke", "--data-root", str(root), "--out", str(run), *FAST]) == 0
+    return root, run
+
+
+def test_train_then_eval_prints_the_paper_table(trained, capsys):
+    root, run = trained
+    assert (run / "results.json").exists()
+    assert main(["eval", "--run", str(run), "--split", "val", "--json", str(run / "val.json")]) == 0
+    out = capsys.readouterr().out
+    assert "on val (8 clips)" in out
+    for title in ("action top-1", "action top-5", "body top-1", "action f1 macro", "f1 mean"):
+        assert title in out.lower()
+    saved = json.loads((run / "val.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    assert saved["action_top1"] == results["val"]["action_top1"]  # eval reproduces training's scoring
+
+
+def test_predict_lists_five_named_classes(trained, capsys):
+    root, run = trained
+    video = next((root / "videos_val").glob("*.mp4"))
+    assert main(["predict", "--run", str(run), str(video)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(video) and len(lines) == 6
+    assert all(any(name in line for name in FINE_CLASSES) for line in lines[1:])
+    assert all(line.rstrip().endswith("%") for line in lines[1:])
+
+
+def test_submit_writes_the_codabench_csv(trained):
+    root, run = trained
+    out = run / "sub.csv"
+    assert main(["submit", "--run", str(run), "--out", str(out)]) == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["vid"] + [f"action_pred_{i}" for i in range(1, 6)] + [f"body_pred_{i}" for i in range(1, 6)]
+    assert len(rows) == 1 + 4 and rows[1][0].startswith("test")
+
+
+def test_unfinished_run_and_bad_flags_give_clear_errors(trained, tmp_path, capsys):
+    root, _ = trained
+    with pytest.raises(SystemExit, match="config error: unknown config field 'optim.lrr'"):
+        main(["train", "--profile", "smoke", "--data-root", str(root), "--set", "optim.lrr=1"])
+    with pytest.raises(SystemExit, match="--set expects KEY=VALUE"):
+        main(["train", "--profile", "smoke", "--set", "optim.lr"])
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        main(["eval", "--run", str(tmp_path)])
+
+
+def test_print_config_and_config_listing(capsys):
+    assert main(["train", "--profile", "paper", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert '"lr": 0.00125' in out and "run folder:" in out
+    assert main(["config"]) == 0
+    assert "optim.milestones" in capsys.readouterr().out
+    assert main(["models"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"manet", "tsn", "tsm", "tin", "c3d", "i3d", "r2plus1d", "slowfast", "timesformer", "vswin"} <= set(names)
+
+
+def test_import_official_checkpoint_then_eval(trained, tmp_path, capsys):
+    root, _ = trained
+    source = _randomised(MANet(num_classes=52, num_segments=4, depth=18, width=16))
+    _official_checkpoint(source, tmp_path / "official.pth")
+    out = tmp_path / "imported"
+    args = ["import-official", str(tmp_path / "official.pth"), "--out", str(out), "--data-root", str(root),
+            "--set", "model.size=tiny", "--set", "model.num_segments=4", "--set", "data.short_side=40",
+            "--set", "data.crop_size=32", "--set", "runtime.bf16=false", "--set", "data.num_workers=0"]
+    assert main(args) == 0
+    from ma52lib.engine.run import load_run
+
+    run = load_run(out)
+    x = torch.randn(2, 4, 3, 32, 32)
+    torch.testing.assert_close(run.model(x), source(x))  # same network, logits unchanged
+    assert main(["eval", "--run", str(out), "--split", "val"]) == 0
