@@ -51,11 +51,18 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="parallel render processes (default: 2)")
     p.add_argument("--force", action="store_true", help="regenerate even if the folder already holds data")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    from ma52lib.emotion.sessions import add_emotion_arguments
+
+    add_emotion_arguments(p)  # --emotion: interview sessions with emotion labels (the emotion chapter)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ma52 synth`` with parsed arguments; prints the dataset folder."""
+    if getattr(args, "emotion", False):
+        from ma52lib.emotion.sessions import run_synth_args
+
+        return run_synth_args(args)
     from ma52lib.data.synth.writer import synthesize
 
     try:

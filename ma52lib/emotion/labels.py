@@ -1,0 +1,188 @@
+"""``emotion_labels.csv``: which clips make up each interview session, and the session's emotion.
+
+The file lives in the dataset folder beside the official lists (``ROOT/emotion_labels.csv``, one file
+for all splits) and has a header and one row per session::
+
+    split,session,emotion,clips
+    train,s0001,negative,0001_05_0001 0001_06_0002 0001_24_0003
+    test,s0042,positive,test0007 test0031 test0112
+
+- ``split``: ``train``, ``val`` or ``test``; the clips must be listed in ``ROOT/{split}_list_videos.txt``.
+- ``session``: any id without whitespace, unique in the file (a session belongs to one split, and a
+  participant should appear in one split only: the split is at session level).
+- ``emotion``: one of the allowed states (by default ``EMOTIONS``; a holder of MA-52-Pro passes its own set).
+- ``clips``: the session's clip ids separated by spaces: the video file names of the list, with or
+  without ``.mp4``. A clip belongs to at most one session.
+
+Anyone with session-level emotion labels for MA-52-style clips (MA-52-Pro included) can write this
+file by hand or with ``write_emotion_labels``; the experiment reads nothing else about emotions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ma52lib.data.lists import read_list
+
+# The synthetic sessions' states: a coarse valence set (see ma52lib.emotion.sessions for why).
+EMOTIONS: tuple[str, ...] = ("negative", "neutral", "positive")
+LABELS_FILE = "emotion_labels.csv"
+COLUMNS: tuple[str, ...] = ("split", "session", "emotion", "clips")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+class EmotionLabelError(ValueError):
+    """``emotion_labels.csv`` is malformed or names something that does not exist; the message says where."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One interview session: its split, id, emotion and clip ids (video file stems, in order)."""
+
+    split: str
+    session: str
+    emotion: str
+    clips: tuple[str, ...]
+
+
+def clip_id(name: str) -> str:
+    """The id of a clip: its video file name without ``.mp4`` (``0001_05_0001.mp4`` -> ``0001_05_0001``)."""
+    return name[:-4] if name.lower().endswith(".mp4") else name
+
+
+def write_emotion_labels(path: str | os.PathLike[str], sessions: Iterable[Session]) -> Path:
+    """Write ``sessions`` as an ``emotion_labels.csv`` (header, one row per session, LF line ends)."""
+    path = Path(path)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for s in sessions:
+        for field, value in (("split", s.split), ("session", s.session), ("emotion", s.emotion)):
+            if not value or any(ch.isspace() for ch in value) or "," in value:
+                raise ValueError(f"session {s.session!r}: {field} {value!r} is empty or holds whitespace or a comma")
+        if not s.clips:
+            raise ValueError(f"session {s.session!r} has no clips")
+        bad = [c for c in s.clips if not c or any(ch.isspace() for ch in c) or "," in c]
+        if bad:
+            raise ValueError(f"session {s.session!r}: clip id {bad[0]!r} is empty or holds whitespace or a comma")
+        writer.writerow([s.split, s.session, s.emotion, " ".join(clip_id(c) for c in s.clips)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_emotion_labels(
+    path: str | os.PathLike[str],
+    *,
+    emotions: Sequence[str] = EMOTIONS,
+    root: str | os.PathLike[str] | None = None,
+) -> list[Session]:
+    """Parse and validate ``path``; with ``root``, every clip must be in that split's list under ``root``.
+
+    Raises ``EmotionLabelError`` naming the file and line for a bad header or row, an unknown split or
+    emotion (listing the allowed ones), a repeated session or clip, or a clip missing from the lists.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: session emotion labels are expected there (header {','.join(COLUMNS)}); "
+            "make them with `ma52 emotion synth` or write them for your data (see ma52lib/emotion/labels.py)"
+        )
+    allowed = tuple(emotions)
+    listed = _listed_clips(Path(root), path) if root is not None else None
+    text = path.read_bytes().decode("utf-8-sig")  # a BOM from a spreadsheet export is harmless
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header is None or tuple(h.strip().lower() for h in header) != COLUMNS:
+        raise EmotionLabelError(f"{path}, line 1: expected the header {','.join(COLUMNS)!r}, got {header!r}")
+
+    sessions: list[Session] = []
+    seen_session: dict[str, int] = {}
+    seen_clip: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        number = rows.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(COLUMNS):
+            raise EmotionLabelError(
+                f"{path}, line {number}: expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(row)}: {row!r}"
+            )
+        split, session, emotion, clips_text = (cell.strip() for cell in row)
+        if split not in SPLITS:
+            raise EmotionLabelError(f"{path}, line {number}: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        if not session or any(ch.isspace() for ch in session):
+            raise EmotionLabelError(f"{path}, line {number}: session id {session!r} is empty or holds whitespace")
+        if session in seen_session:
+            raise EmotionLabelError(
+                f"{path}, line {number}: session {session!r} already appears on line {seen_session[session]}; "
+                "each session is one row (and belongs to one split)"
+            )
+        if emotion not in allowed:
+            raise EmotionLabelError(
+                f"{path}, line {number}: unknown emotion {emotion!r} for session {session!r}; "
+                f"allowed: {', '.join(allowed)} (pass your own set with --emotions / emotions=)"
+            )
+        clips = tuple(clip_id(c) for c in clips_text.split())
+        if not clips:
+            raise EmotionLabelError(f"{path}, line {number}: session {session!r} lists no clips")
+        for c in clips:
+            if c in seen_clip:
+                other, line = seen_clip[c]
+                raise EmotionLabelError(
+                    f"{path}, line {number}: clip {c!r} of session {session!r} already belongs to session "
+                    f"{other!r} (line {line}); a clip can be in one session only"
+                )
+            seen_clip[c] = (session, number)
+            if listed is not None and c not in listed[split]:
+                raise EmotionLabelError(
+                    f"{path}, line {number}: unknown clip {c!r} in session {session!r}: it is not listed in "
+                    f"{Path(root) / f'{split}_list_videos.txt'}; fix the id or the split column"  # type: ignore[arg-type]
+                )
+        seen_session[session] = number
+        sessions.append(Session(split, session, emotion, clips))
+    if not sessions:
+        raise EmotionLabelError(f"{path}: no sessions after the header")
+    return sessions
+
+
+def _listed_clips(root: Path, labels_path: Path) -> dict[str, set[str]]:
+    """Clip ids of each split's list under ``root`` (empty set for a split without a list)."""
+    out: dict[str, set[str]] = {}
+    for split in SPLITS:
+        list_path = root / f"{split}_list_videos.txt"
+        out[split] = {clip_id(c.path) for c in read_list(list_path)} if list_path.is_file() else set()
+    if not any(out.values()):
+        raise FileNotFoundError(
+            f"no *_list_videos.txt under {root} to check {labels_path} against; "
+            "point root at the dataset folder that holds the lists"
+        )
+    return out
+
+
+def load_sessions(
+    root: str | os.PathLike[str],
+    *,
+    emotions: Sequence[str] = EMOTIONS,
+    labels_file: str | os.PathLike[str] | None = None,
+) -> list[Session]:
+    """The validated sessions of the dataset at ``root`` (``ROOT/emotion_labels.csv`` unless ``labels_file``)."""
+    root = Path(root)
+    return read_emotion_labels(labels_file or root / LABELS_FILE, emotions=emotions, root=root)
+
+
+def sessions_of(sessions: Sequence[Session], split: str) -> list[Session]:
+    """The sessions of one split, in file order."""
+    return [s for s in sessions if s.split == split]
+
+
+__all__ = [
+    "COLUMNS", "EMOTIONS", "LABELS_FILE", "EmotionLabelError", "Session", "clip_id", "load_sessions",
+    "read_emotion_labels", "sessions_of", "write_emotion_labels",
+]
