@@ -104,14 +104,15 @@ def _preset(profile: str) -> Config:
     if profile == "paper":
         return Config(profile="paper")
     if profile == "cpu":
-        # Sized from measurements on 2 cores (README, "Profiles"): R18 at 56 px with bf16 trains at
-        # ~30 clips/s, so a ~700-clip MA-52-Synth epoch takes well under a minute. Training from
-        # scratch on small data needs a larger lr than the ImageNet-initialised paper recipe.
+        # Sized from measurements on 2 cores (README, "Profiles"): a width-32 ResNet-18 MANet at 56 px
+        # with bf16 trains at ~60 clips per CPU-second, so one epoch of the ~700 training clips of
+        # MA-52-Synth cpu takes ~10 s and ~15 runs of the book fit in its 30-minute budget. Training
+        # from scratch on small data needs a larger lr than the ImageNet-initialised paper recipe.
         return Config(
             profile="cpu",
             data=DataConfig(synth_profile="cpu", short_side=64, crop_size=56, num_workers=1),
             model=ModelConfig(size="cpu"),
-            optim=OptimConfig(epochs=12, batch_size=8, lr=0.02, milestones=(8, 11)),
+            optim=OptimConfig(epochs=8, batch_size=8, lr=0.02, milestones=(6,)),
         )
     if profile == "smoke":
         return Config(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ma52lib.config import Config
 
 # MANet's size presets (the baselines carry their own): depth and base width of the ResNet.
-MANET_SIZES = {"paper": (50, 64), "cpu": (18, 64), "tiny": (18, 16)}
+MANET_SIZES = {"paper": (50, 64), "cpu": (18, 32), "tiny": (18, 16)}
 
 
 def resolve_data_root(cfg: Config, *, progress: bool = True) -> Path:
@@ -89,13 +91,42 @@ def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, trai
     )
 
 
+class EpochSampler(Sampler):
+    """A DistributedSampler whose items are ``(index, epoch)``: the dataset reads the epoch from the key.
+
+    Loader workers then need no ``set_epoch`` of their own, so they can stay alive across epochs
+    (``persistent_workers``) while augmentations remain a pure function of (seed, epoch, index).
+    """
+
+    def __init__(self, base: DistributedSampler) -> None:
+        self.base = base
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch of the shuffle and of the augmentations."""
+        self.epoch = int(epoch)
+        self.base.set_epoch(self.epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        return ((int(i), epoch) for i in self.base)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+
 def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int = 1, pin: bool = False) -> DataLoader:
-    """A loader whose order depends only on (seed, epoch): DistributedSampler even with one process."""
+    """A loader whose order depends only on (seed, epoch): DistributedSampler even with one process.
+
+    ``pin`` (set it when the model is on a GPU) returns batches in page-locked memory, so
+    ``.to(device, non_blocking=True)`` overlaps the copy with compute.
+    """
     from ma52lib.data import collate
 
-    sampler = DistributedSampler(
+    sampler = EpochSampler(DistributedSampler(
         dataset, num_replicas=world, rank=rank, shuffle=train, seed=cfg.runtime.seed, drop_last=False
-    )
+    ))
+    sampler.set_epoch(getattr(dataset, "epoch", 0))
     workers = cfg.data.num_workers
     return DataLoader(
         dataset,
@@ -103,9 +134,27 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
         sampler=sampler,
         num_workers=workers,
         collate_fn=collate,
-        pin_memory=pin,
-        # Not persistent: workers are forked per epoch, so they see the dataset's current epoch
-        # (set_epoch in this process) and augmentations depend only on (seed, epoch, index).
-        persistent_workers=False,
-        prefetch_factor=4 if workers > 0 else None,
+        pin_memory=pin and torch.cuda.is_available(),
+        # Workers live across epochs (no re-fork, no empty pipeline at each epoch start); the
+        # epoch reaches them inside each key of EpochSampler.
+        persistent_workers=workers > 0,
+        # Enough batches in flight to cover a slow clip; with many workers two each is plenty and
+        # keeps pinned memory bounded (a paper-size batch is ~50 MB).
+        prefetch_factor=(4 if workers < 4 else 2) if workers > 0 else None,
     )
+
+
+def default_threads(cfg: Config, *, cuda: bool = False, cores: int | None = None) -> int:
+    """Intra-op threads of the training process when ``runtime.threads`` is unset.
+
+    On a CPU the model is the bottleneck (a loader worker needs a fraction of a core per step, see
+    ``ma52 bench``'s training-loop grid), so torch keeps every core. With a GPU the process only
+    launches kernels: the cores are left to the decoding workers, so they are not oversubscribed.
+    """
+    if cfg.runtime.threads:
+        return int(cfg.runtime.threads)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not cuda:
+        return cores
+    return max(1, min(4, cores - cfg.data.num_workers))

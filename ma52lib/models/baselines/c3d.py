@@ -18,7 +18,7 @@ from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"width": 64, "depth": 8, "fc_dim": 4096, "grid": 4},
-    "cpu": {"width": 32, "depth": 8, "fc_dim": 1024, "grid": 2},
+    "cpu": {"width": 16, "depth": 8, "fc_dim": 512, "grid": 2},
     "tiny": {"width": 4, "depth": 5, "fc_dim": 32, "grid": 1},
 }
 

@@ -17,7 +17,7 @@ from ma52lib.models.baselines.resnet3d import ResNet3d, blocks_of
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 50, "width": 64, "temporal_stride": None},
-    "cpu": {"depth": 18, "width": 64, "temporal_stride": None},
+    "cpu": {"depth": 18, "width": 32, "temporal_stride": None},
     "tiny": {"depth": 10, "width": 8, "temporal_stride": None},
 }
 

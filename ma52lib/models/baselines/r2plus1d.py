@@ -19,7 +19,7 @@ from ma52lib.models.baselines.resnet3d import blocks_of
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 18, "width": 64},
-    "cpu": {"depth": 18, "width": 32},
+    "cpu": {"depth": 18, "width": 16},
     "tiny": {"depth": 10, "width": 8},
 }
 

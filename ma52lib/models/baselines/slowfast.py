@@ -18,7 +18,7 @@ from ma52lib.models.baselines.resnet3d import ResNet3d, blocks_of
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 50, "width": 64, "beta_inv": 8, "alpha": None, "fusion_kernel": 5},
-    "cpu": {"depth": 18, "width": 64, "beta_inv": 8, "alpha": None, "fusion_kernel": 5},
+    "cpu": {"depth": 18, "width": 32, "beta_inv": 8, "alpha": None, "fusion_kernel": 5},
     "tiny": {"depth": 10, "width": 8, "beta_inv": 4, "alpha": None, "fusion_kernel": 3},
 }
 

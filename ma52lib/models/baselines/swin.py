@@ -21,7 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "drop_path": 0.1,
     },
     "cpu": {
-        "width": 64, "depth": (2, 2, 6, 2), "heads": (2, 4, 8, 16), "window": (8, 7, 7), "patch": (2, 4, 4),
+        "width": 32, "depth": (2, 2, 6, 2), "heads": (1, 2, 4, 8), "window": (8, 7, 7), "patch": (2, 4, 4),
         "drop_path": 0.1,
     },
     "tiny": {

@@ -18,7 +18,7 @@ from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"width": 768, "depth": 12, "heads": 12, "patch": 16, "img_size": 224},
-    "cpu": {"width": 128, "depth": 4, "heads": 4, "patch": 8, "img_size": 56},
+    "cpu": {"width": 64, "depth": 4, "heads": 2, "patch": 8, "img_size": 56},
     "tiny": {"width": 32, "depth": 2, "heads": 2, "patch": 8, "img_size": 32},
 }
 

@@ -20,7 +20,7 @@ from ma52lib.models.manet import MANet
 # Same sizes as MANet's profiles (R50 | R18 | R18 at width 16), so the 2-D rows compare like for like.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 50, "width": 64},
-    "cpu": {"depth": 18, "width": 64},
+    "cpu": {"depth": 18, "width": 32},
     "tiny": {"depth": 18, "width": 16},
 }
 
