@@ -35,6 +35,13 @@ def _load_npy(path: Path) -> torch.Tensor:
     if not path.is_file():
         raise ValueError(f"label embeddings {path}: no such file; "
                          f"expected 'default', 'random' or the path of {expected}")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head != b"\x93NUMPY":
+        # np.load would call any other file "pickled data", which misleads for text tables.
+        raise ValueError(f"label embeddings {path}: cannot be read as .npy: it starts with {head!r}, not the "
+                         f".npy header; expected {expected}. Convert a text table once, e.g. "
+                         "np.save('table.npy', np.loadtxt('table.txt', dtype=np.float32))")
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - unreadable, pickled or not-.npy files all get one message

@@ -18,3 +18,56 @@ def _seed() -> None:
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+# --- Fault-suite report (tests/faults) --------------------------------------------------------------
+# Tests marked `fault_case(group=, case=, kept=)` record what the user saw through the `fault` fixture
+# (tests/faults/conftest.py); with `--fault-report PATH` (or MA52_FAULT_REPORT=PATH) every case's
+# outcome is written to PATH as JSON, which ma52lib.faults turns into the book's table.
+
+_FAULT_CASES = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fault-report", metavar="PATH", default=None,
+                     help="write the outcome of every fault_case test as JSON to PATH (see ma52lib.faults)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fault_case(group, case, kept): a case of the fault suite, reported "
+                            "in the reproducibility chapter")
+    config.stash[_FAULT_CASES] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    marker = item.get_closest_marker("fault_case")
+    if marker is not None:
+        entry = item.config.stash[_FAULT_CASES].setdefault(
+            item.nodeid, {"id": item.nodeid, **marker.kwargs, "sees": [], "outcome": "passed", "error": ""})
+        entry["sees"] = [value for key, value in item.user_properties if key == "fault_sees"]
+        if report.failed or (report.skipped and entry["outcome"] == "passed"):
+            entry["outcome"] = "failed" if report.failed else "skipped"
+            if isinstance(report.longrepr, tuple):  # a skip: (file, line, reason)
+                entry["error"] = str(report.longrepr[2])[:300]
+            else:
+                lines = [line for line in str(report.longrepr).splitlines() if line.startswith("E ")]
+                text = lines[0][1:].strip() if lines else str(report.longrepr).strip().splitlines()[-1]
+                entry["error"] = text[:300]
+        if report.when == "call":
+            entry["seconds"] = round(report.duration, 2)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("--fault-report") or os.environ.get("MA52_FAULT_REPORT")
+    cases = session.config.stash.get(_FAULT_CASES, {})
+    if path and cases:
+        import json
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(json.dumps(list(cases.values()), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)  # a report is never half written

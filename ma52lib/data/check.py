@@ -7,6 +7,7 @@ warnings (a video listed in two splits, label names that differ from ours).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ma52lib.data.lists import AnnotationError, read_label_names, read_list
 from ma52lib.data.video import VideoError, probe
@@ -162,6 +163,10 @@ def _check_split(
     except AnnotationError as err:
         report.list_error = str(err)
         return report, [], warnings
+    if not clips:
+        report.list_error = (f"{list_path} lists no videos (empty or only blank lines); "
+                             "expected one '<file>.mp4 <label>' per line")
+        return report, [], warnings
     report.num_clips = len(clips)
     labels = [c.label for c in clips]
     if split == "test":
@@ -220,6 +225,55 @@ def _check_split(
     return report, [c.path for c in clips], warnings
 
 
+def find_leaks(root: str | os.PathLike[str], splits: Sequence[str] = ("train", "val", "test")) -> dict[str, list[str]]:
+    """Videos listed in more than one split's list: name -> splits (reads only the lists; bad lists are skipped)."""
+    root = Path(root)
+    listed_in: dict[str, list[str]] = {}
+    for split in dict.fromkeys(splits):  # a split named twice is one split
+        try:
+            clips = read_list(root / f"{split}_list_videos.txt")
+        except (FileNotFoundError, AnnotationError):
+            continue  # check_dataset reports those; a leak check has nothing to compare
+        for clip in clips:
+            listed_in.setdefault(clip.path, []).append(split)
+    return _leaks(root, listed_in)
+
+
+def _leaks(root: Path, listed_in: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The names listed in several splits that are the same clip there: name -> those splits."""
+    out = {}
+    for name, where in listed_in.items():
+        if len(where) > 1:
+            same = _splits_sharing_a_clip(root, name, where)
+            if len(same) > 1:
+                out[name] = same
+    return out
+
+
+def _splits_sharing_a_clip(root: Path, name: str, splits: list[str]) -> list[str]:
+    """Of the splits listing ``name``, those that hold the same clip under it.
+
+    Videos are identified by file name (MA-52's names are unique across splits), except that two files
+    of that name which differ in content are distinct clips. A split whose file is missing cannot be
+    compared and counts as the same clip unless the existing files already differ.
+    """
+    present = {s: root / f"videos_{s}" / name for s in splits}
+    present = {s: f for s, f in present.items() if f.is_file()}
+    by_size: dict[int, list[str]] = {}
+    for split, f in present.items():
+        by_size.setdefault(f.stat().st_size, []).append(split)
+    groups: dict[object, list[str]] = {}  # content -> splits; bytes are read only when sizes collide
+    for same_size in by_size.values():
+        for split in same_size:
+            key = hashlib.sha256(present[split].read_bytes()).digest() if len(same_size) > 1 else split
+            groups.setdefault(key, []).append(split)
+    same = {s for g in groups.values() if len(g) > 1 for s in g}
+    if len(groups) <= 1:
+        same |= set(splits) - set(present)
+        same |= set(present)
+    return [s for s in splits if s in same]
+
+
 def check_dataset(
     root: str | os.PathLike[str],
     *,
@@ -238,8 +292,7 @@ def check_dataset(
         for name in names:
             listed_in.setdefault(name, []).append(split)
     report = DatasetReport(root=str(root), splits=reports, warnings=warnings)
-    # Videos are identified by file name: the same name in two lists means the same clip.
-    report.leaks = {name: where for name, where in listed_in.items() if len(where) > 1}
+    report.leaks = _leaks(root, listed_in)
 
     names_path = root / "label_name.txt"
     if names_path.is_file():

@@ -18,6 +18,7 @@ from ma52lib.labels import FINE_CLASSES, NUM_CLASSES
 
 _LIST_FORMAT = "'<file>.mp4 <fine_label>' (a video file name and an integer label 0..51)"
 _INT = re.compile(r"[0-9]+")
+_VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,14 @@ def read_list(path: str | os.PathLike[str]) -> list[Clip]:
     first_line: dict[str, int] = {}
     for number, line in _lines(_read_text(path)):
         fields = line.split()
+        name = line[: line.rindex(fields[-1])].strip()
+        if len(fields) > 2 and _INT.fullmatch(fields[-1]) and name.lower().endswith(_VIDEO_SUFFIXES):
+            # Fields are separated by whitespace, so a name with spaces cannot be told apart from extra fields.
+            raise AnnotationError(
+                f"{path}, line {number}: the file name {name!r} contains spaces ({len(fields)} fields in {line!r}); "
+                f"the list format separates fields by whitespace. Rename the video (e.g. to "
+                f"{'_'.join(name.split())!r}) and change the line to match"
+            )
         if len(fields) != 2:
             raise AnnotationError(
                 f"{path}, line {number}: expected {_LIST_FORMAT}, got {len(fields)} fields in {line!r}"

@@ -8,6 +8,7 @@ decord (through ffmpeg) may still print warnings such as "moov atom not found" t
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,12 @@ _ADVICE = (
     "re-download or re-generate the file, or drop it from the list "
     "(`ma52 data check --root DIR` lists every bad file)"
 )
+
+
+# Frames above 4K UHD are far beyond what any model here needs (MA-52 is 1080 x 1296): decoding them
+# works but costs time and memory, so the user is told once per file.
+LARGE_FRAME_PIXELS = 3840 * 2160
+_warned_large: set[str] = set()
 
 
 class VideoError(RuntimeError):
@@ -84,6 +91,15 @@ def decode_frames(
         raise VideoError(
             f"video {path} failed to decode frames {index_list}: {_first_line(err)!r}; {_ADVICE}"
         ) from None
+    height, width = frames.shape[1], frames.shape[2]
+    if height * width > LARGE_FRAME_PIXELS and str(path) not in _warned_large:
+        _warned_large.add(str(path))
+        warnings.warn(
+            f"video {path} is {width}x{height}, larger than 4K UHD: its {len(index_list)} frames take "
+            f"{frames.nbytes / 2**20:.0f} MiB before resizing, which is slow and, with several loader workers, "
+            "can exhaust memory. Downscale such videos once (e.g. ffmpeg -i IN.mp4 -vf scale=-2:720 OUT.mp4)",
+            stacklevel=2,
+        )
     return torch.from_numpy(frames)
 
 

@@ -1,13 +1,16 @@
 """Checkpoints that survive kills and full disks: atomic writes, a digest, and a previous good copy.
 
-A checkpoint is written to a temporary file, fsynced, then renamed over the old one; the old one is
-kept as ``<name>.prev.pt``. Each file has a ``.sha256`` sidecar written after it, so a truncated or
-tampered file is detected and the previous good checkpoint is used instead. Everything is loaded with
-``weights_only=True``: a checkpoint from elsewhere can never run code.
+A checkpoint is written to a temporary file and fsynced first; only then is the old one moved to
+``<name>.prev.pt`` and the new one renamed into place, so a kill or a full disk at any moment leaves at
+least one complete checkpoint under its own name (temporary files, ``.<name>.*.tmp``, are never loaded).
+Each file has a ``.sha256`` sidecar written after it, so a truncated or tampered file is detected and
+the previous good checkpoint is used instead. Everything is loaded with ``weights_only=True``: a
+checkpoint from elsewhere can never run code.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pickle
@@ -23,10 +26,31 @@ import torch
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be trusted or read; the message names the file and what to do."""
 
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message  # a few words, for summaries naming several files
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash or a full disk leaves either the old or the new file."""
-    path = Path(path)
+
+class DiskFullError(OSError):
+    """The disk filled up while a file was written; the previous version of the file is untouched."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the whole message, without OSError's "[Errno 28]" prefix
+
+
+def _disk_full(path: Path, err: OSError) -> DiskFullError:
+    kept = f"the previous {path.name} is kept unchanged" if path.exists() else f"no partial {path.name} was left"
+    return DiskFullError(
+        err.errno, f"disk full while writing {path} ({os.strerror(err.errno or errno.ENOSPC)}); {kept}. Free "
+        "space on that disk, then run the same command again (`ma52 train --resume` continues a run from its "
+        "last checkpoint)", str(path))
+
+
+_STALE_TEMP = ".*.tmp"  # what _write_temp names its files: never a finished file
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a fsynced temporary file beside ``path`` (removed again on any failure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -34,9 +58,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _disk_full(path, exc) from None
+        raise
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash or a full disk leaves either the old or the new file."""
+    path = Path(path)
+    tmp = _write_temp(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -57,14 +94,34 @@ def save_checkpoint(state: dict[str, Any], path: Path, *, keep_previous: bool = 
     torch.save(state, buf)
     data = buf.getvalue()
     path = Path(path)
-    if keep_previous and path.exists() and _verify(path):
-        prev = previous_of(path)
-        os.replace(path, prev)
-        digest = _digest_path(path)
-        if digest.exists():
-            os.replace(digest, _digest_path(prev))
-    atomic_write_bytes(path, data)
+    # The new bytes are on disk before anything is moved: a full disk or a kill while writing them
+    # leaves the old checkpoint where it was.
+    tmp = _write_temp(path, data)
+    try:
+        old_digest = _verified_digest(path) if keep_previous else None
+        if old_digest is not None:
+            # Each file is paired with its digest at every instant: the previous copy's stale digest
+            # goes first, the file moves, then its digest is rewritten.
+            prev = previous_of(path)
+            _digest_path(prev).unlink(missing_ok=True)
+            os.replace(path, prev)
+            atomic_write_text(_digest_path(prev), old_digest + "\n")
+        _digest_path(path).unlink(missing_ok=True)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     atomic_write_text(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete temporary files that killed writers left in ``folder``; returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(_STALE_TEMP):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def previous_of(path: Path) -> Path:
@@ -73,10 +130,16 @@ def previous_of(path: Path) -> Path:
 
 
 def _verify(path: Path) -> bool:
+    return _verified_digest(path) is not None
+
+
+def _verified_digest(path: Path) -> str | None:
+    """The digest of ``path`` when its sidecar exists and matches it, else None."""
     digest = _digest_path(path)
-    if not digest.exists():
-        return False
-    return hashlib.sha256(path.read_bytes()).hexdigest() == digest.read_text().strip()
+    if not path.exists() or not digest.exists():
+        return None
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    return actual if actual == digest.read_text().strip() else None
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu", verify: bool = True) -> dict[str, Any]:
@@ -85,33 +148,49 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu", ver
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if verify and _digest_path(path).exists() and not _verify(path):
+        todo = "Restore it from a backup or retrain."
+        if not path.stem.endswith(".prev"):
+            todo = (f"`ma52 train --resume` falls back to {previous_of(path).name} by itself; "
+                    "otherwise restore it or retrain.")
         raise CheckpointError(
             f"checkpoint {path} does not match its digest {_digest_path(path).name}: it was truncated or "
-            "modified after it was written. Delete it to fall back to the previous checkpoint."
+            f"modified after it was written (an interrupted copy, a full disk, an edit). {todo}",
+            reason="does not match its digest: truncated or modified",
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch's message starts with generic advice; the line naming the offending global says why
+        # ("Unsupported global: GLOBAL x" up to 2.5, "Trying to load unsupported GLOBAL x ..." later).
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
         raise CheckpointError(
-            f"refusing to load {path}: it contains objects other than tensors and plain data "
-            f"(weights_only=True). Only load checkpoints you trust; details: {str(exc).splitlines()[0]}"
+            f"refusing to load {path}: it contains objects other than tensors and plain data, i.e. code "
+            f"that would run on loading (loaded with weights_only=True; nothing was executed). Only load "
+            f"checkpoints you trust; details: {detail}",
+            reason="holds code, refused",
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a checkpoint): {exc}") from None
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a checkpoint): {exc}",
+                              reason="unreadable: truncated or not a checkpoint") from None
 
 
 def load_latest_good(path: Path, *, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path, list[str]]:
     """Load ``path`` or, if it is bad, its previous copy; returns (state, file used, warnings)."""
     warnings: list[str] = []
+    reasons: list[str] = []
     for candidate in (Path(path), previous_of(Path(path))):
         if not candidate.exists():
+            reasons.append(f"{candidate.name} is missing")
             continue
         try:
             return load_checkpoint(candidate, map_location=map_location), candidate, warnings
         except CheckpointError as exc:
             warnings.append(str(exc))
+            reasons.append(f"{candidate.name} {exc.reason}")
     raise CheckpointError(
-        f"no usable checkpoint at {path} or {previous_of(Path(path))}" + (": " + " | ".join(warnings) if warnings else "")
+        f"no usable checkpoint in {Path(path).parent} ({'; '.join(reasons)}). Start the run over with --force, "
+        "or restore the checkpoints from a backup."
     )
 
 

@@ -37,6 +37,8 @@ from ma52lib.engine.checkpoint import (
     atomic_write_text,
     load_checkpoint,
     load_latest_good,
+    previous_of,
+    remove_stale_temps,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -130,17 +132,27 @@ def train(
         if echo and dist.is_main():
             echo(f"reusing finished run {run_dir} (same config; --force retrains)")
         return run_dir
-    if last_path.exists() and not (resume or force):
+    # A kill between moving last.pt aside and renaming the new one in leaves only last.prev.pt.
+    has_checkpoint = last_path.exists() or previous_of(last_path).exists()
+    if has_checkpoint and not (resume or force):
         raise TrainingError(
             f"{run_dir} holds an unfinished run (checkpoint {last_path}). Continue it with --resume, "
             "or start over with --force."
         )
     if dist.is_main():
         if force and run_dir.exists():
-            for name in ("results.json", "metrics.jsonl", "train.log"):
+            # Finished results are kept until the new run replaces them: a retraining that is killed
+            # or runs out of disk must not leave the folder with no results at all.
+            if results_path.exists():
+                os.replace(results_path, run_dir / "results.replaced.json")
+                if echo:
+                    echo(f"--force: the previous results are kept as {run_dir / 'results.replaced.json'}")
+            for name in ("metrics.jsonl", "train.log"):
                 (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(ckpt_dir, ignore_errors=True)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (run_dir, ckpt_dir):
+            remove_stale_temps(folder)  # half-written files of a killed writer: never complete
         save_config(cfg, run_dir / "config.json")
     dist.barrier()
     log = _Log(run_dir / "train.log", echo)
@@ -174,8 +186,10 @@ def train(
     train_loader = build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin)
     val_loader = build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin)
 
+    _warn_leaks(root, cfg, log)
+
     start_epoch, best_top1, best_epoch = 0, -1.0, -1
-    if resume and last_path.exists():
+    if resume and has_checkpoint:
         state, used, warnings = load_latest_good(last_path)
         for w in warnings:
             log(f"warning: {w}")
@@ -294,6 +308,19 @@ def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch
         "data_wait_fraction": wait_s / max(elapsed, 1e-9),
         "skipped": int(dist.all_reduce_sum(float(skipped), device)),
     }
+
+
+def _warn_leaks(root: Path, cfg: Config, log: Callable[[str], None]) -> None:
+    """Log a warning when the same clip is listed in the training split and an evaluation split."""
+    from ma52lib.data.check import find_leaks
+
+    splits = [cfg.data.train_split, cfg.data.val_split, cfg.data.test_split]
+    leaks = {name: where for name, where in find_leaks(root, splits).items() if cfg.data.train_split in where}
+    if leaks:
+        first, where = next(iter(leaks.items()))
+        log(f"warning: {len(leaks)} videos of {root} are listed in {cfg.data.train_split} and in an evaluation "
+            f"split (first: {first} in {', '.join(where)}): their scores are inflated (leakage). Remove them from "
+            f"one list; `ma52 data check --root {root}` lists them all")
 
 
 def _truncate_metrics(path: Path, start_epoch: int) -> None:
