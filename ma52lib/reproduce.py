@@ -156,20 +156,22 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
     try:
         pm.execute_notebook(
-            str(src), str(tmp), parameters=params, cwd=str(source_dir), log_output=True,
-            progress_bar=False, execution_timeout=timeout, kernel_name="python3",
+            str(src), str(tmp), parameters=params, cwd=str(out_dir), log_output=True,
+            progress_bar=False, execution_timeout=timeout, kernel_name="python3", language="python",
         )
     except KeyboardInterrupt:
-        tmp.unlink(missing_ok=True)
-        raise
+        tmp.unlink(missing_ok=True)  # the partial copy is dropped: the last complete one (if any) stays
+        raise KeyboardInterrupt(
+            f"interrupted while executing notebooks/{name}.ipynb: it was not cached and is executed again "
+            "next time; finished chapters stay cached. Run `ma52 reproduce` again to continue"
+        ) from None
     except Exception as exc:  # papermill's PapermillExecutionError, timeouts, dead kernels
         seconds = time.perf_counter() - t0
         if tmp.exists():
             os.replace(tmp, out)  # the executed copy shows which cell failed and why
         else:
             _placeholder(out, name, f"execution failed before any cell ran: {exc}")
-        first = str(exc).strip().splitlines()
-        return ChapterResult(name, "failed", seconds, first[-1] if first else type(exc).__name__)
+        return ChapterResult(name, "failed", seconds, _failure_message(exc, name, out, timeout))
     finally:
         pm_logger.removeHandler(handler)
         handler.close()
@@ -183,6 +185,24 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
 
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)
+
+
+def _failure_message(exc: Exception, name: str, out: Path, timeout: int | None) -> str:
+    """One line: which cell of which notebook failed, why, and where the executed copy is."""
+    where = f"the executed copy {out} shows the traceback; log in {out.parent / 'logs' / (name + '.log')}"
+    if getattr(exc, "ename", None):  # papermill's PapermillExecutionError
+        cell = getattr(exc, "exec_count", "?")  # as the executed copy numbers it, injected cell included
+        return f"notebooks/{name}.ipynb, cell [{cell}] raised {exc.ename}: {exc.evalue} ({where})"
+    if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError
+        # nbclient quotes the cell between dashed lines; its first line names it well enough.
+        parts = str(exc).split("-------------------")
+        preview = parts[1].strip().splitlines()[0] if len(parts) > 2 and parts[1].strip() else "?"
+        return (f"notebooks/{name}.ipynb: cell {preview!r} ran longer than the --timeout of {timeout} s and was "
+                f"stopped; raise --timeout or make the cell faster ({where})")
+    if type(exc).__name__ == "DeadKernelError":
+        return f"the kernel running notebooks/{name}.ipynb died (out of memory, or killed) ({where})"
+    lines = str(exc).strip().splitlines()
+    return f"notebooks/{name}.ipynb: {lines[-1] if lines else type(exc).__name__} ({where})"
 
 
 def build_book(root: Path, *, strict: bool = True) -> tuple[bool, Path, str]:
@@ -281,6 +301,9 @@ def _cmd(args: argparse.Namespace) -> int:
     except ReproduceLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt as exc:
+        print(f"\n{str(exc) or 'interrupted'}", file=sys.stderr)
+        return 130
     print(f"finished in {report.seconds:.0f} s")
     if not args.no_build:
         if report.book_ok:
