@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -91,7 +92,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{run.run_dir.name} on {args.split} ({metrics['n']} clips), percent:")
     print(format_table(metrics))
     if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=1) + "\n")
+        from ma52lib.engine.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps(metrics, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
 
@@ -240,14 +243,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message already tells the user what is wrong and what to do (no traceback needed)."""
+    from ma52lib.data import AnnotationError, VideoError
+    from ma52lib.engine.checkpoint import CheckpointError
+    from ma52lib.engine.train import TrainingError
+
+    return (AnnotationError, VideoError, CheckpointError, TrainingError, FileNotFoundError, OSError, ValueError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `ma52` console script."""
+    """Entry point of the `ma52` console script (MA52_DEBUG=1 shows full tracebacks)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as exc:
+        if os.environ.get("MA52_DEBUG") == "1":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept (resume training with --resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -237,8 +237,10 @@ def run_name(cfg: Config) -> str:
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    """Write the resolved config as JSON next to the run's results."""
-    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+    """Write the resolved config as JSON next to the run's results (atomically: a kill never truncates it)."""
+    from ma52lib.engine.checkpoint import atomic_write_text
+
+    atomic_write_text(path, json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
 
 
 def load_config(path: Path) -> Config:

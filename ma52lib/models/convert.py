@@ -99,7 +99,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        blocked = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        blocked = re.search(r"GLOBAL (\S+)", str(exc))
         if blocked is None:
             raise ValueError(f"{path}: not a readable PyTorch checkpoint (corrupt or not made by torch.save)") from exc
         raise ValueError(
