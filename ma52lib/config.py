@@ -62,8 +62,9 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with step decay, as the official recipe."""
+    """SGD with step decay, as the official recipe (AdamW for from-scratch CPU profiles)."""
 
+    name: str = "sgd"  # sgd (the paper) or adamw
     epochs: int = 80
     batch_size: int = 10  # per process
     lr: float = 0.00125  # 0.01 / 8 at batch 10 on one GPU (the official config)

@@ -30,6 +30,7 @@ from ma52lib.engine.build import (
     build_dataset,
     build_loader,
     build_model_for,
+    default_threads,
     embedding_table,
     resolve_data_root,
 )
@@ -95,6 +96,16 @@ class _Log:
                 fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + msg + "\n")
 
 
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """SGD with the official parameter groups, or AdamW (same groups) for from-scratch CPU training."""
+    groups = param_groups(model, cfg.optim)
+    if cfg.optim.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum)
+    if cfg.optim.name == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.optim.lr)
+    raise TrainingError(f"optim.name must be 'sgd' or 'adamw', got {cfg.optim.name!r}")
+
+
 def _compute_loss(loss_fn: nn.Module | None, logits, labels, emb):
     if loss_fn is None:
         loss = nn.functional.cross_entropy(logits.float(), labels)
@@ -158,8 +169,8 @@ def train(
     log = _Log(run_dir / "train.log", echo)
 
     seed_everything(cfg.runtime.seed, cfg.runtime.deterministic)
-    if cfg.runtime.threads:
-        torch.set_num_threads(cfg.runtime.threads)
+    # Intra-op threads never oversubscribe the cores the loader workers use (see default_threads).
+    torch.set_num_threads(default_threads(cfg, cuda=device.type == "cuda"))
     root = resolve_data_root(cfg) if dist.is_main() else None
     dist.barrier()
     root = root or resolve_data_root(cfg, progress=False)
@@ -176,7 +187,7 @@ def train(
 
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
 
-    optimizer = torch.optim.SGD(param_groups(model, cfg.optim), lr=cfg.optim.lr, momentum=cfg.optim.momentum)
+    optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.optim.milestones), cfg.optim.gamma)
     net: nn.Module = DistributedDataParallel(model) if world > 1 else model
 
