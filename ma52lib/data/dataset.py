@@ -4,6 +4,7 @@ Layout under ``root``: ``{split}_list_videos.txt`` and ``videos_{split}/`` for e
 optional ``test_labels.txt`` (MA-52-Synth ships the true test labels there; the real test list only
 carries the dummy label 0). Each item is decoded, sampled and transformed with an rng seeded from
 ``(seed, epoch, index)``, so a clip never depends on the number of workers or on process history.
+Items can be asked for as ``dataset[(index, epoch)]``: loaders with persistent workers do so.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class DatasetError(AnnotationError, FileNotFoundError):
 
 class MA52Dataset(Dataset):
     """Clips of one MA-52 split: ``dataset[i] -> (clip float [T, 3, H, W], label, i)``."""
+
+    epoch_keys = True  # dataset[(index, epoch)] works: loaders may keep their workers across epochs
 
     def __init__(
         self,
@@ -75,6 +78,11 @@ class MA52Dataset(Dataset):
         if not self.video_dir.is_dir():
             raise DatasetError(f"video folder not found: {self.video_dir}; " + _LAYOUT.format(split=split))
         clips = read_list(list_path)
+        if not clips:
+            raise DatasetError(
+                f"list file {list_path} lists no videos (it is empty or holds only blank lines); "
+                + _LAYOUT.format(split=split)
+            )
 
         # The real test list carries dummy 0 labels; a separate label file (MA-52-Synth's
         # test_labels.txt, or labels_file) replaces them.
@@ -135,10 +143,14 @@ class MA52Dataset(Dataset):
             return tsn_test_indices(num_frames, self.num_segments)
         return dense_indices(num_frames, self.num_segments, self.frame_interval, train=self.train, rng=rng)
 
-    def __getitem__(self, index: int) -> Item | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> Item | None:
+        """Item ``key``; ``key`` may be ``(index, epoch)`` to fix the epoch per item (persistent workers)."""
+        # A sampler that yields (index, epoch) lets persistent loader workers, forked before the
+        # main process calls set_epoch, still draw the augmentation of the right epoch.
+        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         if not 0 <= index < len(self._clips):
             raise IndexError(f"index {index} out of range for {len(self._clips)} clips")
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
         path = self.path_of(index)
         try:
             reader = open_video(path)  # opened once: frame count and decoding share the reader
@@ -185,7 +197,14 @@ def collate(
             torch.zeros(0, dtype=torch.long),
             n_skipped,
         )
-    clips = torch.stack([item[0] for item in items])
+    out = None
+    if torch.utils.data.get_worker_info() is not None:
+        # In a loader worker, stack straight into shared memory (as torch's default_collate does):
+        # otherwise the batch is copied once more when it is sent to the main process.
+        first = items[0][0]
+        storage = first._typed_storage()._new_shared(len(items) * first.numel(), device=first.device)
+        out = first.new(storage).resize_(len(items), *first.shape)
+    clips = torch.stack([item[0] for item in items], out=out)
     labels = torch.tensor([item[1] for item in items], dtype=torch.long)
     indices = torch.tensor([item[2] for item in items], dtype=torch.long)
     return clips, labels, indices, n_skipped

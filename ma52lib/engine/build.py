@@ -123,9 +123,14 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
     """
     from ma52lib.data import collate
 
-    sampler = EpochSampler(DistributedSampler(
+    sampler: Sampler = DistributedSampler(
         dataset, num_replicas=world, rank=rank, shuffle=train, seed=cfg.runtime.seed, drop_last=False
-    ))
+    )
+    # Datasets that read the epoch from the key (MA52Dataset) keep their workers across epochs;
+    # any other dataset gets workers forked per epoch, which see its set_epoch.
+    epoch_keys = getattr(dataset, "epoch_keys", False)
+    if epoch_keys:
+        sampler = EpochSampler(sampler)
     sampler.set_epoch(getattr(dataset, "epoch", 0))
     workers = cfg.data.num_workers
     return DataLoader(
@@ -137,24 +142,26 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
         pin_memory=pin and torch.cuda.is_available(),
         # Workers live across epochs (no re-fork, no empty pipeline at each epoch start); the
         # epoch reaches them inside each key of EpochSampler.
-        persistent_workers=workers > 0,
+        persistent_workers=workers > 0 and epoch_keys,
         # Enough batches in flight to cover a slow clip; with many workers two each is plenty and
         # keeps pinned memory bounded (a paper-size batch is ~50 MB).
         prefetch_factor=(4 if workers < 4 else 2) if workers > 0 else None,
     )
 
 
-def default_threads(cfg: Config, *, cuda: bool = False, cores: int | None = None) -> int:
-    """Intra-op threads of the training process when ``runtime.threads`` is unset.
+def default_threads(cfg: Config, *, cuda: bool = False, cores: int | None = None, current: int | None = None) -> int:
+    """Intra-op threads of the training process when ``runtime.threads`` is unset: the cores the loader
+    workers leave free, at least one (with a GPU at most four: the process only launches kernels), and
+    never more than the process already runs (``current``, default ``torch.get_num_threads()``, which
+    OMP_NUM_THREADS or a test's ``torch.set_num_threads`` may have lowered).
 
-    On a CPU the model is the bottleneck (a loader worker needs a fraction of a core per step, see
-    ``ma52 bench``'s training-loop grid), so torch keeps every core. With a GPU the process only
-    launches kernels: the cores are left to the decoding workers, so they are not oversubscribed.
+    Each worker decodes on one core. OpenMP threads that share cores with it wait at every barrier
+    for a descheduled sibling: on 2 cores with one worker, 2 threads trained MANet (cpu profile)
+    slower than 1, and several times slower while other processes ran (``ma52 bench``'s loop grid).
     """
     if cfg.runtime.threads:
         return int(cfg.runtime.threads)
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if not cuda:
-        return cores
-    return max(1, min(4, cores - cfg.data.num_workers))
+    free = min(max(1, cores - cfg.data.num_workers), current or torch.get_num_threads())
+    return min(4, free) if cuda else free
