@@ -216,13 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_import)
 
-    p = sub.add_parser("data", help="dataset tools (check)")
+    p = sub.add_parser("data", help="dataset tools (check, prepare)")
     data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
     c = data_sub.add_parser("check", help="count clips, find missing/unreadable videos, summarise frames/fps/size")
     c.add_argument("--root", required=True, help="folder in the official layout")
     c.add_argument("--strict", action="store_true", help="exit non-zero when anything is missing or unreadable")
     c.add_argument("--max-probe", type=int, default=200, help="videos decoded per split (spread evenly)")
     c.set_defaults(func=_cmd_data_check)
+    from ma52lib.data.prepare import add_prepare_parser
+
+    add_prepare_parser(data_sub)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
     p = sub.add_parser("models", help="list the model names")

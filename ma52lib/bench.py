@@ -1,0 +1,616 @@
+"""`ma52 bench`: how fast the hot paths run against what this machine can do, written to bench.json.
+
+Measured in one run, so ratios compare like with like:
+
+1. ceilings: fp32 and bf16 matmul GFLOP/s (bf16 runs on AMX or AVX512-BF16 where the CPU has them);
+2. training steps (forward + backward + optimiser, exactly the engine's step) and inference of MANet
+   and two baselines (TSM, I3D): clips/s and achieved FLOP/s (``torch.utils.flop_counter``) as a
+   fraction of the bf16 ceiling, for fp32 / bf16 autocast and channels_last / contiguous;
+3. the data path: clips/s of the loader alone at 0, 1, 2 workers against the model's training rate,
+   and the real training loop (loader + step) with the fraction of time spent waiting for data;
+4. end-to-end: wall time of ``ma52 reproduce`` per profile, cold and cached (read from its log).
+
+Every time is a median over repeats; the load average before and after and the CPU time per step
+(``cpu_util`` < 1 means other processes took cores) are recorded, since the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ma52lib.paths import project_root
+
+BENCH_VERSION = 1
+# Targets of issue 9, as ratios measured in one run.
+TARGET_STEP_FRACTION = 0.30  # MANet cpu-profile training step, of the bf16 matmul ceiling
+TARGET_LOADER_RATIO = 2.0  # loader clips/s over the model's training clips/s
+TARGET_BOOK_COLD_S = 30 * 60  # `make book` (cpu profile), cold
+TARGET_BOOK_CACHED_S = 60.0  # cached rebuild
+BASELINES = ("tsm", "i3d")  # one 2-D and one 3-D network of the benchmark
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How much to measure: sizes, repeats and which parts."""
+
+    name: str
+    repeats: int  # timed steps per configuration (median reported)
+    warmup: int
+    sizes: tuple[str, ...]  # step sizes: "tiny", "cpu", "paper"
+    matmul_sizes: tuple[int, ...]
+    loader_batches: int
+    loop_steps: int
+    workers: tuple[int, ...]
+
+
+MODES = {
+    # Tests: tiny network and inputs, one repeat.
+    "tiny": Mode("tiny", 1, 1, ("tiny",), (256,), 2, 2, (0, 1)),
+    # The book: cpu size only, well under two minutes on two cores.
+    "quick": Mode("quick", 3, 1, ("cpu",), (1024, 2048), 6, 6, (0, 1, 2)),
+    "full": Mode("full", 7, 2, ("cpu", "paper"), (1024, 2048, 4096), 16, 16, (0, 1, 2)),
+}
+
+
+# --- machine ----------------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """CPU model, cores, ISA flags that matter for bf16, torch version, and the accelerator if any."""
+    flags: set[str] = set()
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("", platform.machine()):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    info = {
+        "cpu": model,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "amx_bf16": "amx_bf16" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _median_time(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device) -> tuple[float, float]:
+    """Median wall seconds and median process CPU seconds of ``fn`` over ``repeats`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        _sync(device)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def matmul_ceiling(dtype: torch.dtype, sizes: tuple[int, ...], *, repeats: int = 5,
+                   device: torch.device | None = None) -> dict[str, Any]:
+    """Best over ``sizes`` of the median GFLOP/s of an n x n x n matmul in ``dtype`` (CPU by default)."""
+    device = device or torch.device("cpu")
+    per_size = {}
+    for n in sizes:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        wall, _ = _median_time(lambda a=a, b=b: torch.mm(a, b), repeats, 2, device)
+        per_size[str(n)] = 2 * n**3 / wall / 1e9
+    return {"gflops": max(per_size.values()), "per_size": per_size}
+
+
+# --- model steps ------------------------------------------------------------------------------------
+
+
+def _config(size: str, model_name: str, device: torch.device):
+    """The config whose model and input a step of ``size`` uses (``tiny``: smoke profile, 4 segments)."""
+    from ma52lib.config import make_config
+
+    profile = {"tiny": "smoke", "cpu": "cpu", "paper": "paper"}[size]
+    over: dict[str, Any] = {"model.name": model_name, "runtime.device": device.type}
+    if model_name != "manet":
+        over["loss.weight"] = 0.0  # baselines train with plain CE, as in the benchmark
+    if size == "tiny":
+        over.update({"model.num_segments": 4, "optim.batch_size": 2})
+    elif size == "paper" and device.type == "cpu":
+        # Rates are per clip, so a smaller batch measures the same thing: a 10-clip ResNet-50 step
+        # at 224 px would keep ~10 GB of activations on a machine that may have little to spare.
+        over["optim.batch_size"] = 2
+    return make_config(profile, over)
+
+
+def _memory_format(model: nn.Module) -> torch.memory_format:
+    declared = getattr(model, "memory_format", None)
+    if declared is not None:
+        return declared
+    return torch.channels_last_3d if any(isinstance(m, nn.Conv3d) for m in model.modules()) else torch.channels_last
+
+
+def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, channels_last: bool, repeats: int,
+                   warmup: int, device: torch.device, bf16_ceiling: float) -> dict[str, Any]:
+    """Time the engine's training step (or a forward in eval mode) of ``model_name`` at ``size``."""
+    from ma52lib.engine.build import build_model_for, embedding_table
+    from ma52lib.engine.evaluate import autocast
+
+    cfg = _config(size, model_name, device)
+    table = embedding_table(cfg)
+    torch.manual_seed(0)
+    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    if channels_last:
+        model = model.to(memory_format=_memory_format(model))
+    model.to(device)
+    batch, frames, px = cfg.optim.batch_size, model.num_frames, cfg.data.crop_size
+    clips = torch.randn(batch, frames, 3, px, px, device=device)  # [N, T, 3, H, W]
+    labels = torch.randint(0, 52, (batch,), device=device)
+    loss_fn = None
+    if table is not None and model.has_embedding:
+        from ma52lib.losses import JointEmbeddingLoss
+
+        loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
+    from ma52lib.engine.optim import param_groups
+
+    # The engine's parameter groups at a tiny lr: random clips must not drive the weights to
+    # overflow (NaNs and denormals would change the timings).
+    optimizer = torch.optim.SGD(param_groups(model, replace(cfg.optim, lr=1e-6)), lr=1e-6,
+                                momentum=cfg.optim.momentum)
+
+    def train_step() -> None:
+        # The body of engine.train._train_one_epoch, minus logging.
+        with autocast(device, bf16):
+            logits, emb = model(clips, return_embedding=True)
+        if loss_fn is None:
+            loss = nn.functional.cross_entropy(logits.float(), labels)
+        else:
+            loss, _ = loss_fn(logits.float(), labels, None if emb is None else emb.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+        optimizer.step()
+
+    @torch.no_grad()
+    def infer_step() -> None:
+        with autocast(device, bf16):
+            model(clips)
+
+    model.train(train)
+    step = train_step if train else infer_step
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()  # also the first warm-up call
+    flops = counter.get_total_flops()
+    wall, cpu = _median_time(step, repeats, max(0, warmup - 1), device)
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    gflops = flops / wall / 1e9
+    return {
+        "model": model_name, "size": size, "mode": "train" if train else "infer", "bf16": bf16,
+        "channels_last": channels_last, "batch": batch, "frames": frames, "pixels": px,
+        "ms_per_step": 1000 * wall, "cpu_ms_per_step": 1000 * cpu,
+        "cpu_util": cpu / (wall * threads) if device.type == "cpu" else None,
+        "clips_per_s": batch / wall, "gflop_per_step": flops / 1e9, "gflops": gflops,
+        "fraction_of_bf16_ceiling": gflops / bf16_ceiling if bf16_ceiling else None,
+    }
+
+
+def _step_variants(size: str, device: torch.device) -> list[tuple[str, bool, bool, bool]]:
+    """(model, train, bf16, channels_last) rows measured at ``size``."""
+    if size == "paper" and device.type == "cpu":
+        # A paper-size step takes seconds to minutes on a CPU: MANet's bf16 rows only.
+        return [("manet", True, True, True), ("manet", False, True, True)]
+    rows = [("manet", True, bf16, cl) for bf16 in (True, False) for cl in (True, False)]
+    rows += [("manet", False, True, True), ("manet", False, False, True)]
+    for name in BASELINES:
+        rows += [(name, True, True, True), (name, True, False, True), (name, False, True, True)]
+    return rows
+
+
+# --- data path --------------------------------------------------------------------------------------
+
+
+def loader_benchmark(data_root: Path, size: str, workers: int, *, batches: int,
+                     device: torch.device) -> dict[str, Any]:
+    """Clips/s of the training loader alone (decode + sample + transform + collate) with ``workers``."""
+    from ma52lib.engine.build import build_dataset, build_loader, build_model_for
+
+    cfg = _config(size, "manet", device)
+    cfg = _with(cfg, {"data.num_workers": workers})
+    model = build_model_for(cfg)
+    ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)
+    loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
+    t0 = time.perf_counter()
+    it = iter(loader)
+    seen, first_at = 0, None
+    for i in range(batches + 1):
+        try:
+            clips, labels, _, _ = next(it)
+        except StopIteration:
+            loader.sampler.set_epoch(loader.sampler.epoch + 1)
+            it = iter(loader)
+            clips, labels, _, _ = next(it)
+        if i == 0:  # worker start-up and the first batch are reported apart
+            first_at = time.perf_counter()
+            continue
+        seen += len(labels)
+    wall = time.perf_counter() - first_at
+    del it, loader
+    return {"workers": workers, "clips_per_s": seen / wall, "first_batch_s": first_at - t0,
+            "batch": cfg.optim.batch_size, "short_side": cfg.data.short_side, "crop": cfg.data.crop_size}
+
+
+def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int, *, steps: int,
+                         device: torch.device) -> dict[str, Any]:
+    """The real training loop (loader + bf16 step) for ``steps`` steps: clips/s and data-wait fraction."""
+    from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table
+    from ma52lib.engine.evaluate import autocast
+    from ma52lib.losses import JointEmbeddingLoss
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cfg = _with(_config(size, "manet", device), {"data.num_workers": workers})
+        table = embedding_table(cfg)
+        torch.manual_seed(0)
+        model = build_model_for(cfg, int(table.shape[1])).to(memory_format=torch.channels_last).to(device)
+        loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)
+        loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
+        model.train()
+        wait = busy = 0.0
+        done = 0
+        epoch = 0
+        it = iter(loader)
+        t_fetch = time.perf_counter()
+        while done < steps + 1:
+            try:
+                clips, labels, _, _ = next(it)
+            except StopIteration:
+                epoch += 1
+                loader.sampler.set_epoch(epoch)
+                it = iter(loader)
+                continue
+            t_got = time.perf_counter()
+            clips = clips.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            with autocast(device, True):
+                logits, emb = model(clips, return_embedding=True)
+            loss, _ = loss_fn(logits.float(), labels, emb.float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 20.0)
+            optimizer.step()
+            _sync(device)
+            t_end = time.perf_counter()
+            if done > 0:  # the first step pays for worker start-up and warm-up
+                wait += t_got - t_fetch
+                busy += t_end - t_got
+            done += 1
+            t_fetch = time.perf_counter()
+        del it, loader
+    finally:
+        torch.set_num_threads(old_threads)
+    total = wait + busy
+    return {"workers": workers, "threads": threads, "steps": steps,
+            "clips_per_s": steps * cfg.optim.batch_size / total, "data_wait_fraction": wait / total}
+
+
+def _with(cfg, overrides: dict[str, Any]):
+    from ma52lib.config import set_field
+
+    for key, value in overrides.items():
+        cfg = set_field(cfg, key, value)
+    return cfg
+
+
+# --- end to end -------------------------------------------------------------------------------------
+
+
+def reproduce_timings(path: Path) -> dict[str, Any]:
+    """Latest `ma52 reproduce` wall time per profile and kind: ``cold`` (every chapter executed), ``cached``
+    (none executed) or ``partial`` (some, or only some chapters asked for with --only)."""
+    from ma52lib.reproduce import CHAPTERS
+
+    if not path.exists():
+        return {}
+    out: dict[str, Any] = {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        statuses = [status for status, _ in row.get("chapters", {}).values()]
+        if not statuses or any(s in ("failed", "missing", "interrupted") for s in statuses):
+            continue  # an incomplete book says nothing about the budget
+        if set(row["chapters"]) != set(CHAPTERS):
+            kind = "partial"  # a subset of the book (--only, or a book of another version)
+        elif all(s == "cached" for s in statuses):
+            kind = "cached"
+        elif all(s == "executed" for s in statuses):
+            kind = "cold"
+        else:
+            kind = "partial"  # some chapters re-executed: neither a cold nor a cached build
+        out.setdefault(row["profile"], {})[kind] = {"seconds": row["seconds"], "time": row.get("time")}
+    return out
+
+
+# --- the whole bench --------------------------------------------------------------------------------
+
+
+def run_bench(
+    out: str | os.PathLike[str] | None = None,
+    *,
+    mode: str = "full",
+    data_root: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    sizes: tuple[str, ...] | None = None,
+    workers: tuple[int, ...] | None = None,
+    reproduce_log: str | os.PathLike[str] | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Measure everything ``mode`` asks for and write bench.json to ``out`` (default book/generated/bench.json).
+
+    ``sizes`` replaces the mode's step sizes (the first also sizes the data path); ``workers`` the loader
+    worker counts (the training loop then runs at each of them with all cores as threads).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown bench mode {mode!r}; choose one of {', '.join(MODES)}")
+    m = MODES[mode]
+    if sizes:
+        unknown = set(sizes) - {"tiny", "cpu", "paper"}
+        if unknown:
+            raise ValueError(f"unknown size(s) {sorted(unknown)}; choose from tiny, cpu, paper")
+        m = replace(m, sizes=tuple(sizes))
+    if workers:
+        m = replace(m, workers=tuple(workers))
+    say = echo or (lambda _msg: None)
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda asked, but torch sees no CUDA device")
+    out_path = Path(out) if out else project_root() / "book" / "generated" / "bench.json"
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {"version": BENCH_VERSION, "mode": mode, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                              "machine": machine_info(dev), "load_before": list(os.getloadavg())}
+    try:
+        say(f"bench ({mode}) on {result['machine']['cpu']}, {torch.get_num_threads()} threads, "
+            f"load {result['load_before'][0]:.2f}")
+        ceil_repeats = max(3, m.repeats)
+        result["ceilings"] = {
+            "fp32": matmul_ceiling(torch.float32, m.matmul_sizes, repeats=ceil_repeats, device=dev),
+            "bf16": matmul_ceiling(torch.bfloat16, m.matmul_sizes, repeats=ceil_repeats, device=dev),
+        }
+        bf16_ceiling = result["ceilings"]["bf16"]["gflops"]
+        say(f"ceilings: fp32 {result['ceilings']['fp32']['gflops']:.0f} GFLOP/s, bf16 {bf16_ceiling:.0f} GFLOP/s")
+
+        steps = []
+        for size in m.sizes:
+            slow = size == "paper" and dev.type == "cpu"
+            for name, train, bf16, cl in _step_variants(size, dev):
+                row = step_benchmark(name, size, train=train, bf16=bf16, channels_last=cl,
+                                     repeats=min(m.repeats, 3) if slow else m.repeats,
+                                     warmup=min(m.warmup, 1) if slow else m.warmup,
+                                     device=dev, bf16_ceiling=bf16_ceiling)
+                steps.append(row)
+                say(f"  {name:6s} {size:5s} {row['mode']:5s} {'bf16' if bf16 else 'fp32'} "
+                    f"{'cl  ' if cl else 'nchw'}: {row['clips_per_s']:7.1f} clips/s, {row['gflops']:6.1f} GFLOP/s "
+                    f"({100 * row['fraction_of_bf16_ceiling']:.0f}% of bf16), cpu_util {row['cpu_util'] or 0:.2f}")
+        result["steps"] = steps
+
+        data_size = m.sizes[0]
+        root = _data_root(data_root, data_size, say)
+        result["data"] = {"root": str(root), "size": data_size}
+        model_rate = _pick(steps, "manet", data_size, "train", True, True)["clips_per_s"]
+        loaders = [loader_benchmark(root, data_size, w, batches=m.loader_batches, device=dev) for w in m.workers]
+        for row in loaders:
+            row["over_model"] = row["clips_per_s"] / model_rate
+            say(f"  loader, {row['workers']} workers: {row['clips_per_s']:.1f} clips/s "
+                f"({row['over_model']:.1f}x the model's {model_rate:.1f})")
+        result["loader"] = loaders
+        result["model_train_clips_per_s"] = model_rate
+
+        n_threads = torch.get_num_threads()
+        if workers:
+            grid = [(w, n_threads) for w in workers]
+        elif mode == "tiny":
+            grid = [(0, 1), (1, 1)]
+        else:
+            # On few cores, whether torch should leave a core to the decoding worker is the question.
+            grid = sorted({(0, n_threads), (1, n_threads), (1, max(1, n_threads - 1)), (2, n_threads)})
+        loops = []
+        for n_workers, loop_threads in grid:
+            row = train_loop_benchmark(root, data_size, n_workers, loop_threads, steps=m.loop_steps, device=dev)
+            loops.append(row)
+            say(f"  training loop, {n_workers} workers x {loop_threads} threads: {row['clips_per_s']:.1f} clips/s, "
+                f"waiting for data {100 * row['data_wait_fraction']:.0f}% of the time")
+        result["train_loop"] = loops
+
+        log = Path(reproduce_log) if reproduce_log else project_root() / "book" / "generated" / "reproduce_runs.jsonl"
+        result["reproduce"] = reproduce_timings(log)
+        result["targets"] = _targets(result, data_size)
+    finally:
+        torch.set_num_threads(old_threads)
+    result["load_after"] = list(os.getloadavg())
+    result["seconds"] = time.perf_counter() - t_start
+    utils = [r["cpu_util"] for r in result.get("steps", []) if r.get("cpu_util") is not None]
+    # Below ~0.8 the step threads did not have their cores: other processes ran, and OpenMP threads
+    # that wait for a descheduled sibling make every rate of this run meaningless.
+    result["median_cpu_util"] = statistics.median(utils) if utils else None
+    result["contended"] = bool(utils) and statistics.median(utils) < 0.8
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    from ma52lib.engine.checkpoint import atomic_write_text
+
+    atomic_write_text(out_path, json.dumps(result, indent=1) + "\n")
+    say(f"wrote {out_path} ({result['seconds']:.0f} s)")
+    if result["contended"]:
+        say(f"WARNING: the machine was busy (median cpu_util {result['median_cpu_util']:.2f}, load "
+            f"{result['load_before'][0]:.1f} -> {result['load_after'][0]:.1f}): these rates are not the machine's; "
+            "rerun `ma52 bench` when nothing else runs")
+    return result
+
+
+def _pick(steps: list[dict[str, Any]], model: str, size: str, mode: str, bf16: bool, cl: bool) -> dict[str, Any]:
+    for row in steps:
+        if (row["model"], row["size"], row["mode"], row["bf16"], row["channels_last"]) == (model, size, mode, bf16, cl):
+            return row
+    raise KeyError(f"no step row for {model} {size} {mode} bf16={bf16} channels_last={cl}")
+
+
+def _data_root(data_root: str | os.PathLike[str] | None, size: str, say: Callable[[str], None]) -> Path:
+    """The dataset the data-path benchmarks read: given, else MA-52-Synth of the size's profile."""
+    if data_root:
+        root = Path(data_root).expanduser()
+        if not (root / "train_list_videos.txt").is_file():
+            raise FileNotFoundError(f"{root} has no train_list_videos.txt: pass a dataset in the official layout")
+        return root
+    from ma52lib.data.synth import synthesize
+
+    profile = {"tiny": "smoke", "cpu": "cpu", "paper": "cpu"}[size]
+    say(f"data: MA-52-Synth {profile} (generated once and cached)")
+    return synthesize(profile=profile, progress=False)
+
+
+def _targets(result: dict[str, Any], size: str) -> list[dict[str, Any]]:
+    """Where the run stands against the issue's targets (ratios from this one run)."""
+    step = _pick(result["steps"], "manet", size, "train", True, True)
+    best_loader = max(row["over_model"] for row in result["loader"])
+    targets = [
+        {"name": f"MANet training step ({size}), share of the bf16 matmul ceiling",
+         "value": step["fraction_of_bf16_ceiling"], "target": TARGET_STEP_FRACTION, "unit": "fraction",
+         "met": step["fraction_of_bf16_ceiling"] >= TARGET_STEP_FRACTION},
+        {"name": "loader clips/s over the model's training clips/s (best worker count)",
+         "value": best_loader, "target": TARGET_LOADER_RATIO, "unit": "ratio",
+         "met": best_loader >= TARGET_LOADER_RATIO},
+    ]
+    book = result["reproduce"].get("cpu", {})
+    for kind, budget in (("cold", TARGET_BOOK_COLD_S), ("cached", TARGET_BOOK_CACHED_S)):
+        seconds = book.get(kind, {}).get("seconds")
+        targets.append({"name": f"`make book` (cpu profile), {kind}", "value": seconds, "target": budget,
+                        "unit": "seconds", "met": None if seconds is None else seconds <= budget})
+    return targets
+
+
+def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
+    """The book's tables (pandas DataFrames) from a bench.json: machine, steps, data path, book, targets."""
+    import pandas as pd
+
+    ceil = bench["ceilings"]
+    machine = pd.DataFrame([
+        ("CPU", f"{bench['machine']['cpu']} ({bench['machine']['cores']} cores, {bench['machine']['threads']} "
+                f"torch threads, {bench['machine']['cpu_capability']})"),
+        ("bf16 hardware", "AMX" if bench["machine"]["amx_bf16"] else
+         "AVX512-BF16" if bench["machine"]["avx512_bf16"] else "none (bf16 emulated)"),
+        ("device", bench["machine"].get("gpu", bench["machine"]["device"])),
+        ("fp32 matmul ceiling", f"{ceil['fp32']['gflops']:.0f} GFLOP/s"),
+        ("bf16 matmul ceiling", f"{ceil['bf16']['gflops']:.0f} GFLOP/s"),
+        ("load average (1 min) before / after", f"{bench['load_before'][0]:.2f} / {bench['load_after'][0]:.2f}"),
+        ("median cpu_util of the steps", "-" if bench.get("median_cpu_util") is None else
+         f"{bench['median_cpu_util']:.2f}" + (" (BUSY MACHINE: rates unreliable)" if bench.get("contended") else "")),
+        ("bench", f"{bench['mode']} mode, {bench['created']}, {bench['seconds']:.0f} s"),
+    ], columns=["", "value"]).set_index("")
+    steps = pd.DataFrame([{
+        "model": r["model"], "size": r["size"], "step": r["mode"], "precision": "bf16" if r["bf16"] else "fp32",
+        "layout": "channels_last" if r["channels_last"] else "contiguous",
+        "input": f"{r['batch']}x{r['frames']}x{r['pixels']}px", "clips/s": round(r["clips_per_s"], 1),
+        "GFLOP/step": round(r["gflop_per_step"], 1), "GFLOP/s": round(r["gflops"], 1),
+        "% of bf16 ceiling": round(100 * r["fraction_of_bf16_ceiling"], 1),
+        "cpu_util": None if r["cpu_util"] is None else round(r["cpu_util"], 2),
+    } for r in bench["steps"]])
+    loader = pd.DataFrame([{
+        "workers": r["workers"], "loader clips/s": round(r["clips_per_s"], 1),
+        "model clips/s": round(bench["model_train_clips_per_s"], 1), "loader / model": round(r["over_model"], 2),
+        "first batch (s)": round(r["first_batch_s"], 2),
+    } for r in bench["loader"]])
+    loop = pd.DataFrame([{
+        "workers": r["workers"], "torch threads": r["threads"], "clips/s": round(r["clips_per_s"], 1),
+        "waiting for data (%)": round(100 * r["data_wait_fraction"], 1),
+    } for r in bench["train_loop"]])
+    budgets = {"cold": TARGET_BOOK_COLD_S, "cached": TARGET_BOOK_CACHED_S}
+    book = pd.DataFrame([{
+        "profile": profile, "build": kind, "seconds": round(row["seconds"]), "when": row.get("time"),
+        "budget (s)": budgets.get(kind) if profile == "cpu" else None,
+    } for profile, kinds in sorted(bench["reproduce"].items()) for kind, row in sorted(kinds.items())],
+        columns=["profile", "build", "seconds", "when", "budget (s)"])
+    targets = pd.DataFrame([{
+        "target": t["name"],
+        "measured": "not measured yet" if t["value"] is None else
+        (f"{100 * t['value']:.0f}%" if t["unit"] == "fraction" else
+         f"{t['value']:.1f}x" if t["unit"] == "ratio" else f"{t['value']:.0f} s"),
+        "goal": (f">= {100 * t['target']:.0f}%" if t["unit"] == "fraction" else
+                 f">= {t['target']:.0f}x" if t["unit"] == "ratio" else f"<= {t['target']:.0f} s"),
+        "met": "-" if t["met"] is None else ("yes" if t["met"] else "no"),
+    } for t in bench["targets"]]).set_index("target")
+    return {"machine": machine, "steps": steps, "loader": loader, "train_loop": loop, "book": book,
+            "targets": targets}
+
+
+def load_bench(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Read a bench.json (default book/generated/bench.json) with a clear error when it is missing."""
+    path = Path(path) if path else project_root() / "book" / "generated" / "bench.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `ma52 bench --quick` (or `make bench`) first")
+    return json.loads(path.read_text())
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `ma52 bench`."""
+    p = sub.add_parser(
+        "bench", help="measure ceilings, model steps, the data path and the book; write bench.json",
+        description="Measure the machine's matmul ceilings, MANet and baseline training/inference steps, the "
+        "loader against the model, and `ma52 reproduce` wall times; write them to bench.json for the book. "
+        "Run it on a quiet machine: times are medians, and the load average is recorded.",
+    )
+    p.add_argument("--out", help="bench.json path (default book/generated/bench.json, read by the book)")
+    p.add_argument("--quick", action="store_true", help="cpu size only, fewer repeats (< ~2 min; used by the book)")
+    p.add_argument("--data-root", help="dataset for the data-path part (default: MA-52-Synth of the size, e.g. "
+                   "a folder made by `ma52 data prepare` to measure the paper data path)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: steps, ceilings and the training loop on the GPU (pinned, non-blocking copies)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, i.e. all cores)")
+    p.add_argument("--size", action="append", choices=["cpu", "paper"],
+                   help="step sizes to measure (repeatable; the first also sizes the data path); default: "
+                   "cpu with --quick, cpu and paper otherwise")
+    p.add_argument("--workers", help="loader worker counts, comma-separated (default 0,1,2; on a GPU machine "
+                   "try e.g. 4,8,16)")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    try:
+        workers = tuple(int(w) for w in args.workers.split(",")) if args.workers else None
+        run_bench(args.out, mode="quick" if args.quick else "full", data_root=args.data_root, device=args.device,
+                  threads=args.threads, sizes=tuple(args.size) if args.size else None, workers=workers)
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
