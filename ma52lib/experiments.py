@@ -84,6 +84,22 @@ def ablation_configs(profile: str, data_root: str | None, seed: int = 0, *,
     }
 
 
+# Sweep values of the ablation chapter per profile. The cpu values keep `make book` near its budget:
+# with the benchmark's ten runs, 7 more trainings (the other points coincide with benchmark runs).
+ABLATION_DEFAULTS: dict[str, dict[str, tuple]] = {
+    "smoke": {"lambdas": (0.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},
+    "cpu": {"lambdas": (0.0, 10.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},
+    "paper": {"lambdas": (0.0, 10.0, 50.0, 100.0), "segments": (4, 8, 12), "embedding_sources": ("default", "random")},
+}
+
+
+def ablation_defaults(profile: str) -> dict[str, tuple]:
+    """The ablation chapter's default sweeps (lambdas, segments, embedding_sources) for ``profile``."""
+    if profile not in ABLATION_DEFAULTS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(ABLATION_DEFAULTS)}")
+    return dict(ABLATION_DEFAULTS[profile])
+
+
 def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = print) -> dict[str, Path]:
     """Train each config in turn (a finished identical run is reused; an unfinished one resumed)."""
     from ma52lib.engine.train import train
@@ -146,6 +162,6 @@ def with_overrides(cfg: Config, **over: Any) -> Config:
 
 
 __all__ = [
-    "PAPER_RESULTS", "BENCHMARK_MODELS", "benchmark_configs", "ablation_configs", "run_configs",
+    "PAPER_RESULTS", "BENCHMARK_MODELS", "benchmark_configs", "ablation_configs", "ablation_defaults", "run_configs",
     "results_table", "timing_table", "base_config", "with_overrides",
 ]

@@ -155,8 +155,10 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     pm_logger.addHandler(handler)
     pm_logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
-    env_quiet = os.environ.get("MA52_QUIET")
+    env_quiet, env_path = os.environ.get("MA52_QUIET"), os.environ.get("PYTHONPATH")
     os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
+    # The kernel imports this checkout's ma52lib even when it is not pip-installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
     try:
         pm.execute_notebook(
             str(src), str(tmp), parameters=params, cwd=str(out_dir), log_output=True,
@@ -178,10 +180,11 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     finally:
         pm_logger.removeHandler(handler)
         handler.close()
-        if env_quiet is None:
-            os.environ.pop("MA52_QUIET", None)
-        else:
-            os.environ["MA52_QUIET"] = env_quiet
+        for var, value in (("MA52_QUIET", env_quiet), ("PYTHONPATH", env_path)):
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
     seconds = time.perf_counter() - t0
     os.replace(tmp, out)
     from ma52lib.engine.checkpoint import atomic_write_text

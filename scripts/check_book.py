@@ -1,0 +1,188 @@
+"""Browser check of the built book: every chapter opens, has its tables, and every image loaded.
+
+    python scripts/check_book.py _build/html --screenshots _build/screenshots
+
+Drives Debian's chromium (``/usr/bin/chromium``, ``apt-get install chromium``) headless through
+playwright's Python package; playwright's own browser download is never used. Each chapter page is
+opened from the file system, checked, and saved as a full-page screenshot. Exits 1 with one line per
+problem, 2 when the browser or the book is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The least number of <table> a page must show (path under the HTML folder): the tables its chapter
+# notebook displays. Pages are taken from _toc.yml; one not listed here needs none.
+EXPECTED_TABLES: dict[str, int] = {
+    "book/generated/benchmark.html": 5,  # main, long tail, confused pairs, reversed pairs, separation
+    "book/generated/ablations.html": 4,  # components, lambda, segments, embeddings
+    "book/generated/reproducibility.html": 6,  # environment, run times, 2 x configs, chapter times, faults
+}
+
+# Text that marks a chapter that did not run to the end.
+FAILURE_MARKERS: tuple[str, ...] = (
+    "This chapter was not produced",  # the runner's placeholder (missing or never executed notebook)
+    "An Exception was encountered at",  # papermill's banner above the failing cell
+    "Execution using papermill encountered an exception",
+)
+
+CHROMIUM_FLAGS: tuple[str, ...] = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+)
+
+# Runs in the page: every <img> with its load state (complete and a decoded width).
+_IMAGES_JS = """() => Array.from(document.images).map(img => ({
+    src: img.getAttribute('src') || '', complete: img.complete, width: img.naturalWidth}))"""
+
+
+@dataclass
+class PageReport:
+    """What the browser saw on one page."""
+
+    page: str
+    tables: int = 0
+    images: int = 0
+    problems: list[str] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)  # http(s) resources the page asked for (blocked)
+
+
+def toc_pages(toc: Path) -> list[str]:
+    """HTML pages of the book in _toc.yml order (``root`` and every ``file:`` entry)."""
+    pages = []
+    for number, line in enumerate(toc.read_text().splitlines(), start=1):
+        match = re.match(r"^\s*(?:-\s*)?(root|file):\s*(\S+)\s*$", line.split("#", 1)[0])
+        if match:
+            pages.append(str(Path(match.group(2)).with_suffix(".html")))
+        elif re.match(r"^\s*-?\s*(url|glob):", line):
+            raise SystemExit(f"{toc}:{number}: this check reads only root/file entries, got {line.strip()!r}")
+    if not pages:
+        raise SystemExit(f"{toc} lists no pages (expected 'root:' and '- file:' entries)")
+    return pages
+
+
+def parse_expect(items: list[str]) -> dict[str, int]:
+    """``["book/generated/x.html=3", ...]`` -> mapping; a clear error for a malformed item."""
+    out = {}
+    for item in items:
+        page, sep, count = item.rpartition("=")
+        if not sep or not page or not count.isdigit():
+            raise SystemExit(f"--expect wants PAGE=COUNT (e.g. book/generated/benchmark.html=7), got {item!r}")
+        out[page] = int(count)
+    return out
+
+
+def find_chromium(explicit: str | None) -> str:
+    """Path of the system chromium: --chromium, $CHROMIUM, or chromium on PATH."""
+    for candidate in (explicit, os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise FileNotFoundError(
+        "no chromium found; install Debian's (`apt-get install -y chromium`) or pass --chromium /path/to/chromium"
+    )
+
+
+def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | None) -> PageReport:
+    """Open one page, count its tables, check its images and failure markers, save a screenshot."""
+    report = PageReport(rel)
+    path = html_dir / rel
+    if not path.exists():
+        report.problems.append(f"{rel}: page missing from {html_dir} (is the chapter in _toc.yml, did the build run?)")
+        return report
+    page.goto(path.resolve().as_uri(), wait_until="load")
+    page.wait_for_load_state("networkidle")
+    body = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
+    marker = next((m for m in FAILURE_MARKERS if m in body), None)
+    if marker:
+        report.problems.append(f"{rel}: the chapter did not run to the end (page says {marker!r})")
+    report.tables = page.locator("main table").count() if page.query_selector("main") else page.locator("table").count()
+    if report.tables < min_tables:
+        report.problems.append(f"{rel}: {report.tables} table(s), expected at least {min_tables}")
+    images = page.evaluate(_IMAGES_JS)
+    report.images = len(images)
+    for img in images:
+        if not img["complete"] or img["width"] == 0:
+            report.problems.append(f"{rel}: image {img['src']!r} did not load (naturalWidth 0)")
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / (rel.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
+    return report
+
+
+def check_book(html_dir: Path, expected: dict[str, int], *, shots: Path | None = None,
+               chromium: str | None = None, width: int = 1280) -> list[PageReport]:
+    """Check every page of ``expected`` in headless chromium; one report per page."""
+    from playwright.sync_api import sync_playwright
+
+    exe = find_chromium(chromium)
+    reports = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=list(CHROMIUM_FLAGS))
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            # The check runs offline and must not depend on the network: http(s) requests are refused
+            # and listed; a local file that fails to load (a missing image or stylesheet) is a problem.
+            page.route("http*://**", lambda route: route.abort())
+            failed: list[str] = []
+            page.on("requestfailed", lambda req: failed.append(req.url))
+            for rel, count in expected.items():
+                failed.clear()
+                report = check_page(page, html_dir, rel, count, shots)
+                report.external = sorted({u for u in failed if u.startswith(("http://", "https://"))})
+                report.problems += [f"{rel}: could not load {u}" for u in failed if u.startswith("file:")]
+                reports.append(report)
+        finally:
+            browser.close()
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("html_dir", type=Path, help="the built book (e.g. _build/html)")
+    p.add_argument("--screenshots", type=Path, help="save a full-page PNG of every page here")
+    p.add_argument("--expect", action="append", default=[], metavar="PAGE=COUNT",
+                   help="least number of tables on PAGE (path under html_dir); adds or replaces a default")
+    p.add_argument("--chromium", help="chromium executable (default: $CHROMIUM or chromium on PATH)")
+    p.add_argument("--toc", type=Path, default=Path(__file__).resolve().parent.parent / "_toc.yml",
+                   help="the book's table of contents (default: _toc.yml of this checkout)")
+    args = p.parse_args(argv)
+
+    if not (args.html_dir / "index.html").exists():
+        print(f"error: {args.html_dir / 'index.html'} not found; build the book first (make book-smoke)",
+              file=sys.stderr)
+        return 2
+    extra = parse_expect(args.expect)
+    wanted = {**EXPECTED_TABLES, **extra}
+    expected = {page: wanted.get(page, 0) for page in toc_pages(args.toc)}
+    expected.update({page: n for page, n in extra.items() if page not in expected})  # pages outside the toc
+    try:
+        reports = check_book(args.html_dir, expected, shots=args.screenshots, chromium=args.chromium)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = [msg for r in reports for msg in r.problems]
+    for r in reports:
+        state = "ok" if not r.problems else f"{len(r.problems)} problem(s)"
+        print(f"{r.page}: {r.tables} table(s), {r.images} image(s): {state}")
+        for url in r.external:
+            print(f"    note: asks for {url} (network resources are not loaded by this offline check)")
+    if args.screenshots:
+        print(f"screenshots in {args.screenshots}")
+    if problems:
+        print(f"\n{len(problems)} problem(s):", file=sys.stderr)
+        for msg in problems:
+            print(f"  - {msg}", file=sys.stderr)
+        return 1
+    print("book check passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
