@@ -51,6 +51,7 @@ class MA52Dataset(Dataset):
         train: bool | None = None,
         short_side: int = 256,
         crop_size: int = 224,
+        scales: tuple[float, ...] = (1, 0.875, 0.75, 0.66),
         on_error: Literal["raise", "skip"] = "raise",
         seed: int = 0,
         list_file: str | os.PathLike[str] | None = None,
@@ -69,7 +70,8 @@ class MA52Dataset(Dataset):
         self.on_error = on_error
         self.seed = seed
         self.epoch = 0
-        self.transform = ClipTransform(train=self.train, short_side=short_side, crop_size=crop_size)
+        self.transform = ClipTransform(train=self.train, short_side=short_side, crop_size=crop_size,
+                                       scales=tuple(scales))
 
         list_path = Path(list_file) if list_file is not None else self.root / f"{split}_list_videos.txt"
         if not list_path.is_file():

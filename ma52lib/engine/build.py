@@ -86,6 +86,7 @@ def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, trai
         train=train,
         short_side=cfg.data.short_side,
         crop_size=cfg.data.crop_size,
+        scales=cfg.data.scales,
         on_error=cfg.data.on_error,
         seed=cfg.runtime.seed,
     )
