@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,16 +95,10 @@ def read_list(path: str | os.PathLike[str]) -> list[Clip]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder so a crash never leaves half a list behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a fsynced temporary file so a crash or a full disk never leaves half a list behind."""
+    from ma52lib.engine.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
 
 
 def write_list(path: str | os.PathLike[str], clips: Iterable[Clip]) -> None:

@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ma52lib.data.synth.cli import _size as parse_size
+
 _DESCRIPTION = """\
 Does knowing the micro-actions help to recognise a person's emotional state? Each session (one
 participant, one emotion, several clips) is classified from (a) MANet's pooled visual features,
@@ -35,14 +37,6 @@ def _csv(text: str) -> tuple[str, ...]:
     if len(items) < 2:
         raise argparse.ArgumentTypeError(f"expected at least two comma-separated emotions, got {text!r}")
     return items
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 80x96, got {text!r}") from None
-    return w, h
 
 
 def add_parser(subparsers: Any) -> None:
@@ -78,7 +72,7 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--out", metavar="DIR", help="output folder (default: <data dir>/ma52-emotion-<profile>-<seed>)")
     s.add_argument("--profile", default="cpu", choices=sorted(EMOTION_PROFILES), help="size preset (default: cpu)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    s.add_argument("--size", type=_size, metavar="WxH", help="frame size, even numbers (default: the profile's)")
+    s.add_argument("--size", type=parse_size, metavar="WxH", help="frame size, even numbers (default: the profile's)")
     s.add_argument("--fps", type=int, help="frames per second (default: the profile's)")
     add_emotion_arguments(s, flag=False)
     s.add_argument("--workers", type=int, default=2, help="parallel render processes (default: 2)")
