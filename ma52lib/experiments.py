@@ -100,14 +100,30 @@ def ablation_defaults(profile: str) -> dict[str, tuple]:
     return dict(ABLATION_DEFAULTS[profile])
 
 
-def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = print) -> dict[str, Path]:
-    """Train each config in turn (a finished identical run is reused; an unfinished one resumed)."""
-    from ma52lib.engine.train import train
+class RunSet(dict):
+    """Run folders by label (a dict), plus ``failed``: label -> why a run stopped (e.g. a NaN loss)."""
 
-    runs = {}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failed: dict[str, str] = {}
+
+
+def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = print) -> RunSet:
+    """Train each config in turn (a finished identical run is reused; an unfinished one resumed).
+
+    A run that stops with a TrainingError (a diverging loss) does not stop the others: it is left out
+    of the returned runs and listed in ``.failed``, so the tables show it as failed, not as a number.
+    """
+    from ma52lib.engine.train import TrainingError, train
+
+    runs = RunSet()
     for label, cfg in configs.items():
         echo(f"== {label}")
-        runs[label] = train(cfg, resume=True, echo=echo)
+        try:
+            runs[label] = train(cfg, resume=True, echo=echo)
+        except TrainingError as exc:
+            runs.failed[label] = str(exc).split(";")[0]
+            echo(f"!! {label} failed: {exc}")
     return runs
 
 
@@ -131,10 +147,20 @@ def results_table(runs: dict[str, Path], *, split: str = "test", with_paper: boo
         rows.append({"model": name, "source": f"this run ({split if split in res else 'val'})",
                      **{COLUMN_TITLES[c]: round(float(metrics[c]), 2) for c in columns}})
         if with_paper:
-            paper = PAPER_RESULTS.get(label)
-            rows.append({"model": name, "source": "paper",
-                         **{COLUMN_TITLES[c]: (paper[c] if paper and c in paper else "not public") for c in columns}})
+            rows.append(_paper_row(label, name, columns))
+    for label, why in getattr(runs, "failed", {}).items():
+        name = DISPLAY_NAMES.get(label, label)
+        rows.append({"model": name, "source": "this run", **{COLUMN_TITLES[c]: f"failed: {why}" for c in columns[:1]},
+                     **{COLUMN_TITLES[c]: "-" for c in columns[1:]}})
+        if with_paper:
+            rows.append(_paper_row(label, name, columns))
     return pd.DataFrame(rows).set_index(["model", "source"])
+
+
+def _paper_row(label: str, name: str, columns: tuple[str, ...]) -> dict[str, Any]:
+    paper = PAPER_RESULTS.get(label)
+    return {"model": name, "source": "paper",
+            **{COLUMN_TITLES[c]: (paper[c] if paper and c in paper else "not public") for c in columns}}
 
 
 def timing_table(runs: dict[str, Path]):

@@ -165,3 +165,20 @@ def test_ddp_two_gloo_processes_match_one_process(tiny_root, tmp_path):
         torch.testing.assert_close(ddp_grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
     res = json.loads((tmp_path / "ddp_run" / "results.json").read_text())
     assert res["environment"]["world_size"] == 2 and res["val"]["n"] == 8
+
+
+def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch):
+    from ma52lib import experiments as ex
+
+    real = train_mod._compute_loss
+
+    def poisoned(*args):
+        loss, parts = real(*args)
+        return loss * float("nan"), parts
+
+    monkeypatch.setenv("MA52_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(train_mod, "_compute_loss", poisoned)
+    runs = ex.run_configs({"tsn": tiny_cfg(tiny_root, **{"model.name": "tsn", "optim.epochs": 1})}, echo=lambda m: None)
+    assert dict(runs) == {} and "loss became nan" in runs.failed["tsn"]
+    table = ex.results_table(runs)
+    assert table.loc[("TSN", "this run"), "Body top-1"].startswith("failed: loss became nan")
