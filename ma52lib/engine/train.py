@@ -220,7 +220,11 @@ def train(
     for epoch in range(start_epoch, cfg.optim.epochs):
         train_ds.set_epoch(epoch)
         train_loader.sampler.set_epoch(epoch)
-        stats = _train_one_epoch(net, loss_fn, optimizer, train_loader, device, cfg, epoch)
+        try:
+            stats = _train_one_epoch(net, loss_fn, optimizer, train_loader, device, cfg, epoch)
+        except TrainingError as exc:
+            log(f"error: {exc}")  # the run folder says why it stopped
+            raise
         t0 = time.perf_counter()
         pred = predict_loader(model, val_loader, device, bf16=cfg.runtime.bf16, desc=f"val {epoch + 1}")
         eval_s = time.perf_counter() - t0
