@@ -29,7 +29,7 @@ class DataConfig:
     synth_seed: int = 0
     short_side: int = 256  # resize the short side to this before cropping
     crop_size: int = 224  # square crop fed to the model
-    scales: tuple[float, ...] = (1, 0.875, 0.75, 0.66)  # MultiScaleCrop sizes, fractions of the short side
+    scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)  # MultiScaleCrop sizes, fractions of the short side
     num_workers: int = 2  # loader processes; results never depend on it
     on_error: str = "raise"  # "raise" or "skip" unreadable videos (skips are counted and reported)
     train_split: str = "train"

@@ -24,6 +24,8 @@ def test_profiles_round_trip(profile, tmp_path):
     assert from_dict(to_dict(cfg)) == cfg
     save_config(cfg, tmp_path / "c.json")
     assert load_config(tmp_path / "c.json") == cfg
+    # the run folder's name must survive the JSON round trip (1 vs 1.0 would change the hash)
+    assert config_hash(load_config(tmp_path / "c.json")) == config_hash(cfg)
 
 
 def test_paper_profile_is_the_official_recipe():

@@ -51,7 +51,7 @@ class MA52Dataset(Dataset):
         train: bool | None = None,
         short_side: int = 256,
         crop_size: int = 224,
-        scales: tuple[float, ...] = (1, 0.875, 0.75, 0.66),
+        scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66),
         on_error: Literal["raise", "skip"] = "raise",
         seed: int = 0,
         list_file: str | os.PathLike[str] | None = None,
