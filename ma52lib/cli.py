@@ -63,18 +63,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ma52lib.config import to_dict
-    from ma52lib.engine.train import TrainingError, default_run_dir, train
+    from ma52lib.engine.train import default_run_dir, train
 
     cfg = config_from_args(args)
     if args.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         print(f"run folder: {Path(args.out) if args.out else default_run_dir(cfg)}")
         return 0
-    try:
-        run_dir = train(cfg, out=args.out, resume=args.resume, force=args.force)
-    except TrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    run_dir = train(cfg, out=args.out, resume=args.resume, force=args.force)  # errors: see main()
     print(f"run folder: {run_dir}")
     return 0
 
@@ -84,11 +80,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from ma52lib.metrics import format_table
 
     run = load_run(args.run, checkpoint=args.checkpoint, device=args.device)
-    try:
-        metrics = evaluate_split(run, args.split, data_root=args.data_root)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    metrics = evaluate_split(run, args.split, data_root=args.data_root)
     print(f"{run.run_dir.name} on {args.split} ({metrics['n']} clips), percent:")
     print(format_table(metrics))
     if args.json:
@@ -126,11 +118,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     overrides = dict(item.split("=", 1) for item in args.overrides)
     if args.data_root:
         overrides["data.root"] = args.data_root
-    try:
-        out = import_official(args.checkpoint, args.out, overrides=overrides)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    out = import_official(args.checkpoint, args.out, overrides=overrides)
     print(f"run folder: {out}\nnext: ma52 eval --run {out} --split val")
     return 0
 
