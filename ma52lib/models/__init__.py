@@ -42,4 +42,8 @@ def build_model(name: str, *, num_classes: int = 52, num_segments: int = 8, **op
     key = name.lower().replace("-", "_")
     if key not in constructors:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(constructors))}")
-    return constructors[key](num_classes=num_classes, num_segments=num_segments, **options)
+    from ma52lib.models.conv3d_guard import guard_conv3d
+
+    # Every 3-D model gets the bf16 Conv3d workaround (see conv3d_guard): without it C3D and R(2+1)D
+    # diverge within steps under CPU bf16 autocast.
+    return guard_conv3d(constructors[key](num_classes=num_classes, num_segments=num_segments, **options))
