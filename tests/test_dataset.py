@@ -90,6 +90,37 @@ def test_same_clips_with_zero_or_two_workers(root: Path) -> None:
     assert all(torch.equal(serial[i], parallel[i]) for i in serial)
 
 
+def test_frame_cache_gives_the_same_items(tmp_path: Path) -> None:
+    from tinydata import make_tiny_dataset
+
+    root = make_tiny_dataset(tmp_path / "tiny", {"train": 2})
+    options = dict(num_segments=4, short_side=24, crop_size=20, seed=5)
+    plain, cached = MA52Dataset(root, "train", **options), MA52Dataset(root, "train", cache=True, **options)
+    for epoch in (0, 1, 2):  # epoch 0 fills the cache, later epochs read from it
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], cached[i]
+            assert a[1:] == b[1:] and torch.equal(a[0], b[0]), (epoch, i)
+    # Served from memory: the files are no longer needed.
+    for i in range(len(cached)):
+        cached.path_of(i).unlink()
+    assert cached[(0, 7)][0].shape == (4, 3, 20, 20)
+    with pytest.raises(VideoError, match="not found"):
+        plain[0]
+
+
+def test_train_crop_option(root: Path) -> None:
+    centre = MA52Dataset(root, "train", train_crop="center", flip=False, **SMALL)
+    evaluation = MA52Dataset(root, "train", train=False, **SMALL)
+    # The evaluation's crop (checked pixel by pixel in test_transforms); TSN's random offsets stay on.
+    assert not centre.transform.multiscale and not centre.transform.flip and centre.transform.train
+    assert MA52Dataset(root, "train", **SMALL).transform.multiscale
+    assert centre[0][0].shape == evaluation[0][0].shape == (4, 3, 28, 28)
+    with pytest.raises(ValueError, match="train_crop"):
+        MA52Dataset(root, "train", train_crop="random", **SMALL)
+
+
 def test_skip_bad_videos_and_count_them(root: Path, tmp_path: Path) -> None:
     bad_list = tmp_path / "bad_list.txt"
     (root / "videos_train" / "broken.mp4").write_text("not a video")

@@ -57,6 +57,29 @@ def test_eval_is_a_deterministic_centre_crop() -> None:
     assert torch.allclose(a, expected, atol=1e-5)
 
 
+def test_centre_training_crop_is_the_evaluation_crop() -> None:
+    clip = _clip(h=40, w=30)
+    evaluation = ClipTransform(train=False, short_side=32, crop_size=24)(clip, np.random.default_rng(0))
+    plain = ClipTransform(train=True, short_side=32, crop_size=24, multiscale=False, flip=False)
+    flipped = ClipTransform(train=True, short_side=32, crop_size=24, multiscale=False)
+    outcomes = set()
+    for seed in range(12):
+        assert torch.equal(plain(clip, np.random.default_rng(seed)), evaluation)
+        out = flipped(clip, np.random.default_rng(seed))
+        assert torch.equal(out, evaluation) or torch.equal(out, evaluation.flip(-1))
+        outcomes.add(torch.equal(out, evaluation))
+    assert outcomes == {True, False}
+
+
+def test_resize_alone_is_frame_by_frame() -> None:
+    transform = ClipTransform(train=True, short_side=20, crop_size=16)
+    clip = _clip(t=6, h=40, w=30)
+    whole = transform.resize(clip)
+    assert whole.shape == (6, 3, 27, 20)
+    assert torch.equal(whole[[1, 4]], transform.resize(clip[[1, 4]]))
+    assert transform.resize(whole) is whole  # already at the short side: untouched
+
+
 def test_geometry_matches_mmaction() -> None:
     assert short_side_size(1296, 1080, 256) == (307, 256)  # portrait MA-52 frames
     assert short_side_size(48, 64, 256) == (256, 341)

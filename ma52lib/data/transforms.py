@@ -1,7 +1,8 @@
 """Clip transforms of the paper (mmaction2 0.24 pipeline), applied to the whole clip at once.
 
 Train: short side -> ``short_side``; MultiScaleCrop (13 fixed positions, aspect jitter of at most
-one scale step); resize to ``crop_size``; horizontal flip p=0.5; normalise. Eval: short side ->
+one scale step; or the centre crop with ``multiscale=False``); resize to ``crop_size``; horizontal
+flip p=0.5 (unless ``flip=False``); normalise. Eval: short side ->
 ``short_side``; centre crop. Every frame of a clip gets the same crop and flip. Resizing and
 cropping run on uint8 (cheaper than on float); only the final ``crop_size`` clip becomes float, once,
 contiguous and normalised in place.
@@ -68,6 +69,7 @@ class ClipTransform:
     crop_size: int = 224
     scales: tuple[float, ...] = (1, 0.875, 0.75, 0.66)
     flip: bool = True
+    multiscale: bool = True  # False: training clips get the evaluation's centre crop (flip only)
 
     def __post_init__(self) -> None:
         if self.crop_size > self.short_side:
@@ -76,6 +78,18 @@ class ClipTransform:
                 "the crop must fit inside the resized frame"
             )
 
+    def resize(self, frames: torch.Tensor) -> torch.Tensor:
+        """The first, deterministic step alone: short side -> ``short_side`` (uint8 ``[T, 3, H, W]``).
+
+        Frame by frame, so resizing a whole video once and sampling later gives the same pixels as
+        sampling first (what a frame cache relies on); a clip already at that size is returned as is.
+        """
+        height, width = frames.shape[-2:]
+        new_h, new_w = short_side_size(height, width, self.short_side)
+        if (new_h, new_w) == (height, width):
+            return frames
+        return F.resize(frames, [new_h, new_w], antialias=True)
+
     def __call__(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Transform one clip; all randomness comes from ``rng``."""
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[1] != 3:
@@ -83,11 +97,9 @@ class ClipTransform:
                 f"expected a uint8 clip [T, 3, H, W], got {frames.dtype} {tuple(frames.shape)}; "
                 "permute decoded [T, H, W, 3] frames with .permute(0, 3, 1, 2)"
             )
-        height, width = frames.shape[-2:]
-        new_h, new_w = short_side_size(height, width, self.short_side)
-        if (new_h, new_w) != (height, width):
-            frames = F.resize(frames, [new_h, new_w], antialias=True)
-        if self.train:
+        frames = self.resize(frames)
+        new_h, new_w = frames.shape[-2:]
+        if self.train and self.multiscale:
             top, left, crop_h, crop_w = multi_scale_crop_box(new_h, new_w, self.crop_size, self.scales, rng)
         else:
             top, left, crop_h, crop_w = center_crop_box(new_h, new_w, self.crop_size)

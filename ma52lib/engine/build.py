@@ -87,7 +87,10 @@ def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, trai
         short_side=cfg.data.short_side,
         crop_size=cfg.data.crop_size,
         scales=cfg.data.scales,
+        flip=cfg.data.flip,
+        train_crop=cfg.data.train_crop,
         on_error=cfg.data.on_error,
+        cache=cfg.data.cache,
         seed=cfg.runtime.seed,
     )
 
