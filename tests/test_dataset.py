@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,11 @@ import torch
 from torch.utils.data import DataLoader
 from videotools import gray_frames, write_test_video
 
-from ma52lib.data.dataset import DatasetError, MA52Dataset, collate
+from ma52lib.data.dataset import DatasetError, MA52Dataset, clear_frame_cache, collate
 from ma52lib.data.lists import AnnotationError, Clip, write_list
 from ma52lib.data.sampling import tsn_test_indices
 from ma52lib.data.transforms import MEAN, STD
-from ma52lib.data.video import VideoError
+from ma52lib.data.video import VideoError, open_video
 
 SMALL = dict(num_segments=4, short_side=32, crop_size=28)
 NUM_FRAMES = 12  # frame t of every test video is a solid gray of level 20 * t
@@ -90,7 +91,7 @@ def test_same_clips_with_zero_or_two_workers(root: Path) -> None:
     assert all(torch.equal(serial[i], parallel[i]) for i in serial)
 
 
-def test_frame_cache_gives_the_same_items(tmp_path: Path) -> None:
+def test_frame_cache_gives_the_same_items(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tinydata import make_tiny_dataset
 
     root = make_tiny_dataset(tmp_path / "tiny", {"train": 2})
@@ -102,12 +103,26 @@ def test_frame_cache_gives_the_same_items(tmp_path: Path) -> None:
         for i in range(len(plain)):
             a, b = plain[i], cached[i]
             assert a[1:] == b[1:] and torch.equal(a[0], b[0]), (epoch, i)
-    # Served from memory: the files are no longer needed.
-    for i in range(len(cached)):
-        cached.path_of(i).unlink()
-    assert cached[(0, 7)][0].shape == (4, 3, 20, 20)
-    with pytest.raises(VideoError, match="not found"):
-        plain[0]
+    # Served from memory, also to a second dataset of the same files: nothing is decoded again.
+    import ma52lib.data.dataset as dataset_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded a cached video")
+
+    monkeypatch.setattr(dataset_module, "open_video", no_decoding)
+    other = MA52Dataset(root, "train", cache=True, **options)
+    assert torch.equal(other[(1, 2)][0], cached[(1, 2)][0])
+    # A video rewritten in place is read again (the key holds its size and mtime).
+    monkeypatch.undo()
+    path = cached.path_of(0)
+    data = path.read_bytes()
+    path.write_bytes(data + b"\0")
+    os.utime(path, ns=(1, 1))
+    calls = []
+    monkeypatch.setattr(dataset_module, "open_video", lambda p: calls.append(p) or open_video(p))
+    cached[0]
+    assert calls == [path]
+    assert clear_frame_cache() >= len(cached)
 
 
 def test_train_crop_option(root: Path) -> None:

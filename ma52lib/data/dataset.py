@@ -75,11 +75,7 @@ class MA52Dataset(Dataset):
         self.on_error = on_error
         self.seed = seed
         self.epoch = 0
-        # Frame cache: every frame of a video, resized to the short side, kept after its first read
-        # (uint8; MA-52-Synth cpu's 1,412 clips take ~0.6 GB). Later epochs skip decoding entirely.
-        # Each loader worker holds its own cache, so use it with 0 workers (or persistent ones).
         self.cache = cache
-        self._frames: dict[int, torch.Tensor] = {}
         self.transform = ClipTransform(train=self.train, short_side=short_side, crop_size=crop_size,
                                        scales=tuple(scales), flip=flip,
                                        multiscale=train_crop == "multiscale")
@@ -167,15 +163,7 @@ class MA52Dataset(Dataset):
         path = self.path_of(index)
         try:
             if self.cache:
-                video = self._frames.get(index)
-                if video is None:
-                    reader = open_video(path)
-                    # [F, H, W, 3] -> [F, 3, h, w] at the short side, contiguous (F.resize of the
-                    # permuted view would otherwise keep the cache in a slower layout)
-                    video = self.transform.resize(
-                        decode_frames(reader, np.arange(len(reader)), path=path).permute(0, 3, 1, 2)
-                    ).contiguous()
-                    self._frames[index] = video
+                video = _cached_video(path, self.transform)
                 # Same draws in the same order as the uncached path: the item does not depend on the cache.
                 frames = video[torch.from_numpy(self.frame_indices(len(video), rng))]
             else:
@@ -196,6 +184,36 @@ class MA52Dataset(Dataset):
             f"MA52Dataset(root={str(self.root)!r}, split={self.split!r}, clips={len(self)}, "
             f"sampling={self.sampling!r}, T={self.num_segments}, train={self.train})"
         )
+
+
+# The frame cache (``MA52Dataset(cache=True)``, ``data.cache``): every frame of a video, resized to the
+# short side, kept after its first read (uint8; all of MA-52-Synth cpu at 64 px is ~0.6 GB). It is
+# process-wide, so the book's many trainings in one notebook decode each video once. A loader worker
+# fills its own copy: use it with 0 workers (or persistent ones). Keyed by the file's size and mtime,
+# so a video rewritten in place is decoded again.
+_FRAME_CACHE: dict[tuple[str, int, int, int], torch.Tensor] = {}
+
+
+def _cached_video(path: Path, transform: ClipTransform) -> torch.Tensor:
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None  # open_video below says what is wrong with the path
+    key = (str(path), transform.short_side, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
+    video = _FRAME_CACHE.get(key)
+    if video is None:
+        reader = open_video(path)
+        # [F, H, W, 3] -> [F, 3, h, w] at the short side, contiguous (the cache is read many times)
+        frames = decode_frames(reader, np.arange(len(reader)), path=path).permute(0, 3, 1, 2)
+        video = _FRAME_CACHE[key] = transform.resize(frames).contiguous()
+    return video
+
+
+def clear_frame_cache() -> int:
+    """Drop every cached video (``MA52Dataset(cache=True)``); returns how many were held."""
+    count = len(_FRAME_CACHE)
+    _FRAME_CACHE.clear()
+    return count
 
 
 def _relabel(clips: list[Clip], label_path: Path) -> list[Clip]:
