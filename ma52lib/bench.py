@@ -235,15 +235,25 @@ def _step_variants(size: str, device: torch.device) -> list[tuple[str, bool, boo
 # --- data path --------------------------------------------------------------------------------------
 
 
+def _warm_cache(ds) -> float:
+    """Read every clip once so the frame cache holds the split; returns the seconds it took."""
+    t0 = time.perf_counter()
+    for i in range(len(ds)):
+        ds[i]
+    return time.perf_counter() - t0
+
+
 def loader_benchmark(data_root: Path, size: str, workers: int, *, batches: int,
-                     device: torch.device) -> dict[str, Any]:
-    """Clips/s of the training loader alone (decode + sample + transform + collate) with ``workers``."""
+                     device: torch.device, cache: bool = False) -> dict[str, Any]:
+    """Clips/s of the training loader alone (decode + sample + transform + collate) with ``workers``;
+    ``cache``: from the warm in-memory frame cache instead (sample + transform + collate)."""
     from ma52lib.engine.build import build_dataset, build_loader, build_model_for
 
     cfg = _config(size, "manet", device)
-    cfg = _with(cfg, {"data.num_workers": workers})
+    cfg = _with(cfg, {"data.num_workers": workers, "data.cache": cache})
     model = build_model_for(cfg)
     ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)
+    warm_s = _warm_cache(ds) if cache else None
     loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
     t0 = time.perf_counter()
     it = iter(loader)
@@ -261,13 +271,15 @@ def loader_benchmark(data_root: Path, size: str, workers: int, *, batches: int,
         seen += len(labels)
     wall = time.perf_counter() - first_at
     del it, loader
-    return {"workers": workers, "clips_per_s": seen / wall, "first_batch_s": first_at - t0,
-            "batch": cfg.optim.batch_size, "short_side": cfg.data.short_side, "crop": cfg.data.crop_size}
+    return {"workers": workers, "cache": cache, "cache_fill_s": warm_s, "clips_per_s": seen / wall,
+            "first_batch_s": first_at - t0, "batch": cfg.optim.batch_size, "short_side": cfg.data.short_side,
+            "crop": cfg.data.crop_size}
 
 
 def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int, *, steps: int,
-                         device: torch.device) -> dict[str, Any]:
-    """The real training loop (loader + bf16 step) for ``steps`` steps: clips/s and data-wait fraction."""
+                         device: torch.device, cache: bool = False) -> dict[str, Any]:
+    """The real training loop (loader + bf16 step) for ``steps`` steps: clips/s and data-wait fraction
+    (``cache``: clips from the warm frame cache, as the cpu profile trains after its first epoch)."""
     from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table
     from ma52lib.engine.evaluate import autocast
     from ma52lib.losses import JointEmbeddingLoss
@@ -275,13 +287,15 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        cfg = _with(_config(size, "manet", device), {"data.num_workers": workers})
+        cfg = _with(_config(size, "manet", device), {"data.num_workers": workers, "data.cache": cache})
         table = embedding_table(cfg)
         torch.manual_seed(0)
         model = build_model_for(cfg, int(table.shape[1])).to(memory_format=torch.channels_last).to(device)
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
         ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)
+        if cache:
+            _warm_cache(ds)
         loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
         model.train()
         wait = busy = 0.0
@@ -318,7 +332,7 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
     finally:
         torch.set_num_threads(old_threads)
     total = wait + busy
-    return {"workers": workers, "threads": threads, "steps": steps,
+    return {"workers": workers, "threads": threads, "cache": cache, "steps": steps,
             "clips_per_s": steps * cfg.optim.batch_size / total, "data_wait_fraction": wait / total}
 
 
@@ -432,10 +446,12 @@ def run_bench(
         result["data"] = {"root": str(root), "size": data_size}
         model_rate = _pick(steps, "manet", data_size, "train", True, True)["clips_per_s"]
         loaders = [loader_benchmark(root, data_size, w, batches=m.loader_batches, device=dev) for w in m.workers]
+        # The cpu profile's setting: 0 workers reading the in-memory frame cache.
+        loaders.append(loader_benchmark(root, data_size, 0, batches=m.loader_batches, device=dev, cache=True))
         for row in loaders:
             row["over_model"] = row["clips_per_s"] / model_rate
-            say(f"  loader, {row['workers']} workers: {row['clips_per_s']:.1f} clips/s "
-                f"({row['over_model']:.1f}x the model's {model_rate:.1f})")
+            say(f"  loader, {row['workers']} workers{', frame cache' if row['cache'] else ''}: "
+                f"{row['clips_per_s']:.1f} clips/s ({row['over_model']:.1f}x the model's {model_rate:.1f})")
         result["loader"] = loaders
         result["model_train_clips_per_s"] = model_rate
 
@@ -448,11 +464,12 @@ def run_bench(
             # On few cores, whether torch should leave a core to the decoding worker is the question.
             grid = sorted({(0, n_threads), (1, n_threads), (1, max(1, n_threads - 1)), (2, n_threads)})
         loops = []
-        for n_workers, loop_threads in grid:
-            row = train_loop_benchmark(root, data_size, n_workers, loop_threads, steps=m.loop_steps, device=dev)
+        for n_workers, loop_threads, cache in [(w, t, False) for w, t in grid] + [(0, n_threads, True)]:
+            row = train_loop_benchmark(root, data_size, n_workers, loop_threads, steps=m.loop_steps, device=dev,
+                                       cache=cache)
             loops.append(row)
-            say(f"  training loop, {n_workers} workers x {loop_threads} threads: {row['clips_per_s']:.1f} clips/s, "
-                f"waiting for data {100 * row['data_wait_fraction']:.0f}% of the time")
+            say(f"  training loop, {n_workers} workers x {loop_threads} threads{', frame cache' if cache else ''}: "
+                f"{row['clips_per_s']:.1f} clips/s, waiting for data {100 * row['data_wait_fraction']:.0f}% of the time")
         result["train_loop"] = loops
 
         log = Path(reproduce_log) if reproduce_log else project_root() / "book" / "generated" / "reproduce_runs.jsonl"
@@ -503,15 +520,20 @@ def _data_root(data_root: str | os.PathLike[str] | None, size: str, say: Callabl
 def _targets(result: dict[str, Any], size: str) -> list[dict[str, Any]]:
     """Where the run stands against the issue's targets (ratios from this one run)."""
     step = _pick(result["steps"], "manet", size, "train", True, True)
-    best_loader = max(row["over_model"] for row in result["loader"])
+    best_loader = max(row["over_model"] for row in result["loader"] if not row.get("cache"))
+    cached = [row["over_model"] for row in result["loader"] if row.get("cache")]
     targets = [
         {"name": f"MANet training step ({size}), share of the bf16 matmul ceiling",
          "value": step["fraction_of_bf16_ceiling"], "target": TARGET_STEP_FRACTION, "unit": "fraction",
          "met": step["fraction_of_bf16_ceiling"] >= TARGET_STEP_FRACTION},
-        {"name": "loader clips/s over the model's training clips/s (best worker count)",
+        {"name": "loader clips/s over the model's training clips/s, decoding (best worker count)",
          "value": best_loader, "target": TARGET_LOADER_RATIO, "unit": "ratio",
          "met": best_loader >= TARGET_LOADER_RATIO},
     ]
+    if cached:
+        targets.append({"name": "loader clips/s over the model's, from the frame cache (the cpu profile's setting)",
+                        "value": cached[0], "target": TARGET_LOADER_RATIO, "unit": "ratio",
+                        "met": cached[0] >= TARGET_LOADER_RATIO})
     book = result["reproduce"].get("cpu", {})
     for kind, budget in (("cold", TARGET_BOOK_COLD_S), ("cached", TARGET_BOOK_CACHED_S)):
         seconds = book.get(kind, {}).get("seconds")
@@ -547,12 +569,12 @@ def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
         "cpu_util": None if r["cpu_util"] is None else round(r["cpu_util"], 2),
     } for r in bench["steps"]])
     loader = pd.DataFrame([{
-        "workers": r["workers"], "loader clips/s": round(r["clips_per_s"], 1),
+        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "loader clips/s": round(r["clips_per_s"], 1),
         "model clips/s": round(bench["model_train_clips_per_s"], 1), "loader / model": round(r["over_model"], 2),
         "first batch (s)": round(r["first_batch_s"], 2),
     } for r in bench["loader"]])
     loop = pd.DataFrame([{
-        "workers": r["workers"], "torch threads": r["threads"], "clips/s": round(r["clips_per_s"], 1),
+        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "torch threads": r["threads"], "clips/s": round(r["clips_per_s"], 1),
         "waiting for data (%)": round(100 * r["data_wait_fraction"], 1),
     } for r in bench["train_loop"]])
     budgets = {"cold": TARGET_BOOK_COLD_S, "cached": TARGET_BOOK_CACHED_S}

@@ -91,6 +91,7 @@ class RuntimeConfig:
     threads: int | None = None  # torch intra-op threads; None -> cores / loader processes
     deterministic: bool = True
     eval_test: bool = True  # also score the test split at the end when it has labels
+    eval_every: int = 1  # validate every N epochs (and after the last); the best checkpoint is among these
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def _preset(profile: str) -> Config:
             model=ModelConfig(size="cpu"),
             optim=OptimConfig(name="adamw", epochs=10, batch_size=16, lr=1e-3, weight_decay=0.01,
                               milestones=(8,), paper_groups=False),
+            runtime=RuntimeConfig(eval_every=2),
         )
     if profile == "smoke":
         return Config(

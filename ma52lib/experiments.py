@@ -69,9 +69,12 @@ def ablation_configs(profile: str, data_root: str | None, seed: int = 0, *,
     def manet(**over: Any) -> Config:
         return base_config(profile, data_root, seed, **{"model.name": "manet", **over})
 
+    # TSN and TSM of the benchmark are MANet's network without SE/TSM/embedding and without
+    # SE/embedding (same modules, same parameters, same results): their benchmark runs are reused.
+    benchmark = benchmark_configs(profile, data_root, seed)
     components = {
-        "ResNet-TSN (base)": manet(**{"model.se": False, "model.tsm": False, "loss.weight": 0.0}),
-        "+TSM": manet(**{"model.se": False, "model.tsm": True, "loss.weight": 0.0}),
+        "ResNet-TSN (base)": benchmark["tsn"],
+        "+TSM": benchmark["tsm"],
         "+SE": manet(**{"model.se": True, "model.tsm": False, "loss.weight": 0.0}),
         "+TSM+SE": manet(**{"model.se": True, "model.tsm": True, "loss.weight": 0.0}),
         "+TSM+SE+joint embedding (MANet)": manet(),

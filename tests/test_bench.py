@@ -52,7 +52,10 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
     infer_rows = [r for r in steps if r["mode"] == "infer" and r["model"] == "manet"]
     # Counted FLOPs: a training step costs about three forwards.
     assert 2.0 < train_rows[0]["gflop_per_step"] / infer_rows[0]["gflop_per_step"] < 4.0
-    assert [r["workers"] for r in saved["loader"]] == [0, 1]
+    # Decoding at 0 and 1 workers, then the cpu profile's setting: 0 workers from the warm frame cache.
+    assert [(r["workers"], r["cache"]) for r in saved["loader"]] == [(0, False), (1, False), (0, True)]
+    assert saved["loader"][-1]["cache_fill_s"] > 0
+    assert [r["cache"] for r in saved["train_loop"]][-1] is True
     for r in saved["loader"] + saved["train_loop"]:
         assert r["clips_per_s"] > 0
     for r in saved["train_loop"]:
@@ -60,7 +63,8 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
     assert saved["reproduce"] == {"cpu": {"cold": {"seconds": 900.0, "time": None},
                                           "cached": {"seconds": 20.0, "time": None}}}
     targets = {t["name"]: t for t in saved["targets"]}
-    assert len(targets) == 4
+    assert len(targets) == 5
+    assert any("frame cache" in name for name in targets)
     book = [t for t in saved["targets"] if "make book" in t["name"]]
     assert [t["met"] for t in book] == [True, True]
 

@@ -53,6 +53,20 @@ def test_train_writes_a_complete_run_and_reuses_it(tiny_root, tmp_path):
     assert (out / "results.json").stat().st_mtime_ns == stamp
 
 
+def test_validation_every_n_epochs_and_after_the_last(tiny_root, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_cfg(tiny_root, **{"optim.epochs": 3, "runtime.eval_every": 2}), out=out, echo=None)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert ["val" in r for r in rows] == [False, True, True]
+    assert rows[0]["eval_seconds"] == 0.0
+    log = (out / "train.log").read_text()
+    assert "epoch 1/3: " in log and "not validated this epoch" in log
+    assert json.loads((out / "results.json").read_text())["best_epoch"] in (2, 3)
+    with pytest.raises(ValueError, match="eval_every"):
+        train(tiny_cfg(tiny_root, **{"runtime.eval_every": 0}), out=tmp_path / "bad", echo=None)
+
+
 def test_finished_run_of_another_config_is_not_overwritten(tiny_root, tmp_path):
     out = tmp_path / "run"
     train(tiny_cfg(tiny_root, **{"optim.epochs": 1}), out=out, echo=None)

@@ -128,6 +128,8 @@ def train(
     ``stop_after_epoch`` ends the process's work after that epoch as if it had been killed there
     (used by tests of resume).
     """
+    if cfg.runtime.eval_every < 1:
+        raise ValueError(f"runtime.eval_every must be at least 1 (validate every N epochs), got {cfg.runtime.eval_every}")
     device, rank, world = dist.setup(cfg.runtime.device)
     run_dir = Path(out) if out else default_run_dir(cfg)
     ckpt_dir = run_dir / "checkpoints"
@@ -225,20 +227,25 @@ def train(
         except TrainingError as exc:
             log(f"error: {exc}")  # the run folder says why it stopped
             raise
-        t0 = time.perf_counter()
-        pred = predict_loader(model, val_loader, device, bf16=cfg.runtime.bf16, desc=f"val {epoch + 1}")
-        eval_s = time.perf_counter() - t0
-        from ma52lib.metrics import compute_metrics
+        # Validation every runtime.eval_every epochs and always after the last one; the best
+        # checkpoint is chosen among the validated epochs.
+        validate = (epoch + 1) % cfg.runtime.eval_every == 0 or epoch + 1 == cfg.optim.epochs
+        val, eval_s, val_skipped = None, 0.0, 0
+        if validate:
+            t0 = time.perf_counter()
+            pred = predict_loader(model, val_loader, device, bf16=cfg.runtime.bf16, desc=f"val {epoch + 1}")
+            eval_s = time.perf_counter() - t0
+            from ma52lib.metrics import compute_metrics
 
-        val = compute_metrics(pred["probs"], pred["labels"])
+            val, val_skipped = compute_metrics(pred["probs"], pred["labels"]), pred["skipped"]
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         if dist.is_main():
             row = {"epoch": epoch + 1, "lr": lr, **stats, "eval_seconds": eval_s,
-                   "val_skipped": pred["skipped"], "val": val}
+                   **({"val_skipped": val_skipped, "val": val} if val is not None else {})}
             with open(run_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            improved = val["action_top1"] > best_top1
+            improved = val is not None and val["action_top1"] > best_top1
             if improved:
                 best_top1, best_epoch = val["action_top1"], epoch + 1
                 save_checkpoint({"model": model.state_dict(), "epoch": epoch, "config": to_dict(cfg)}, best_path)
@@ -256,11 +263,12 @@ def train(
                 last_path,
             )
             skipped = f", skipped {stats['skipped']} unreadable train videos" if stats["skipped"] else ""
+            scores = "not validated this epoch" if val is None else (
+                f"val action top-1 {val['action_top1']:.2f} body top-1 {val['body_top1']:.2f} "
+                f"F1_mean {val['f1_mean']:.2f}")
             log(
                 f"epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats['loss']:.4f}, "
-                f"{stats['clips_per_s']:.1f} clips/s, val action top-1 {val['action_top1']:.2f} "
-                f"body top-1 {val['body_top1']:.2f} F1_mean {val['f1_mean']:.2f}"
-                f"{' (best)' if improved else ''}{skipped}"
+                f"{stats['clips_per_s']:.1f} clips/s, {scores}{' (best)' if improved else ''}{skipped}"
             )
         dist.barrier()
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
