@@ -246,7 +246,13 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
             echo(f"[1/3] MA-52-Synth for profile {profile}")
             data = synthesize(profile=make_config(profile).data.synth_profile, seed=seed)
         pkg, ident = package_hash(), data_identity(data)
-        params = {"profile": profile, "data_root": str(data), "seed": seed}
+        # The profile's own MA-52-Synth goes to the notebooks as data_root=None, as `ma52 train
+        # --profile P` leaves it: the book's runs then have the same config hash as the CLI's and are
+        # reused by it (and vice versa). The data's identity is still part of each chapter's cache key.
+        from ma52lib.config import make_config
+
+        own_synth = not data_root and seed == make_config(profile).data.synth_seed
+        params = {"profile": profile, "data_root": None if own_synth else str(data), "seed": seed}
         names = [n for n in CHAPTERS if not only or n in only]
         unknown = set(only or []) - set(CHAPTERS)
         if unknown:

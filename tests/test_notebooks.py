@@ -224,3 +224,24 @@ def test_runner_reports_a_failing_notebook_and_publishes_the_rest(book_env, tmp_
     again = rp.reproduce("smoke", data_root=str(book_env["data"]), build=False, echo=lambda s: None)
     assert {c.name: c.status for c in again.chapters} == {"bad": "failed", "good": "cached", "absent": "missing"}
     assert counter.read_text() == "1"
+
+
+def test_runner_gives_the_profiles_own_synth_as_none(book_env, tmp_path: Path, monkeypatch) -> None:
+    # Same config hash as `ma52 train --profile P` (data.root unset): the CLI and the book share runs.
+    seen: list[dict] = []
+
+    def record(name, params, **kwargs):
+        seen.append(dict(params))
+        return rp.ChapterResult(name, "cached")
+
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    monkeypatch.setattr(rp, "project_root", lambda: project)
+    monkeypatch.setattr(rp, "execute_chapter", record)
+    monkeypatch.setattr(rp, "CHAPTERS", ("one",))
+    rp.reproduce("smoke", build=False, echo=lambda s: None)
+    rp.reproduce("smoke", seed=3, build=False, echo=lambda s: None)
+    rp.reproduce("smoke", data_root=str(book_env["data"]), build=False, echo=lambda s: None)
+    assert seen[0]["data_root"] is None
+    assert seen[1]["data_root"].endswith("ma52-synth-smoke-3")  # another seed: another dataset, named
+    assert seen[2]["data_root"] == str(Path(book_env["data"]).resolve())
