@@ -112,7 +112,7 @@ def _preset(profile: str) -> Config:
     if profile == "cpu":
         # Sized from measurements on 2 cores (README, "Profiles"): a width-32 ResNet-18 MANet at 56 px
         # with bf16 trains at ~100 clips/s from the frame cache, so one epoch of the ~700 training
-        # clips of MA-52-Synth cpu takes ~8 s and the book's 17 trainings take ~30 minutes.
+        # clips of MA-52-Synth cpu takes ~8 s and the book's 15 trainings take ~25 minutes.
         # From scratch on 700 clips (measured, README "Profiles"): SGD at lr 0.02-0.1 stayed at the
         # class prior; AdamW 1e-3 leaves it within a few epochs. The paper's spatial augmentation kept
         # MANet at the prior for 10+ epochs, flip alone too, and so did shifting a 56 px crop within

@@ -88,7 +88,7 @@ def ablation_configs(profile: str, data_root: str | None, seed: int = 0, *,
 
 
 # Sweep values of the ablation chapter per profile. The cpu values keep `make book` near its budget:
-# with the benchmark's ten runs, 7 more trainings (the other points coincide with benchmark runs).
+# with the benchmark's ten runs, 5 more trainings (the other points coincide with benchmark runs).
 ABLATION_DEFAULTS: dict[str, dict[str, tuple]] = {
     "smoke": {"lambdas": (0.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},
     "cpu": {"lambdas": (0.0, 10.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},
