@@ -146,17 +146,10 @@ def _config(size: str, model_name: str, device: torch.device):
     return make_config(profile, over)
 
 
-def _memory_format(model: nn.Module) -> torch.memory_format:
-    declared = getattr(model, "memory_format", None)
-    if declared is not None:
-        return declared
-    return torch.channels_last_3d if any(isinstance(m, nn.Conv3d) for m in model.modules()) else torch.channels_last
-
-
 def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, channels_last: bool, repeats: int,
                    warmup: int, device: torch.device, bf16_ceiling: float) -> dict[str, Any]:
     """Time the engine's training step (or a forward in eval mode) of ``model_name`` at ``size``."""
-    from ma52lib.engine.build import build_model_for, embedding_table
+    from ma52lib.engine.build import build_model_for, embedding_table, memory_format_of
     from ma52lib.engine.evaluate import autocast
 
     cfg = _config(size, model_name, device)
@@ -164,7 +157,7 @@ def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, chann
     torch.manual_seed(0)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     if channels_last:
-        model = model.to(memory_format=_memory_format(model))
+        model = model.to(memory_format=memory_format_of(model))
     model.to(device)
     batch, frames, px = cfg.optim.batch_size, model.num_frames, cfg.data.crop_size
     clips = torch.randn(batch, frames, 3, px, px, device=device)  # [N, T, 3, H, W]

@@ -67,6 +67,22 @@ def test_validation_every_n_epochs_and_after_the_last(tiny_root, tmp_path):
         train(tiny_cfg(tiny_root, **{"runtime.eval_every": 0}), out=tmp_path / "bad", echo=None)
 
 
+def test_a_loaded_run_scores_exactly_as_training_did(tiny_root, tmp_path):
+    # bf16 kernels differ by memory layout: the reloaded model must use the layout training scored in.
+    from ma52lib.engine.run import load_run, predict_split
+    from ma52lib.metrics import compute_metrics
+
+    out = tmp_path / "run"
+    cfg = tiny_cfg(tiny_root, **{"optim.epochs": 1, "runtime.bf16": True, "runtime.channels_last": True})
+    train(cfg, out=out, echo=None)
+    run = load_run(out)
+    conv = next(m for m in run.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    _, pred = predict_split(run, "val")
+    saved = json.loads((out / "results.json").read_text())["val"]
+    assert _scalars(compute_metrics(pred["probs"], pred["labels"])) == _scalars(saved)
+
+
 def test_finished_run_of_another_config_is_not_overwritten(tiny_root, tmp_path):
     out = tmp_path / "run"
     train(tiny_cfg(tiny_root, **{"optim.epochs": 1}), out=out, echo=None)

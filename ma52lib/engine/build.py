@@ -63,6 +63,15 @@ def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
     return opts
 
 
+def memory_format_of(model: nn.Module) -> torch.memory_format:
+    """The layout a model's convolutions run fastest in (models may declare ``memory_format``)."""
+    declared = getattr(model, "memory_format", None)
+    if declared is not None:
+        return declared
+    has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
+    return torch.channels_last_3d if has_3d else torch.channels_last
+
+
 def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
     """The network a config describes (random init unless ``model.pretrained``)."""
     from ma52lib.labels import NUM_CLASSES

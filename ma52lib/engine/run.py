@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from ma52lib.config import Config, load_config
-from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table, resolve_data_root
+from ma52lib.engine.build import (build_dataset, build_loader, build_model_for, embedding_table, memory_format_of,
+                                  resolve_data_root)
 from ma52lib.engine.checkpoint import load_checkpoint
 from ma52lib.engine.evaluate import autocast, predict_loader
 
@@ -38,6 +39,10 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
     table = embedding_table(cfg)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     model.load_state_dict(state["model"])
+    if cfg.runtime.channels_last:
+        # The layout training scored val/test in: bf16 kernels differ by layout, and a near-tie clip
+        # could otherwise change class between results.json and `ma52 eval`.
+        model = model.to(memory_format=memory_format_of(model))
     dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(dev).eval()
     return LoadedRun(run_dir, cfg, model, dev)

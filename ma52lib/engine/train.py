@@ -32,6 +32,7 @@ from ma52lib.engine.build import (
     build_model_for,
     default_threads,
     embedding_table,
+    memory_format_of,
     resolve_data_root,
 )
 from ma52lib.engine.checkpoint import (
@@ -69,15 +70,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 def default_run_dir(cfg: Config) -> Path:
     """Where a config's run goes unless told otherwise."""
     return runs_dir() / run_name(cfg)
-
-
-def _memory_format(model: nn.Module) -> torch.memory_format:
-    """The layout a model's convolutions run fastest in (models may declare ``memory_format``)."""
-    declared = getattr(model, "memory_format", None)
-    if declared is not None:
-        return declared
-    has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
-    return torch.channels_last_3d if has_3d else torch.channels_last
 
 
 class _Log:
@@ -181,7 +173,7 @@ def train(
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.runtime.channels_last:
-        model = model.to(memory_format=_memory_format(model))
+        model = model.to(memory_format=memory_format_of(model))
     model.to(device)
     loss_fn = None
     if table is not None and model.has_embedding:
