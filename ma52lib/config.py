@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 PROFILES = ("smoke", "cpu", "paper")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,22 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """How the run executes; none of these change the numbers except seed/bf16/device."""
+    """How the run executes; none of these change the numbers except seed/precision/device."""
 
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    bf16: bool = True  # bf16 autocast (AMX on CPU, tensor cores on GPU)
+    # auto: bf16 autocast only where this machine runs it natively and faster (a measured probe,
+    # ma52lib.engine.precision), else fp32; a run's config.json holds the resolved value.
+    precision: str = "auto"  # auto | fp32 | bf16
     channels_last: bool = True
     threads: int | None = None  # torch intra-op threads; None -> cores / loader processes
     deterministic: bool = True
     eval_test: bool = True  # also score the test split at the end when it has labels
     eval_every: int = 1  # validate every N epochs (and after the last); the best checkpoint is among these
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"runtime.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,9 @@ def set_field(cfg: Config, dotted: str, value: Any) -> Config:
     if len(parts) != 2:
         raise ValueError(f"config keys look like 'optim.lr'; got {dotted!r}. Sections: {_sections()}")
     section, name = parts
+    if dotted == "runtime.bf16":
+        raise ValueError("runtime.bf16 was replaced by runtime.precision: --set runtime.precision=fp32|bf16|auto "
+                         "(auto: bf16 only where this machine runs it natively and faster)")
     if section not in {f.name for f in fields(Config)} or section == "profile":
         raise ValueError(f"unknown config section {section!r} in {dotted!r}; sections: {_sections()}")
     sub = getattr(cfg, section)
@@ -181,8 +191,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], key)
     if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if isinstance(value, str):  # "24", "24,48", "(24, 48)" or "[24, 48]"
+            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
         return tuple(_coerce(v, args[0], key) for v in value)
     try:
         if hint is bool:
@@ -220,6 +230,9 @@ def from_dict(raw: dict[str, Any]) -> Config:
         if key not in hints:
             raise ValueError(f"unknown config section {key!r}")
         cls = hints[key]
+        if key == "runtime" and "bf16" in value:  # a run made before runtime.precision existed
+            value = {k: v for k, v in value.items() if k != "bf16"}
+            value.setdefault("precision", "bf16" if raw[key]["bf16"] else "fp32")
         if is_dataclass(cls):
             sub_hints = typing.get_type_hints(cls)
             unknown = set(value) - set(sub_hints)

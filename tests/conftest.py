@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 
 os.environ.setdefault("MA52_QUIET", "1")
+# Runs (and the per-machine memory of precision choices) of tests never land in the checkout's runs/.
+os.environ.setdefault("MA52_RUNS_DIR", tempfile.mkdtemp(prefix="ma52-test-runs-"))
 torch.set_num_threads(1)
 
 

@@ -39,15 +39,24 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
     assert len(saved["load_before"]) == 3
     assert isinstance(saved["contended"], bool) and 0 < saved["median_cpu_util"]
     assert saved["ceilings"]["bf16"]["gflops"] > 0 and saved["ceilings"]["fp32"]["gflops"] > 0
+    used = saved["precision"]["used"]
+    assert used in ("fp32", "bf16") and saved["precision"]["reason"].startswith("auto: ")
+    assert saved["ceilings"]["bf16"]["emulated"] is not saved["precision"]["native_bf16"]
     steps = saved["steps"]
-    # MANet: fp32/bf16 x channels_last/contiguous training, plus inference; two baselines.
+    # MANet training in the precision runs use here (both layouts) and once in the other; inference; two baselines.
     manet_train = {(r["bf16"], r["channels_last"]) for r in steps if r["model"] == "manet" and r["mode"] == "train"}
-    assert manet_train == {(True, True), (True, False), (False, True), (False, False)}
+    chosen = used == "bf16"
+    assert manet_train == {(chosen, True), (chosen, False), (not chosen, True)}
     assert any(r["model"] == "manet" and r["mode"] == "infer" for r in steps)
     assert {r["model"] for r in steps} == {"manet", "tsm", "i3d"}
+    assert all(r["bf16"] is chosen for r in steps if r["model"] != "manet")
     for r in steps:
         assert r["clips_per_s"] > 0 and r["gflop_per_step"] > 0
-        assert r["fraction_of_bf16_ceiling"] == pytest.approx(r["gflops"] / saved["ceilings"]["bf16"]["gflops"])
+        ceiling = saved["ceilings"]["bf16" if r["bf16"] else "fp32"]
+        if ceiling.get("emulated"):
+            assert r["fraction_of_ceiling"] is None  # an emulated matmul is no ceiling
+        else:
+            assert r["fraction_of_ceiling"] == pytest.approx(r["gflops"] / ceiling["gflops"])
     train_rows = [r for r in steps if r["mode"] == "train" and r["model"] == "manet"]
     infer_rows = [r for r in steps if r["mode"] == "infer" and r["model"] == "manet"]
     # Counted FLOPs: a training step costs about three forwards.

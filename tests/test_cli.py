@@ -15,7 +15,7 @@ from ma52lib.models.manet import MANet
 from test_convert import _official_checkpoint, _randomised
 from tinydata import make_tiny_dataset
 
-FAST = ["--set", "data.num_workers=0", "--set", "runtime.bf16=false", "--set", "model.num_segments=4",
+FAST = ["--set", "data.num_workers=0", "--set", "runtime.precision=fp32", "--set", "model.num_segments=4",
         "--epochs", "1", "--batch-size", "4"]
 
 
@@ -87,7 +87,7 @@ def test_import_official_checkpoint_then_eval(trained, tmp_path, capsys):
     out = tmp_path / "imported"
     args = ["import-official", str(tmp_path / "official.pth"), "--out", str(out), "--data-root", str(root),
             "--set", "model.size=tiny", "--set", "model.num_segments=4", "--set", "data.short_side=40",
-            "--set", "data.crop_size=32", "--set", "runtime.bf16=false", "--set", "data.num_workers=0"]
+            "--set", "data.crop_size=32", "--set", "runtime.precision=fp32", "--set", "data.num_workers=0"]
     assert main(args) == 0
     from ma52lib.engine.run import load_run
 

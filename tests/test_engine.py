@@ -26,7 +26,7 @@ def tiny_root(tmp_path_factory) -> Path:
 
 def tiny_cfg(root: Path, **over):
     base = {"data.root": str(root), "data.num_workers": 0, "optim.epochs": 2, "optim.batch_size": 4,
-            "runtime.bf16": False, "runtime.channels_last": False, "model.num_segments": 4}
+            "runtime.precision": "fp32", "runtime.channels_last": False, "model.num_segments": 4}
     base.update(over)
     return make_config("smoke", base)
 
@@ -73,7 +73,7 @@ def test_a_loaded_run_scores_exactly_as_training_did(tiny_root, tmp_path):
     from ma52lib.metrics import compute_metrics
 
     out = tmp_path / "run"
-    cfg = tiny_cfg(tiny_root, **{"optim.epochs": 1, "runtime.bf16": True, "runtime.channels_last": True})
+    cfg = tiny_cfg(tiny_root, **{"optim.epochs": 1, "runtime.precision": "bf16", "runtime.channels_last": True})
     train(cfg, out=out, echo=None)
     run = load_run(out)
     conv = next(m for m in run.model.modules() if isinstance(m, torch.nn.Conv2d))

@@ -57,6 +57,15 @@ def gather_objects(obj: Any) -> list[Any]:
     return out
 
 
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (``obj`` itself outside DDP)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def all_reduce_sum(value: float, device: torch.device) -> float:
     """Sum a scalar over ranks."""
     if not (dist.is_available() and dist.is_initialized()):

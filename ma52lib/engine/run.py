@@ -15,6 +15,7 @@ from ma52lib.engine.build import (build_dataset, build_loader, build_model_for, 
                                   resolve_data_root)
 from ma52lib.engine.checkpoint import load_checkpoint
 from ma52lib.engine.evaluate import autocast, predict_loader
+from ma52lib.engine.precision import resolve, uses_bf16
 
 
 @dataclass
@@ -39,6 +40,8 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
     table = embedding_table(cfg)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     model.load_state_dict(state["model"])
+    if cfg.runtime.precision == "auto":  # a hand-made config.json: choose as training would
+        cfg, _ = resolve(cfg, model=model)
     if cfg.runtime.channels_last:
         # The layout training scored val/test in: bf16 kernels differ by layout, and a near-tie clip
         # could otherwise change class between results.json and `ma52 eval`.
@@ -66,7 +69,7 @@ def predict_split(run: LoadedRun, split: str, *, data_root: str | Path | None = 
     root = data_root_of(run, data_root)
     ds = build_dataset(cfg, root, split, run.model, train=False)
     loader = build_loader(cfg, ds, train=False)
-    return ds, predict_loader(run.model, loader, run.device, bf16=cfg.runtime.bf16, features=features, desc=split)
+    return ds, predict_loader(run.model, loader, run.device, bf16=uses_bf16(cfg), features=features, desc=split)
 
 
 def evaluate_split(run: LoadedRun, split: str, *, data_root: str | Path | None = None) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list
     out = []
     for video in videos:
         clip = load_clip(run, video).unsqueeze(0).to(run.device)  # [1, T, 3, H, W]
-        with autocast(run.device, run.cfg.runtime.bf16):
+        with autocast(run.device, uses_bf16(run.cfg)):
             logits = run.model(clip)
         probs = torch.softmax(logits.float(), dim=1)[0]
         top = torch.topk(probs, k)
@@ -144,6 +147,7 @@ def import_official(checkpoint: str | Path, out: str | Path, *, profile: str = "
 
     cfg = make_config(profile, {**(overrides or {}), "loss.weight": 0.0})
     model = build_model_for(cfg, None)
+    cfg, _ = resolve(cfg, model=model)  # config.json holds the precision `ma52 eval` will use
     report = load_official_checkpoint(model, checkpoint, strict=False)
     stray = [k for k in report.unexpected if not k.startswith("head.fc_emb")]
     if report.missing or stray:

@@ -16,6 +16,7 @@ import platform
 import random
 import shutil
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
 from ma52lib.config import Config, config_hash, load_config, run_name, save_config, to_dict
+from ma52lib.data.check import find_leaks
 from ma52lib.engine import dist
 from ma52lib.engine.build import (
     build_dataset,
@@ -47,7 +50,10 @@ from ma52lib.engine.checkpoint import (
 )
 from ma52lib.engine.evaluate import autocast, predict_loader, scalar_metrics
 from ma52lib.engine.optim import param_groups
+from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.progress import progress_bar
+from ma52lib.losses import JointEmbeddingLoss
+from ma52lib.metrics import compute_metrics
 from ma52lib.paths import runs_dir
 
 
@@ -68,8 +74,19 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def default_run_dir(cfg: Config) -> Path:
-    """Where a config's run goes unless told otherwise."""
+    """Where a config's run goes unless told otherwise (named after the config with its precision resolved)."""
+    if cfg.runtime.precision == "auto":
+        cfg, _ = resolve(cfg)
     return runs_dir() / run_name(cfg)
+
+
+def resolve_for_run(cfg: Config) -> tuple[Config, Choice]:
+    """``cfg`` with a concrete precision, the same on every rank (rank 0 measures, the others follow)."""
+    choice = None
+    if dist.is_main():
+        cfg, choice = resolve(cfg)
+    choice = dist.broadcast_object(choice)
+    return replace(cfg, runtime=replace(cfg.runtime, precision=choice.precision)), choice
 
 
 class _Log:
@@ -106,6 +123,31 @@ def _compute_loss(loss_fn: nn.Module | None, logits, labels, emb):
     return loss, {k: float(v) for k, v in parts.items()}
 
 
+@dataclass
+class _Session:
+    """Everything one training process holds: the network, its optimiser and the data."""
+
+    cfg: Config
+    run_dir: Path
+    root: Path
+    device: torch.device
+    world: int
+    model: nn.Module
+    net: nn.Module  # the model, wrapped in DDP when world > 1
+    loss_fn: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    train_loader: DataLoader
+    val_loader: DataLoader
+    log: Callable[[str], None]
+    best_top1: float = -1.0
+    best_epoch: int = -1
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+
 def train(
     cfg: Config,
     *,
@@ -123,20 +165,53 @@ def train(
     if cfg.runtime.eval_every < 1:
         raise ValueError(f"runtime.eval_every must be at least 1 (validate every N epochs), got {cfg.runtime.eval_every}")
     device, rank, world = dist.setup(cfg.runtime.device)
+    # The resolved precision is part of the config, hence of the run's hash: a run made in bf16 is
+    # never reused as an fp32 one.
+    cfg, precision = resolve_for_run(cfg)
     run_dir = Path(out) if out else default_run_dir(cfg)
-    ckpt_dir = run_dir / "checkpoints"
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-    results_path = run_dir / "results.json"
-
-    if results_path.exists() and not force:
-        saved = run_dir / "config.json"
-        if saved.exists() and config_hash(load_config(saved)) != config_hash(cfg):
-            raise TrainingError(
-                f"{run_dir} holds a finished run of a different config; choose another --out or pass --force"
-            )
-        if echo and dist.is_main():
-            echo(f"reusing finished run {run_dir} (same config; --force retrains)")
+    if _reuse_finished(run_dir, cfg, force=force, echo=echo):
         return run_dir
+    root = resolve_data_root(cfg) if dist.is_main() else None  # before any folder is made: a bad root stops here
+    dist.barrier()
+    root = root or resolve_data_root(cfg, progress=False)
+    has_checkpoint = _prepare_run_dir(run_dir, cfg, resume=resume, force=force, echo=echo)
+    log = _Log(run_dir / "train.log", echo)
+    log(f"precision: {precision.precision} ({precision.reason})")
+    run = _start(cfg, run_dir, root, device, rank, world, log)
+    start_epoch = _resume(run) if resume and has_checkpoint else 0
+    if dist.is_main():
+        _truncate_metrics(run_dir / "metrics.jsonl", start_epoch)
+    for epoch in range(start_epoch, cfg.optim.epochs):
+        _run_epoch(run, epoch)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            dist.cleanup()
+            return run_dir
+    if dist.is_main():
+        results = finalize(run_dir, cfg, model=run.model, root=root, device=device,
+                           n_params=sum(p.numel() for p in run.model.parameters()), log=log, precision=precision)
+        log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
+    dist.barrier()
+    dist.cleanup()
+    return run_dir
+
+
+def _reuse_finished(run_dir: Path, cfg: Config, *, force: bool, echo: Callable[[str], None] | None) -> bool:
+    """True when ``run_dir`` holds a finished run of ``cfg`` (reuse it); an error when it holds another config's."""
+    if force or not (run_dir / "results.json").exists():
+        return False
+    saved = run_dir / "config.json"
+    if saved.exists() and config_hash(load_config(saved)) != config_hash(cfg):
+        raise TrainingError(f"{run_dir} holds a finished run of a different config; choose another --out or pass --force")
+    if echo and dist.is_main():
+        echo(f"reusing finished run {run_dir} (same config; --force retrains)")
+    return True
+
+
+def _prepare_run_dir(run_dir: Path, cfg: Config, *, resume: bool, force: bool,
+                     echo: Callable[[str], None] | None) -> bool:
+    """Make (or, with ``force``, clear) the run folder and write config.json; returns whether a checkpoint is there."""
+    ckpt_dir, results_path = run_dir / "checkpoints", run_dir / "results.json"
+    last_path = ckpt_dir / "last.pt"
     # A kill between moving last.pt aside and renaming the new one in leaves only last.prev.pt.
     has_checkpoint = last_path.exists() or previous_of(last_path).exists()
     if has_checkpoint and not (resume or force):
@@ -155,20 +230,21 @@ def train(
             for name in ("metrics.jsonl", "train.log"):
                 (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(ckpt_dir, ignore_errors=True)
+            has_checkpoint = False
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         for folder in (run_dir, ckpt_dir):
             remove_stale_temps(folder)  # half-written files of a killed writer: never complete
         save_config(cfg, run_dir / "config.json")
     dist.barrier()
-    log = _Log(run_dir / "train.log", echo)
+    return has_checkpoint
 
+
+def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: int, world: int,
+           log: Callable[[str], None]) -> _Session:
+    """Seed, build the model, loss, optimiser, schedule and loaders of a fresh run."""
     seed_everything(cfg.runtime.seed, cfg.runtime.deterministic)
     # Intra-op threads never oversubscribe the cores the loader workers use (see default_threads).
     torch.set_num_threads(default_threads(cfg, cuda=device.type == "cuda"))
-    root = resolve_data_root(cfg) if dist.is_main() else None
-    dist.barrier()
-    root = root or resolve_data_root(cfg, progress=False)
-
     table = embedding_table(cfg)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     n_params = sum(p.numel() for p in model.parameters())
@@ -177,102 +253,93 @@ def train(
     model.to(device)
     loss_fn = None
     if table is not None and model.has_embedding:
-        from ma52lib.losses import JointEmbeddingLoss
-
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
-
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.optim.milestones), cfg.optim.gamma)
-    net: nn.Module = DistributedDataParallel(model) if world > 1 else model
-
     train_ds = build_dataset(cfg, root, cfg.data.train_split, model, train=True)
     val_ds = build_dataset(cfg, root, cfg.data.val_split, model, train=False)
     pin = device.type == "cuda"
-    train_loader = build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin)
-    val_loader = build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin)
-
-    _warn_leaks(root, cfg, log)
-
-    start_epoch, best_top1, best_epoch = 0, -1.0, -1
-    if resume and has_checkpoint:
-        state, used, warnings = load_latest_good(last_path)
-        for w in warnings:
-            log(f"warning: {w}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        start_epoch, best_top1, best_epoch = state["epoch"] + 1, state["best_top1"], state["best_epoch"]
-        log(f"resumed from {used} (epoch {state['epoch'] + 1} done, best val top-1 {best_top1:.2f})")
-    if dist.is_main():
-        _truncate_metrics(run_dir / "metrics.jsonl", start_epoch)
-
-    log(
-        f"run {run_dir.name}: {cfg.model.name} ({n_params:,} parameters) on {device}, world {world}, "
-        f"data {root}, {len(train_ds)} train / {len(val_ds)} val clips, {cfg.optim.epochs} epochs"
+    run = _Session(
+        cfg, run_dir, root, device, world, model, DistributedDataParallel(model) if world > 1 else model,
+        loss_fn, optimizer, scheduler,
+        build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin),
+        build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin), log,
     )
-    for epoch in range(start_epoch, cfg.optim.epochs):
-        train_ds.set_epoch(epoch)
-        train_loader.sampler.set_epoch(epoch)
-        try:
-            stats = _train_one_epoch(net, loss_fn, optimizer, train_loader, device, cfg, epoch)
-        except TrainingError as exc:
-            log(f"error: {exc}")  # the run folder says why it stopped
-            raise
-        # Validation every runtime.eval_every epochs and always after the last one; the best
-        # checkpoint is chosen among the validated epochs.
-        validate = (epoch + 1) % cfg.runtime.eval_every == 0 or epoch + 1 == cfg.optim.epochs
-        val, eval_s, val_skipped = None, 0.0, 0
-        if validate:
-            t0 = time.perf_counter()
-            pred = predict_loader(model, val_loader, device, bf16=cfg.runtime.bf16, desc=f"val {epoch + 1}")
-            eval_s = time.perf_counter() - t0
-            from ma52lib.metrics import compute_metrics
+    _warn_leaks(root, cfg, log)
+    log(f"run {run_dir.name}: {cfg.model.name} ({n_params:,} parameters) on {device}, world {world}, "
+        f"data {root}, {len(train_ds)} train / {len(val_ds)} val clips, {cfg.optim.epochs} epochs")
+    return run
 
-            val, val_skipped = compute_metrics(pred["probs"], pred["labels"]), pred["skipped"]
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
-        if dist.is_main():
-            row = {"epoch": epoch + 1, "lr": lr, **stats, "eval_seconds": eval_s,
-                   **({"val_skipped": val_skipped, "val": val} if val is not None else {})}
-            with open(run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            improved = val is not None and val["action_top1"] > best_top1
-            if improved:
-                best_top1, best_epoch = val["action_top1"], epoch + 1
-                save_checkpoint({"model": model.state_dict(), "epoch": epoch, "config": to_dict(cfg)}, best_path)
-            save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": rng_state(),
-                    "epoch": epoch,
-                    "best_top1": best_top1,
-                    "best_epoch": best_epoch,
-                    "config": to_dict(cfg),
-                },
-                last_path,
-            )
-            skipped = f", skipped {stats['skipped']} unreadable train videos" if stats["skipped"] else ""
-            scores = "not validated this epoch" if val is None else (
-                f"val action top-1 {val['action_top1']:.2f} body top-1 {val['body_top1']:.2f} "
-                f"F1_mean {val['f1_mean']:.2f}")
-            log(
-                f"epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats['loss']:.4f}, "
-                f"{stats['clips_per_s']:.1f} clips/s, {scores}{' (best)' if improved else ''}{skipped}"
-            )
-        dist.barrier()
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-            dist.cleanup()
-            return run_dir
 
+def _resume(run: _Session) -> int:
+    """Load the newest good checkpoint into ``run``; returns the first epoch still to train."""
+    state, used, warnings = load_latest_good(run.checkpoints / "last.pt")
+    for w in warnings:
+        run.log(f"warning: {w}")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    run.best_top1, run.best_epoch = state["best_top1"], state["best_epoch"]
+    run.log(f"resumed from {used} (epoch {state['epoch'] + 1} done, best val top-1 {run.best_top1:.2f})")
+    return state["epoch"] + 1
+
+
+def _run_epoch(run: _Session, epoch: int) -> None:
+    """Train one epoch, validate when it is due, step the schedule, record the epoch (rank 0)."""
+    cfg = run.cfg
+    run.train_loader.dataset.set_epoch(epoch)
+    run.train_loader.sampler.set_epoch(epoch)
+    try:
+        stats = _train_one_epoch(run.net, run.loss_fn, run.optimizer, run.train_loader, run.device, cfg, epoch)
+    except TrainingError as exc:
+        run.log(f"error: {exc}")  # the run folder says why it stopped
+        raise
+    # Validation every runtime.eval_every epochs and always after the last one; the best
+    # checkpoint is chosen among the validated epochs.
+    val, eval_s, val_skipped = None, 0.0, 0
+    if (epoch + 1) % cfg.runtime.eval_every == 0 or epoch + 1 == cfg.optim.epochs:
+        t0 = time.perf_counter()
+        pred = predict_loader(run.model, run.val_loader, run.device, bf16=uses_bf16(cfg), desc=f"val {epoch + 1}")
+        eval_s = time.perf_counter() - t0
+        val, val_skipped = compute_metrics(pred["probs"], pred["labels"]), pred["skipped"]
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step()
     if dist.is_main():
-        results = finalize(run_dir, cfg, model=model, root=root, device=device, n_params=n_params, log=log)
-        log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
+        row = {"epoch": epoch + 1, "lr": lr, **stats, "eval_seconds": eval_s,
+               **({"val_skipped": val_skipped, "val": val} if val is not None else {})}
+        _record_epoch(run, epoch, row)
     dist.barrier()
-    dist.cleanup()
-    return run_dir
+
+
+def _record_epoch(run: _Session, epoch: int, row: dict[str, Any]) -> None:
+    """Append the epoch to metrics.jsonl, write the best and last checkpoints, log one line."""
+    cfg, val, stats = run.cfg, row.get("val"), row
+    with open(run.run_dir / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    improved = val is not None and val["action_top1"] > run.best_top1
+    if improved:
+        run.best_top1, run.best_epoch = val["action_top1"], epoch + 1
+        save_checkpoint({"model": run.model.state_dict(), "epoch": epoch, "config": to_dict(cfg)},
+                        run.checkpoints / "best.pt")
+    save_checkpoint(
+        {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "rng": rng_state(),
+            "epoch": epoch,
+            "best_top1": run.best_top1,
+            "best_epoch": run.best_epoch,
+            "config": to_dict(cfg),
+        },
+        run.checkpoints / "last.pt",
+    )
+    skipped = f", skipped {stats['skipped']} unreadable train videos" if stats["skipped"] else ""
+    scores = "not validated this epoch" if val is None else (
+        f"val action top-1 {val['action_top1']:.2f} body top-1 {val['body_top1']:.2f} F1_mean {val['f1_mean']:.2f}")
+    run.log(f"epoch {epoch + 1}/{cfg.optim.epochs}: loss {stats['loss']:.4f}, "
+            f"{stats['clips_per_s']:.1f} clips/s, {scores}{' (best)' if improved else ''}{skipped}")
 
 
 def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch: int) -> dict[str, Any]:
@@ -290,13 +357,13 @@ def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch
             continue
         clips = clips.to(device, non_blocking=True)  # [N, T, 3, H, W]
         labels = labels.to(device, non_blocking=True)
-        with autocast(device, cfg.runtime.bf16):
+        with autocast(device, uses_bf16(cfg)):
             logits, emb = net(clips, return_embedding=True)
         loss, parts = _compute_loss(loss_fn, logits, labels, emb)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1}; stopped without saving, the "
-                "last good checkpoint is kept. Lower optim.lr, or try --set runtime.bf16=false, then --resume."
+                "last good checkpoint is kept. Lower optim.lr, or try --set runtime.precision=fp32, then --resume."
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -327,7 +394,6 @@ def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch
 
 def _warn_leaks(root: Path, cfg: Config, log: Callable[[str], None]) -> None:
     """Log a warning when the same clip is listed in the training split and an evaluation split."""
-    from ma52lib.data.check import find_leaks
 
     splits = [cfg.data.train_split, cfg.data.val_split, cfg.data.test_split]
     leaks = {name: where for name, where in find_leaks(root, splits).items() if cfg.data.train_split in where}
@@ -353,9 +419,8 @@ def _truncate_metrics(path: Path, start_epoch: int) -> None:
 
 
 def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device: torch.device,
-             n_params: int, log: Callable[[str], None]) -> dict[str, Any]:
+             n_params: int, log: Callable[[str], None], precision: Choice | None = None) -> dict[str, Any]:
     """Score the best-val checkpoint on val (and test when labelled) and write results.json atomically."""
-    from ma52lib.metrics import compute_metrics
 
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
     model.load_state_dict(best["model"])
@@ -368,6 +433,7 @@ def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device
         "num_params": n_params,
         "best_epoch": best["epoch"] + 1,
         "data_root": str(root),
+        "precision": {"used": cfg.runtime.precision, "reason": precision.reason if precision else "as configured"},
         "timings": {
             "train_seconds": sum(e["train_seconds"] for e in epochs),
             "eval_seconds": sum(e["eval_seconds"] for e in epochs),
@@ -378,6 +444,7 @@ def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device
             "torch": torch.__version__,
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
             "cpu": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threads": torch.get_num_threads(),
             "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         },
@@ -389,7 +456,7 @@ def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device
             log(f"{split}: labels withheld (real MA-52 test split); use `ma52 submit` for Codabench")
             continue
         loader = build_loader(cfg, ds, train=False)
-        pred = predict_loader(model, loader, device, bf16=cfg.runtime.bf16, desc=split, gather=False)
+        pred = predict_loader(model, loader, device, bf16=uses_bf16(cfg), desc=split, gather=False)
         metrics = compute_metrics(pred["probs"], pred["labels"])
         results["val" if split == cfg.data.val_split else "test"] = metrics
         results[f"{'val' if split == cfg.data.val_split else 'test'}_skipped"] = pred["skipped"]

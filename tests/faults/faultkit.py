@@ -24,7 +24,7 @@ PROJECT = HERE.parent.parent
 # The tiny training every training fault starts from: 12 train clips in batches of 4 (3 steps per
 # epoch), 2 epochs, fp32, no loader processes, so a run takes seconds and is bit-for-bit repeatable.
 FAULT_OVERRIDES: dict[str, Any] = {
-    "data.num_workers": 0, "optim.epochs": 2, "optim.batch_size": 4, "runtime.bf16": False,
+    "data.num_workers": 0, "optim.epochs": 2, "optim.batch_size": 4, "runtime.precision": "fp32",
     "runtime.channels_last": False, "model.num_segments": 4,
 }
 STEPS_PER_EPOCH = 3
