@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="score a run on a split and print the paper's metric table")
     p.add_argument("--run", required=True, help="run folder made by `ma52 train`")
-    p.add_argument("--split", default="val", help="val or test (test only where labels exist)")
+    p.add_argument("--split", default="val", choices=["val", "test", "train"],
+                   help="split to score (test only where labels exist: MA-52-Synth; the real test is scored on Codabench)")
     p.add_argument("--data-root", help="dataset folder, if not the one the run was trained on")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--device", default="auto")
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="write the Codabench CSV for the test split")
     p.add_argument("--run", required=True)
     p.add_argument("--out", help="CSV path (default RUN/submission.csv)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--data-root")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_submit)

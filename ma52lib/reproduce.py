@@ -234,6 +234,12 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     source_dir, out_dir = root / "notebooks", root / "book" / "generated"
     report = ReproduceReport(profile)
     t_all = time.perf_counter()
+    unknown = set(only or []) - set(CHAPTERS)
+    if unknown:  # before anything is rendered or trained
+        raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {', '.join(CHAPTERS)}")
+    if profile == "paper" and not data_root:
+        raise ValueError("the paper profile is the official recipe on the real MA-52: pass --data-root (the "
+                         "download, see README 'The real MA-52'); the book on MA-52-Synth is --profile cpu")
     with book_lock(out_dir, wait=wait):
         if data_root:
             data = Path(data_root).expanduser().resolve()
@@ -254,9 +260,6 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
         own_synth = not data_root and seed == make_config(profile).data.synth_seed
         params = {"profile": profile, "data_root": None if own_synth else str(data), "seed": seed}
         names = [n for n in CHAPTERS if not only or n in only]
-        unknown = set(only or []) - set(CHAPTERS)
-        if unknown:
-            raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {', '.join(CHAPTERS)}")
         echo(f"[2/3] executing {len(names)} notebook(s) into {out_dir}")
         for name in progress_bar(names, desc="notebooks", unit="nb"):
             result = execute_chapter(name, params, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
@@ -297,7 +300,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
     p.add_argument("--data-root", help="a real MA-52 folder instead of MA-52-Synth")
-    p.add_argument("--only", action="append", help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
+    p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER", help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
     p.add_argument("--force", action="store_true", help="re-execute notebooks even when cached")
     p.add_argument("--timeout", type=int, default=None, help="seconds a single notebook cell may run (default: no limit)")
     p.add_argument("--seed", type=int, default=0)

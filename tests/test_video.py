@@ -59,7 +59,8 @@ def _audio_only(path: Path) -> Path:
     return path
 
 
-def test_broken_files_raise_video_error_naming_the_file(tmp_path: Path, gray_video: Path) -> None:
+def test_broken_files_raise_video_error_naming_the_file(tmp_path: Path, gray_video: Path,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
     zero = tmp_path / "zero.mp4"
     zero.write_bytes(b"")
     text = tmp_path / "text.mp4"
@@ -79,3 +80,5 @@ def test_broken_files_raise_video_error_naming_the_file(tmp_path: Path, gray_vid
             with pytest.raises(VideoError) as info:
                 call()
             assert str(path) in str(info.value) and reason in str(info.value)
+    # decord's own C++ log line ("[hh:mm:ss] .../video_reader.cc:NNN: ERROR ...") is not printed besides.
+    assert ".cc:" not in capfd.readouterr().err

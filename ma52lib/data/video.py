@@ -1,15 +1,20 @@
 """Video decoding with decord, reading only the sampled frames.
 
 decord raises a mix of ``RuntimeError``, ``DECORDError`` and ``IndexError`` with C++ log lines in the
-message; every failure here becomes a ``VideoError`` that names the file and says what to do.
-decord (through ffmpeg) may still print warnings such as "moov atom not found" to stderr.
+message; every failure here becomes a ``VideoError`` that names the file and says what to do. decord's
+C++ logger also prints its error line straight to the process's stderr before raising: opening a file
+captures that output, drops it when the open fails (the VideoError carries its text) and passes it on
+otherwise (ffmpeg warnings such as "moov atom not found" about a file that still opens).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +58,31 @@ def _first_line(err: BaseException) -> str:
     return text
 
 
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[bytes]]:
+    """Redirect file descriptor 2 (where C++ code writes) into a buffer; yields a list that receives its bytes."""
+    sys.stderr.flush()
+    captured: list[bytes] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read())
+
+
+def _open_failure(path: Path, err: BaseException) -> str:
+    """The one-line VideoError message of a file decord cannot open."""
+    detail = _first_line(err)
+    reason = "has no video stream" if "video stream" in detail else \
+        "is not a readable video (truncated, corrupt or not a video file)"
+    return f"video {path} {reason}: decord says {detail!r}; {_ADVICE}"
+
+
 def open_video(path: str | os.PathLike[str]) -> decord.VideoReader:
     """Open ``path`` with decord (CPU, one thread) or raise ``VideoError`` saying why it is unusable."""
     path = Path(path)
@@ -60,15 +90,14 @@ def open_video(path: str | os.PathLike[str]) -> decord.VideoReader:
         raise VideoError(f"video not found: {path}; check the dataset root and the videos_<split>/ folder")
     if path.stat().st_size == 0:
         raise VideoError(f"video {path} is empty (0 bytes); {_ADVICE}")
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    except Exception as err:  # decord's error types are not part of its API: catch them all
-        detail = _first_line(err)
-        if "video stream" in detail:
-            reason = "has no video stream"
-        else:
-            reason = "is not a readable video (truncated, corrupt or not a video file)"
-        raise VideoError(f"video {path} {reason}: decord says {detail!r}; {_ADVICE}") from None
+    with _captured_stderr() as printed:
+        try:
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        except Exception as err:  # decord's error types are not part of its API: catch them all
+            # What decord printed is dropped: the message below carries its text.
+            raise VideoError(_open_failure(path, err)) from None
+    if printed[0]:
+        os.write(2, printed[0])  # warnings about a file that opened: the user should still see them
     if len(reader) == 0:
         raise VideoError(f"video {path} has no frames; {_ADVICE}")
     return reader

@@ -27,6 +27,14 @@ def resolve_data_root(cfg: Config, *, progress: bool = True) -> Path:
                 "holding train_list_videos.txt and videos_train/), or leave it out to use MA-52-Synth."
             )
         return root
+    if cfg.profile == "paper":
+        # The paper profile trains a ResNet-50 for 80 epochs: on the laptop-sized MA-52-Synth that would be
+        # days of CPU time for nothing the cpu profile does not show.
+        raise ValueError(
+            "the paper profile is the official recipe for the real MA-52: pass --data-root (the download, see "
+            "README 'The real MA-52'). For MA-52-Synth use --profile cpu, or render the full-size analogue with "
+            "`ma52 synth --profile full --out DIR` and pass --data-root DIR."
+        )
     from ma52lib.data.synth import synthesize
 
     return synthesize(profile=cfg.data.synth_profile, seed=cfg.data.synth_seed, progress=progress)
