@@ -530,7 +530,7 @@ def _data_path(m: Mode, dev: torch.device, bf16: bool, data_root: str | os.PathL
 
 def _finish(result: dict[str, Any], t_start: float, out_path: Path, say: Callable[[str], None]) -> None:
     """Record load and contention, write bench.json atomically, warn when the machine was busy."""
-    from ma52lib.engine.checkpoint import atomic_write_text
+    from ma52lib.files import atomic_write_text
 
     result["load_after"] = list(os.getloadavg())
     result["seconds"] = time.perf_counter() - t_start

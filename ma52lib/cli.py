@@ -84,7 +84,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{run.run_dir.name} on {args.split} ({metrics['n']} clips), percent:")
     print(format_table(metrics))
     if args.json:
-        from ma52lib.engine.checkpoint import atomic_write_text
+        from ma52lib.files import atomic_write_text
 
         atomic_write_text(Path(args.json), json.dumps(metrics, indent=1) + "\n")
         print(f"wrote {args.json}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from ma52lib.files import LockHeld, file_lock
 from ma52lib.paths import project_root
 
 # Chapter notebooks in book order, with parameters beyond the common ones (profile, data_root, seed).
@@ -93,27 +93,15 @@ def _key(nb_path: Path, params: dict[str, Any], pkg: str, data: str) -> str:
 @contextlib.contextmanager
 def book_lock(folder: Path, *, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (one reproduce at a time); refuse or wait when held."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock_path = folder / ".reproduce.lock"
-    fh = open(lock_path, "a+")
-    try:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            stack.enter_context(file_lock(folder / ".reproduce.lock", wait=wait))
+        except LockHeld as exc:
             raise ReproduceLocked(
-                f"another `ma52 reproduce` is running on {folder} ({holder}); wait for it to finish, "
+                f"another `ma52 reproduce` is running on {folder} ({exc.holder}); wait for it to finish, "
                 "or pass --wait to queue behind it"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}\n")
-        fh.flush()
         yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
 
 
 def _placeholder(path: Path, name: str, why: str) -> None:
@@ -187,7 +175,7 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
                 os.environ[var] = value
     seconds = time.perf_counter() - t0
     os.replace(tmp, out)
-    from ma52lib.engine.checkpoint import atomic_write_text
+    from ma52lib.files import atomic_write_text
 
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ma52lib.files import atomic_write_bytes
 from ma52lib.labels import FINE_CLASSES, NUM_CLASSES
 
 _LIST_FORMAT = "'<file>.mp4 <fine_label>' (a video file name and an integer label 0..51)"
@@ -94,15 +95,11 @@ def read_list(path: str | os.PathLike[str]) -> list[Clip]:
     return clips
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a fsynced temporary file so a crash or a full disk never leaves half a list behind."""
-    from ma52lib.engine.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(path, data)
-
-
 def write_list(path: str | os.PathLike[str], clips: Iterable[Clip]) -> None:
-    """Write clips in the official format: ``<file> <label>`` with CRLF endings, final newline included."""
+    """Write clips in the official format: ``<file> <label>`` with CRLF endings, final newline included.
+
+    Written atomically: a crash or a full disk never leaves half a list behind.
+    """
     lines = []
     for clip in clips:
         if not clip.path or any(ch.isspace() for ch in clip.path):
@@ -110,7 +107,7 @@ def write_list(path: str | os.PathLike[str], clips: Iterable[Clip]) -> None:
         if not 0 <= int(clip.label) < NUM_CLASSES:
             raise ValueError(f"label {clip.label} of {clip.path!r} is outside 0..{NUM_CLASSES - 1}")
         lines.append(f"{clip.path} {int(clip.label)}\r\n")
-    _write_atomic(Path(path), "".join(lines).encode("utf-8"))
+    atomic_write_bytes(Path(path), "".join(lines).encode("utf-8"))
 
 
 def read_label_names(path: str | os.PathLike[str]) -> list[str]:
@@ -137,4 +134,4 @@ def write_label_names(path: str | os.PathLike[str], names: Sequence[str] = FINE_
     """Write ``label_name.txt`` (``<id>\\t<name>``, one class per line) from ``names``."""
     # The original file's line endings are not documented; the reader accepts CRLF and LF alike.
     text = "".join(f"{i}\t{name}\n" for i, name in enumerate(names))
-    _write_atomic(Path(path), text.encode("utf-8"))
+    atomic_write_bytes(Path(path), text.encode("utf-8"))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ma52lib.data.lists import read_list
+from ma52lib.files import atomic_write_text
 
 # The synthetic sessions' states: a coarse valence set (see ma52lib.emotion.sessions for why).
 EMOTIONS: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -71,10 +72,7 @@ def write_emotion_labels(path: str | os.PathLike[str], sessions: Iterable[Sessio
         if bad:
             raise ValueError(f"session {s.session!r}: clip id {bad[0]!r} is empty or holds whitespace or a comma")
         writer.writerow([s.split, s.session, s.emotion, " ".join(clip_id(c) for c in s.clips)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, buf.getvalue())
     return path
 
 

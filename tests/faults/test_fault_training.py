@@ -26,7 +26,8 @@ from faultkit import (
     start_training_child,
 )
 from ma52lib.engine import train as train_mod
-from ma52lib.engine.checkpoint import CheckpointError, DiskFullError, load_checkpoint
+from ma52lib.engine.checkpoint import CheckpointError, load_checkpoint
+from ma52lib.files import DiskFullError
 from ma52lib.engine.train import TrainingError, train
 
 SEED = 20240601  # picks the kill points; fixed so a failure can be replayed
