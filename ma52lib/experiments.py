@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ma52lib.config import Config, make_config
+from ma52lib.engine.evaluate import scored_results
 
 # Published numbers on MA-52 (percent; the authors' README table). Keys match compute_metrics.
 # Models the paper benchmarks without public numbers are absent: tables show "not public".
@@ -144,10 +145,9 @@ def results_table(runs: dict[str, Path], *, split: str = "test", with_paper: boo
 
     rows = []
     for label, run_dir in runs.items():
-        res = load_results(run_dir)
-        metrics = res.get(split) or res["val"]
+        metrics, used = scored_results(Path(run_dir), split)
         name = DISPLAY_NAMES.get(label, label)
-        rows.append({"model": name, "source": f"this run ({split if split in res else 'val'})",
+        rows.append({"model": name, "source": f"this run ({used})",
                      **{COLUMN_TITLES[c]: round(float(metrics[c]), 2) for c in columns}})
         if with_paper:
             rows.append(_paper_row(label, name, columns))

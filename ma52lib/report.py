@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from ma52lib.engine.evaluate import scored_results
 from ma52lib.experiments import COLUMN_TITLES, DISPLAY_NAMES, PAPER_RESULTS, load_results
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
 
@@ -40,12 +41,7 @@ ENV_PACKAGES: tuple[str, ...] = (
 
 def split_metrics(run_dir: str | Path, split: str = "test") -> tuple[dict[str, Any], str]:
     """(metrics of ``split``, split used): falls back to val where the split has no labels (real MA-52 test)."""
-    res = load_results(Path(run_dir))
-    if split in res:
-        return res[split], split
-    if "val" not in res:
-        raise KeyError(f"{Path(run_dir) / 'results.json'} has neither {split!r} nor 'val' metrics; retrain the run")
-    return res["val"], "val"
+    return scored_results(Path(run_dir), split)
 
 
 def display_name(label: str) -> str:

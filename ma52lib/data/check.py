@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ma52lib.data.lists import AnnotationError, read_label_names, read_list
+from ma52lib.data.lists import AnnotationError, labels_path, read_label_names, read_list
 from ma52lib.data.video import VideoError, probe
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
 
@@ -170,9 +170,9 @@ def _check_split(
     report.num_clips = len(clips)
     labels = [c.label for c in clips]
     if split == "test":
-        truth_path = root / "test_labels.txt"
+        truth_path = labels_path(root, split)
         report.has_labels = False
-        if truth_path.is_file():
+        if truth_path is not None:
             try:
                 truth = {c.path: c.label for c in read_list(truth_path)}
             except AnnotationError as err:

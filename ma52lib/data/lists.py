@@ -1,8 +1,12 @@
-"""The official MA-52 list files: ``*_list_videos.txt`` and ``label_name.txt``.
+"""The official MA-52 list files: ``*_list_videos.txt``, ``label_name.txt``, and where each split's labels are.
 
 The released lists use CRLF line endings and the last line may lack a newline; lists edited by hand
 pick up BOMs, tabs and blank lines. The reader accepts all of that but is strict about content: every
 line must hold exactly a file name and a fine label in 0..51, and a video may appear only once.
+
+The real test list carries the dummy label 0 (its labels are withheld for Codabench); MA-52-Synth
+ships the true ones in ``test_labels.txt``. ``labels_path`` says where a split's true labels are and
+``scored_split`` which split a dataset can be scored on: test where its labels exist, else val.
 """
 
 from __future__ import annotations
@@ -31,6 +35,30 @@ class Clip:
 
 class AnnotationError(ValueError):
     """A list or label-name file does not follow the official format; the message says where and why."""
+
+
+TEST_LABELS = "test_labels.txt"  # the true test labels, where they are not withheld
+
+
+def list_path(root: str | os.PathLike[str], split: str) -> Path:
+    """``ROOT/<split>_list_videos.txt``, the split's list in the official layout."""
+    return Path(root) / f"{split}_list_videos.txt"
+
+
+def labels_path(root: str | os.PathLike[str], split: str) -> Path | None:
+    """The file holding the true labels of ``split``: its list, or for test ``test_labels.txt``.
+
+    None for a test split without ``test_labels.txt`` (the real MA-52: labels withheld).
+    """
+    if split != "test":
+        return list_path(root, split)
+    truth = Path(root) / TEST_LABELS
+    return truth if truth.is_file() else None
+
+
+def scored_split(root: str | os.PathLike[str], split: str = "test") -> str:
+    """``split`` where its labels are known under ``root``, else ``"val"`` (the real MA-52's test)."""
+    return split if labels_path(root, split) is not None else "val"
 
 
 def _read_text(path: Path) -> str:

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ma52lib.emotion.labels import EMOTIONS, Session, load_sessions, sessions_of
+from ma52lib.data.lists import labels_path, read_list
+from ma52lib.emotion.labels import EMOTIONS, SPLITS, Session, clip_id, load_sessions, sessions_of
 from ma52lib.labels import NUM_CLASSES
 
 FEATURE_SETS: tuple[str, ...] = ("visual", "cues", "fused")
@@ -443,14 +444,11 @@ def format_result(result: EmotionResult) -> str:
 # ---- micro-action frequencies per emotion (the chapter's plot) ----------------------------------------
 def true_labels(root: str | os.PathLike[str]) -> dict[str, int]:
     """Fine label of every clip id with a real label (train/val lists, and test_labels.txt when present)."""
-    from ma52lib.data.lists import read_list
-    from ma52lib.emotion.labels import clip_id
-
-    root = Path(root)
     out: dict[str, int] = {}
-    for name in ("train_list_videos.txt", "val_list_videos.txt", "test_labels.txt"):
-        if (root / name).is_file():
-            out.update({clip_id(c.path): c.label for c in read_list(root / name)})
+    for split in SPLITS:
+        path = labels_path(root, split)
+        if path is not None and path.is_file():
+            out.update({clip_id(c.path): c.label for c in read_list(path)})
     return out
 
 

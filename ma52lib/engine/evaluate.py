@@ -97,3 +97,17 @@ def read_results(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the run has not finished (train it, or resume with --resume)")
     return json.loads(path.read_text())
+
+
+def scored_results(run_dir: Path, split: str = "test") -> tuple[dict[str, Any], str]:
+    """(metrics of ``split``, split used) of a finished run: val where ``split`` was not scored.
+
+    Training scores the test split only where its labels exist (``data.lists.labels_path``), so a run
+    on the real MA-52 falls back to val here, as ``data.lists.scored_split`` does for its folder.
+    """
+    res = read_results(run_dir)
+    if split in res:
+        return res[split], split
+    if "val" not in res:
+        raise KeyError(f"{Path(run_dir) / 'results.json'} has neither {split!r} nor 'val' metrics; retrain the run")
+    return res["val"], "val"

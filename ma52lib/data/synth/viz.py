@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from ma52lib.data.lists import read_list
+from ma52lib.data.lists import labels_path, list_path, read_list
 from ma52lib.data.synth.writer import clip_table, frames_of
 from ma52lib.data.video import open_video
 from ma52lib.labels import (
@@ -35,9 +35,7 @@ def read_clip(root: str | os.PathLike[str], split: str, file: str) -> np.ndarray
 
 def labelled(root: str | os.PathLike[str], split: str) -> list[tuple[str, int]]:
     """(file, true label) of a split; test labels come from test_labels.txt when present."""
-    root = Path(root)
-    truth = root / "test_labels.txt"
-    path = truth if split == "test" and truth.is_file() else root / f"{split}_list_videos.txt"
+    path = labels_path(root, split) or list_path(root, split)
     return [(c.path, c.label) for c in read_list(path)]
 
 

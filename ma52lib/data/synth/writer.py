@@ -28,7 +28,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from ma52lib.data.lists import Clip, write_label_names, write_list
+from ma52lib.data.lists import TEST_LABELS, Clip, write_label_names, write_list
 from ma52lib.data.synth.motions import REVERSED_PAIRS, allowed_distractors, class_ranges
 from ma52lib.data.synth.participants import Participant, make_participants
 from ma52lib.data.synth.render import ClipSpec, render_clip
@@ -267,7 +267,7 @@ def write_dataset(
         items = sorted((c for c in clips if c.split == name), key=lambda c: c.file)
         if name == "test":
             write_list(root / "test_list_videos.txt", [Clip(c.file, 0) for c in items])
-            write_list(root / "test_labels.txt", [Clip(c.file, c.spec.label) for c in items])
+            write_list(root / TEST_LABELS, [Clip(c.file, c.spec.label) for c in items])
         else:
             write_list(root / f"{name}_list_videos.txt", [Clip(c.file, c.spec.label) for c in items])
     write_label_names(root / "label_name.txt")
