@@ -1,9 +1,13 @@
-"""The `ma52` command line as a user runs it: train, eval, predict, submit, import-official, config."""
+"""The `ma52` command line as a user runs it: train, eval, predict, submit, import-official, config, and the
+subcommand registry (every command listed; one whose module fails to import stops `ma52` loudly)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,23 @@ def test_import_official_checkpoint_then_eval(trained, tmp_path, capsys):
     x = torch.randn(2, 4, 3, 32, 32)
     torch.testing.assert_close(run.model(x), source(x))  # same network, logits unchanged
     assert main(["eval", "--run", str(out), "--split", "val"]) == 0
+
+
+def test_every_subcommand_is_registered(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out
+    for command in ("train", "eval", "predict", "submit", "import-official", "data", "models", "config", "synth",
+                    "reproduce", "cam", "emotion", "bench"):
+        assert f"    {command} " in listed or f"    {command}\n" in listed, command
+
+
+@pytest.mark.parametrize("broken", ["ma52lib.explain.cli", "ma52lib.chapters.bench"])
+def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) -> None:
+    """It used to vanish from the command list without a word; now `ma52` stops with the import error."""
+    repo = Path(__file__).resolve().parent.parent
+    code = f"import sys\nsys.modules[{broken!r}] = None  # the module cannot be imported\nfrom ma52lib.cli import main\n" \
+           "sys.exit(main(['models']))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr and broken in proc.stderr, proc.stderr

@@ -11,6 +11,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from ma52lib.chapters.benchmark import results_table
+from ma52lib.chapters.common import run_configs
 from ma52lib.config import make_config
 from ma52lib.engine import train as train_mod
 from ma52lib.engine.build import build_model_for
@@ -198,8 +200,6 @@ def test_ddp_two_gloo_processes_match_one_process(tiny_root, tmp_path):
 
 
 def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch):
-    from ma52lib import experiments as ex
-
     real = train_mod._compute_loss
 
     def poisoned(*args):
@@ -208,7 +208,7 @@ def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch)
 
     monkeypatch.setenv("MA52_RUNS_DIR", str(tmp_path))
     monkeypatch.setattr(train_mod, "_compute_loss", poisoned)
-    runs = ex.run_configs({"tsn": tiny_cfg(tiny_root, **{"model.name": "tsn", "optim.epochs": 1})}, echo=lambda m: None)
+    runs = run_configs({"tsn": tiny_cfg(tiny_root, **{"model.name": "tsn", "optim.epochs": 1})}, echo=lambda m: None)
     assert dict(runs) == {} and "loss became nan" in runs.failed["tsn"]
-    table = ex.results_table(runs)
+    table = results_table(runs)
     assert table.loc[("TSN", "this run"), "Body top-1"].startswith("failed: loss became nan")
