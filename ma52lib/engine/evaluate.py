@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from ma52lib.engine import dist
 from ma52lib.engine.progress import progress_bar
+from ma52lib.metrics import SCALAR_KEYS
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
@@ -86,8 +87,6 @@ def _merge(parts: list[dict[str, Any]], features: bool) -> dict[str, Any]:
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """Only the table numbers of a ``compute_metrics`` result."""
-    from ma52lib.metrics import SCALAR_KEYS
-
     return {k: float(metrics[k]) for k in SCALAR_KEYS}
 
 

@@ -7,6 +7,7 @@ Lengths are metres, angles radians, colours linear RGB in 0..1.
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,8 +110,6 @@ def _pick(rng: np.random.Generator, table: np.ndarray, p: np.ndarray | None = No
 
 
 def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
-    import colorsys
-
     return tuple(float(c) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))  # type: ignore[return-value]
 
 
