@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import av
 import numpy as np
@@ -207,17 +207,8 @@ def prepare_dataset(
     done = {key for key in done_before if (out / key).is_file()}
     if jobs:
         workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-        for key, status, error in _run_jobs(jobs, workers, out, progress=progress):
-            if status == "failed":
-                report.failed[key] = error
-                continue
-            done.add(key)
-            if status == "copied":
-                report.copied += 1
-            else:
-                report.encoded += 1
-            if len(done) % 500 == 0:  # a killed run restarts from here, not from zero
-                _write_record(record_path, src, params, done, report)
+        _run_jobs(jobs, workers, out, report, done, lambda: _write_record(record_path, src, params, done, report),
+                  progress=progress)
 
     # Lists, label names, test labels, meta files: everything at the top level except video folders.
     for path in src.iterdir():
@@ -267,14 +258,24 @@ def _plan_jobs(src: Path, out: Path, listed: dict[str, list[str]], done_before: 
     return jobs
 
 
-def _run_jobs(jobs: list[tuple[str, str, int, int, str]], workers: int, out: Path, *,
-              progress: bool) -> Iterator[tuple[str, str, str]]:
-    """Run ``jobs`` on a process pool; yields ``("videos_<split>/<file>", status, error)`` as they finish."""
+def _run_jobs(jobs: list[tuple[str, str, int, int, str]], workers: int, out: Path, report: PrepareReport,
+              done: set[str], save: Callable[[], None], *, progress: bool) -> None:
+    """Run ``jobs`` on a process pool: outcomes go to ``report``, finished videos to ``done`` (``save`` every 500)."""
     quiet = not progress or os.environ.get("MA52_QUIET") == "1" or not sys.stderr.isatty()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = pool.map(_job, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
         for dst, status, error in tqdm(results, total=len(jobs), desc="prepare", unit="video", disable=quiet):
-            yield str(Path(dst).relative_to(out)), status, error
+            key = str(Path(dst).relative_to(out))
+            if status == "failed":
+                report.failed[key] = error
+                continue
+            done.add(key)
+            if status == "copied":
+                report.copied += 1
+            else:
+                report.encoded += 1
+            if len(done) % 500 == 0:  # a killed run restarts from here, not from zero
+                save()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

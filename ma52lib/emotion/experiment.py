@@ -286,15 +286,7 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
     if n_seeds < 1:
         raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
     names = list(sets or [s for s in (*FEATURE_SETS, REFERENCE_SET) if s in train.sets and s in test.sets])
-    preds = {name: np.zeros((n_seeds, len(test)), np.int64) for name in names}
-    for s in range(n_seeds):
-        rng = np.random.default_rng([seed, s])
-        # Class-stratified bootstrap: every emotion keeps its count, so every refit sees all classes.
-        idx = np.concatenate([rng.choice(np.flatnonzero(train.y == c), size=int((train.y == c).sum()))
-                              for c in present])
-        for name in names:
-            preds[name][s] = fit_predict(train.sets[name][idx], train.y[idx], test.sets[name], seed=s)
-
+    preds = _bootstrap_predictions(train, test, names, present, n_seeds=n_seeds, seed=seed)
     scores: dict[str, dict[str, list[float]]] = {}
     for name in names:
         p = preds[name]
@@ -319,6 +311,30 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
         }
         for name in names
     }
+    return EmotionResult(
+        emotions=train.emotions, n_train=len(train), n_test=len(test), n_seeds=n_seeds, seed=seed,
+        dims={name: int(train.sets[name].shape[1]) for name in names}, scores=scores, summary=summary,
+        comparisons=_comparisons(names, scores, boot),
+    )
+
+
+def _bootstrap_predictions(train: SessionFeatures, test: SessionFeatures, names: Sequence[str],
+                           present: Sequence[int], *, n_seeds: int, seed: int) -> dict[str, np.ndarray]:
+    """Test predictions ``[n_seeds, S]`` of each feature set, refitted on a bootstrap of the train sessions per seed."""
+    preds = {name: np.zeros((n_seeds, len(test)), np.int64) for name in names}
+    for s in range(n_seeds):
+        rng = np.random.default_rng([seed, s])
+        # Class-stratified bootstrap: every emotion keeps its count, so every refit sees all classes.
+        idx = np.concatenate([rng.choice(np.flatnonzero(train.y == c), size=int((train.y == c).sum()))
+                              for c in present])
+        for name in names:
+            preds[name][s] = fit_predict(train.sets[name][idx], train.y[idx], test.sets[name], seed=s)
+    return preds
+
+
+def _comparisons(names: Sequence[str], scores: dict[str, dict[str, list[float]]],
+                 boot: dict[str, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """Paired differences of ``COMPARISONS`` (both sets present): over seeds (t-test) and test sessions (bootstrap)."""
     comparisons = []
     for a, b in COMPARISONS:
         if a not in names or b not in names:
@@ -334,11 +350,7 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
                 "ci_test": [float(v) for v in np.quantile(d_boot, [0.025, 0.975])],
                 "p_test": float(min(1.0, 2 * min(np.mean(d_boot <= 0), np.mean(d_boot >= 0)))),
             })
-    return EmotionResult(
-        emotions=train.emotions, n_train=len(train), n_test=len(test), n_seeds=n_seeds, seed=seed,
-        dims={name: int(train.sets[name].shape[1]) for name in names}, scores=scores, summary=summary,
-        comparisons=comparisons,
-    )
+    return comparisons
 
 
 # ---- the experiment end to end ---------------------------------------------------------------------

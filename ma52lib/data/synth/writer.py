@@ -110,14 +110,7 @@ def plan_clips(
     ids = np.array([p.pid for p in participants])
     # Some participants contribute more clips than others: per-participant activity weights.
     weight = rng.gamma(2.0, 1.0, size=len(ids))
-    if split == "cross-subject":
-        if len(ids) < 3:
-            raise ValueError("cross-subject split needs at least 3 participants")
-        perm = rng.permutation(len(ids))
-        n_train, n_val = int(round(len(ids) * 0.5)), int(round(len(ids) * 0.25))
-        groups = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
-    else:
-        groups = {s: np.arange(len(ids)) for s in SPLITS}
+    groups = _participant_groups(len(ids), split, rng)
 
     planned: list[tuple[str, int, ClipSpec]] = []
     index = 0
@@ -129,7 +122,22 @@ def plan_clips(
                 pid = int(ids[_choose(seed, index, pool, p_pool)])
                 planned.append((name, label, _draw_spec(seed, index, label, pid)))
                 index += 1
-    # File names: SSSS_CC_NNNN with a running number per participant; test clips shuffled and renumbered.
+    return _name_files(planned, rng)
+
+
+def _participant_groups(n: int, split: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Indices of the participants each split draws from: all of them, or disjoint halves/quarters."""
+    if split != "cross-subject":
+        return {s: np.arange(n) for s in SPLITS}
+    if n < 3:
+        raise ValueError("cross-subject split needs at least 3 participants")
+    perm = rng.permutation(n)
+    n_train, n_val = int(round(n * 0.5)), int(round(n * 0.25))
+    return {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+
+
+def _name_files(planned: list[tuple[str, int, ClipSpec]], rng: np.random.Generator) -> list[PlannedClip]:
+    """File names: SSSS_CC_NNNN with a running number per participant; test clips shuffled and renumbered."""
     running: dict[int, int] = {}
     out: list[PlannedClip] = []
     test_items = []
