@@ -183,7 +183,8 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a run on a split and print the paper's metric table")
     p.add_argument("--run", required=True, help="run folder made by `ma52 train`")
     p.add_argument("--split", default="val", choices=["val", "test", "train"],
-                   help="split to score (test only where labels exist: MA-52-Synth; the real test is scored on Codabench)")
+                   help="split to score (test only where labels exist: MA-52-Synth; the real test is scored on "
+                   "Codabench)")
     p.add_argument("--data-root", help="dataset folder, if not the one the run was trained on")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--device", default="auto")

@@ -108,7 +108,7 @@ _T = TypeVar("_T", np.ndarray, torch.Tensor)
 def body_of(fine: int) -> int: ...
 @overload
 def body_of(fine: _T) -> _T: ...
-def body_of(fine):  # type: ignore[no-untyped-def]
+def body_of(fine):
     """Map fine ids (int, numpy array or torch tensor) to body-part ids, keeping the input type."""
     if isinstance(fine, torch.Tensor):
         table = torch.tensor(FINE_TO_BODY, dtype=torch.long, device=fine.device)

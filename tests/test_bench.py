@@ -15,6 +15,7 @@ from ma52lib.chapters.reproduce import CHAPTERS
 from ma52lib.config import make_config
 from ma52lib.data import MA52Dataset
 from ma52lib.engine.build import EpochSampler, build_loader, default_threads
+
 from tinydata import make_tiny_dataset
 
 

@@ -22,9 +22,9 @@ from ma52lib.chapters import emotion as emotion_chapter
 from ma52lib.chapters import reproducibility as rep
 from ma52lib.cli import build_parser, config_from_args
 from ma52lib.config import config_hash, make_config, run_name, to_dict
-from ma52lib.labels import BODY_PARTS, FINE_CLASSES, NUM_CLASSES
 from ma52lib.emotion import Session, manet_config
 from ma52lib.engine.evaluate import scored_results
+from ma52lib.labels import BODY_PARTS, FINE_CLASSES, NUM_CLASSES
 from ma52lib.metrics import compute_metrics
 
 
@@ -275,7 +275,8 @@ def test_chapter_times_table(tmp_path: Path) -> None:
 
 def test_train_commands_rebuild_the_same_config() -> None:
     """The torchrun lines, parsed by the real CLI, give configs with the same hash (so runs are reused)."""
-    configs = {**bm.benchmark_configs("paper", "/data/MA-52"), **ab.ablation_configs("paper", "/data/MA-52")["components"],
+    configs = {**bm.benchmark_configs("paper", "/data/MA-52"),
+               **ab.ablation_configs("paper", "/data/MA-52")["components"],
                "t4": ab.ablation_configs("paper", "/data/MA-52", segments=(4,))["segments"]["T=4"]}
     lines = rep.train_commands(configs, nproc=4)
     assert len(lines) == len(configs)

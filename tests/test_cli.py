@@ -16,6 +16,7 @@ import torch
 from ma52lib.cli import main
 from ma52lib.labels import FINE_CLASSES
 from ma52lib.models.manet import MANet
+
 from test_convert import _official_checkpoint, _randomised
 from tinydata import make_tiny_dataset
 
@@ -114,8 +115,8 @@ def test_every_subcommand_is_registered(capsys):
 def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) -> None:
     """It used to vanish from the command list without a word; now `ma52` stops with the import error."""
     repo = Path(__file__).resolve().parent.parent
-    code = f"import sys\nsys.modules[{broken!r}] = None  # the module cannot be imported\nfrom ma52lib.cli import main\n" \
-           "sys.exit(main(['models']))"
+    code = (f"import sys\nsys.modules[{broken!r}] = None  # the module cannot be imported\n"
+            "from ma52lib.cli import main\nsys.exit(main(['models']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr and broken in proc.stderr, proc.stderr

@@ -184,7 +184,8 @@ def motion_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     their ratio, the share of all motion inside, the region's area and the share of changed pixels."""
     frame = pd.DataFrame(list(rows), columns=["body part", "inside", "outside", "share inside", "region area",
                                               "changed pixels"])
-    means = frame.groupby("body part", sort=False).mean().reindex([p for p in BODY_PARTS if p in set(frame["body part"])])
+    parts = [p for p in BODY_PARTS if p in set(frame["body part"])]  # label order, parts with clips only
+    means = frame.groupby("body part", sort=False).mean().reindex(parts)
     means.insert(2, "ratio", means["inside"] / means["outside"].clip(lower=1e-9))
     return means.rename(columns={"share inside": "share", "region area": "area", "changed pixels": "changed"}).round(
         {"inside": 2, "outside": 3, "ratio": 1, "share": 2, "area": 2, "changed": 3})

@@ -71,12 +71,14 @@ def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
         "cpu_util": None if r["cpu_util"] is None else round(r["cpu_util"], 2),
     } for r in bench["steps"]])
     loader = pd.DataFrame([{
-        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "loader clips/s": round(r["clips_per_s"], 1),
+        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded",
+        "loader clips/s": round(r["clips_per_s"], 1),
         "model clips/s": round(bench["model_train_clips_per_s"], 1), "loader / model": round(r["over_model"], 2),
         "first batch (s)": round(r["first_batch_s"], 2),
     } for r in bench["loader"]])
     loop = pd.DataFrame([{
-        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "torch threads": r["threads"], "clips/s": round(r["clips_per_s"], 1),
+        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "torch threads": r["threads"],
+        "clips/s": round(r["clips_per_s"], 1),
         "waiting for data (%)": round(100 * r["data_wait_fraction"], 1),
     } for r in bench["train_loop"]])
     budgets = {"cold": TARGET_BOOK_COLD_S, "cached": TARGET_BOOK_CACHED_S}

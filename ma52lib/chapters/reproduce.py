@@ -288,9 +288,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
     p.add_argument("--data-root", help="a real MA-52 folder instead of MA-52-Synth")
-    p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER", help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
+    p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER",
+                   help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
     p.add_argument("--force", action="store_true", help="re-execute notebooks even when cached")
-    p.add_argument("--timeout", type=int, default=None, help="seconds a single notebook cell may run (default: no limit)")
+    p.add_argument("--timeout", type=int, default=None,
+                   help="seconds a single notebook cell may run (default: no limit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the book")
     p.add_argument("--wait", action="store_true", help="wait for another running reproduce instead of refusing")

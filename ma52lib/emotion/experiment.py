@@ -494,7 +494,7 @@ def cue_frequencies(sessions: Sequence[Session], *, labels: dict[str, int] | Non
                 records.append({**base, "source": "annotated", "fraction": float(np.mean([y in ids for y in known]))})
             idx = [row[c] for c in s.clips if c in row]
             if idx:
-                mass = clips.probs[idx][:, sorted(ids)].sum(1).mean()  # type: ignore[union-attr]
+                mass = clips.probs[idx][:, sorted(ids)].sum(1).mean()
                 records.append({**base, "source": "MANet", "fraction": float(mass)})
     return pd.DataFrame.from_records(records, columns=["session", "split", "emotion", "group", "source", "fraction"])
 

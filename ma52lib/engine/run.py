@@ -15,8 +15,14 @@ from ma52lib.config import Config, load_config, make_config, save_config
 from ma52lib.data.sampling import dense_indices, tsn_test_indices
 from ma52lib.data.transforms import ClipTransform
 from ma52lib.data.video import probe, read_frames
-from ma52lib.engine.build import (build_dataset, build_loader, build_model_for, embedding_table, memory_format_of,
-                                  resolve_data_root)
+from ma52lib.engine.build import (
+    build_dataset,
+    build_loader,
+    build_model_for,
+    embedding_table,
+    memory_format_of,
+    resolve_data_root,
+)
 from ma52lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from ma52lib.engine.evaluate import autocast, predict_loader
 from ma52lib.engine.precision import resolve, uses_bf16

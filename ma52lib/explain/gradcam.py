@@ -37,11 +37,11 @@ class _FeatureMaps:
     """
 
     def compute_cam_per_layer(self, input_tensor: Tensor, targets: list[Any], eigen_smooth: bool) -> list[np.ndarray]:
-        acts = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]  # type: ignore[attr-defined]
-        grads = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]  # type: ignore[attr-defined]
+        acts = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]
+        grads = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]
         maps = []
-        for i, layer in enumerate(self.target_layers):  # type: ignore[attr-defined]
-            cam = self.get_cam_image(  # type: ignore[attr-defined]
+        for i, layer in enumerate(self.target_layers):
+            cam = self.get_cam_image(
                 input_tensor, layer, targets, acts[i] if i < len(acts) else None,
                 grads[i] if i < len(grads) else None, eigen_smooth,
             )

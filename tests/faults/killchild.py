@@ -26,8 +26,8 @@ import torch
 
 torch.set_num_threads(1)  # as the parent test process, so the numbers are bit-for-bit the same
 
-from ma52lib.config import make_config  # noqa: E402
 from ma52lib import files as files_mod  # noqa: E402
+from ma52lib.config import make_config  # noqa: E402
 from ma52lib.engine import train as train_mod  # noqa: E402
 
 

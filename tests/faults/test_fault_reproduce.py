@@ -14,8 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from faultkit import PROJECT, child_env
 from ma52lib.chapters.reproduce import ReproduceLocked, book_lock, execute_chapter
+
+from faultkit import PROJECT, child_env
 
 PARAMS = {"profile": "smoke", "data_root": "unused", "seed": 0}
 

@@ -224,7 +224,7 @@ def _make_clip(job: tuple[int, PlannedClip]) -> tuple[int, int]:
     index, clip = job
     w = _WORKER
     frames = render_clip(clip.spec, w["participants"][clip.spec.participant], size=w["size"], fps=w["fps"])
-    encode_mp4(w["root"] / f"videos_{clip.split}" / clip.file, frames, w["fps"])  # type: ignore[arg-type]
+    encode_mp4(w["root"] / f"videos_{clip.split}" / clip.file, frames, w["fps"])
     return index, len(frames)
 
 
@@ -466,6 +466,6 @@ def frames_of(root: str | os.PathLike[str], record: dict[str, Any], *, with_mask
     assert meta is not None
     people = participants_of(root)
     size = tuple(meta["args"]["size"])
-    return render_clip(spec_of(record), people[record["participant"]], size=size, fps=meta["args"]["fps"],  # type: ignore[arg-type]
+    return render_clip(spec_of(record), people[record["participant"]], size=size, fps=meta["args"]["fps"],
                        with_masks=with_masks)
 
