@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ma52lib.data.dataset import MA52Dataset
-from ma52lib.data.lists import read_list
+from ma52lib.data.lists import list_path, read_list
 from ma52lib.data.transforms import short_side_size
 from ma52lib.data.video import VideoError, probe
 from ma52lib.files import atomic_write_text, publish_file
@@ -163,7 +163,7 @@ def _listed(root: Path) -> dict[str, list[str]]:
     """Split -> file names listed in ``root``'s ``<split>_list_videos.txt`` (splits without a list left out)."""
     found = {}
     for split in SPLITS:
-        path = root / f"{split}_list_videos.txt"
+        path = list_path(root, split)
         if path.is_file():
             found[split] = [c.path for c in read_list(path)]
     return found

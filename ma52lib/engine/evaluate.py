@@ -1,4 +1,8 @@
-"""Scoring: run a model over a split, gather class probabilities, and compute the paper's metrics."""
+"""Scoring: run a model over a split, gather class probabilities, and compute the paper's metrics.
+
+``read_results`` / ``scored_results`` read a finished run's results.json (the latter: the metrics of the
+split asked for, or val where that split was not scored).
+"""
 
 from __future__ import annotations
 
