@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -349,19 +348,3 @@ def test_emotion_chapter_tables() -> None:
     table = emotion_chapter.session_table(sessions)
     assert list(table.index) == ["train", "val", "test"] and list(table["clips"]) == [4, 2, 2]
 
-
-def test_nothing_in_the_library_imports_the_chapters() -> None:
-    """The book's machinery sits on top of the library: only the CLI registers its two commands."""
-    package = Path(bm.__file__).resolve().parents[1]
-    offenders = []
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(package)
-        if rel.parts[0] == "chapters" or rel == Path("cli.py"):
-            continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if any(n == "ma52lib.chapters" or n.startswith("ma52lib.chapters.") for n in names):
-                offenders.append(f"{rel}:{node.lineno}")
-    assert not offenders, offenders

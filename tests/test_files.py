@@ -99,7 +99,3 @@ def test_publish_file_keeps_the_suffix_and_the_old_file_on_failure(tmp_path: Pat
         raise _Boom
     assert path.read_bytes() == b"v1" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
-
-def test_the_bottom_module_imports_nothing_from_the_package() -> None:
-    source = Path(files.__file__).read_text()
-    assert "from ma52lib" not in source and "import ma52lib" not in source
