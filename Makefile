@@ -12,7 +12,7 @@ PROFILE ?= cpu
 
 help:
 	@echo "make book   build the Jupyter Book on MA-52-Synth (profile $(PROFILE)); prints where index.html is"
-	@echo "make test   run the test suite"
+	@echo "make test   run the linter (ruff) and the test suite"
 	@echo "make book-smoke / make bench / make clean"
 
 setup: $(STAMP)
@@ -26,6 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "environment ready: $(VENV) ($(ENV_HASH))"
 
 test: $(STAMP)
+	$(BIN)/ruff check ma52lib tests scripts
 	$(BIN)/python -m pytest -q
 
 book: $(STAMP)

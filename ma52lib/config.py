@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ma52lib.files import atomic_write_text
+
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -264,8 +266,6 @@ def run_name(cfg: Config) -> str:
 
 def save_config(cfg: Config, path: Path) -> None:
     """Write the resolved config as JSON next to the run's results (atomically: a kill never truncates it)."""
-    from ma52lib.engine.checkpoint import atomic_write_text
-
     atomic_write_text(path, json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ma52lib.labels import DEFAULT_EMBEDDINGS, NUM_CLASSES
+from ma52lib.labels import NUM_CLASSES
 
+# The default table shipped with the package (made by scripts/make_label_embeddings.py).
+DEFAULT_EMBEDDINGS = Path(__file__).with_name("label_embeddings.npy")
 RANDOM_DIM = 300  # as the paper's word vectors
 RANDOM_SEED = 0
 

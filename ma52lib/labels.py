@@ -6,7 +6,6 @@ The body-part label is never annotated separately: it is derived from the fine i
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TypeVar, overload
 
 import numpy as np
@@ -109,7 +108,7 @@ _T = TypeVar("_T", np.ndarray, torch.Tensor)
 def body_of(fine: int) -> int: ...
 @overload
 def body_of(fine: _T) -> _T: ...
-def body_of(fine):  # type: ignore[no-untyped-def]
+def body_of(fine):
     """Map fine ids (int, numpy array or torch tensor) to body-part ids, keeping the input type."""
     if isinstance(fine, torch.Tensor):
         table = torch.tensor(FINE_TO_BODY, dtype=torch.long, device=fine.device)
@@ -133,13 +132,3 @@ def fine_ids_of_body(body: int) -> range:
     """The fine ids that belong to body part ``body``."""
     return range(_BODY_START[body], _BODY_START[body + 1])
 
-
-# The default label-embedding table shipped with the package (made by scripts/make_label_embeddings.py).
-DEFAULT_EMBEDDINGS = Path(__file__).with_name("label_embeddings.npy")
-
-
-def label_embeddings(source: str | Path | None = None) -> torch.Tensor:
-    """The [52, D] label-embedding table of the joint loss (see ``ma52lib.embeddings``)."""
-    from ma52lib.embeddings import label_embeddings as _load
-
-    return _load(source)

@@ -25,7 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the script runs in its own venv, without ma52lib installed
 
-from ma52lib.labels import DEFAULT_EMBEDDINGS, FINE_CLASSES  # noqa: E402
+from ma52lib.embeddings import DEFAULT_EMBEDDINGS  # noqa: E402
+from ma52lib.labels import FINE_CLASSES  # noqa: E402
 
 
 def encode_class_names(names: tuple[str, ...]) -> np.ndarray:

@@ -26,14 +26,14 @@ def _seed() -> None:
 # --- Fault-suite report (tests/faults) --------------------------------------------------------------
 # Tests marked `fault_case(group=, case=, kept=)` record what the user saw through the `fault` fixture
 # (tests/faults/conftest.py); with `--fault-report PATH` (or MA52_FAULT_REPORT=PATH) every case's
-# outcome is written to PATH as JSON, which ma52lib.faults turns into the book's table.
+# outcome is written to PATH as JSON, which ma52lib.chapters.faults turns into the book's table.
 
 _FAULT_CASES = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fault-report", metavar="PATH", default=None,
-                     help="write the outcome of every fault_case test as JSON to PATH (see ma52lib.faults)")
+                     help="write the outcome of every fault_case test as JSON to PATH (see ma52lib.chapters.faults)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ma52lib.bench import add_parser, load_bench, reproduce_timings, run_bench
+from ma52lib.chapters.bench import add_parser, reproduce_timings, run_bench
+from ma52lib.chapters.performance import bench_tables, load_bench
+from ma52lib.chapters.reproduce import CHAPTERS
 from ma52lib.config import make_config
 from ma52lib.data import MA52Dataset
 from ma52lib.engine.build import EpochSampler, build_loader, default_threads
-from ma52lib.reproduce import CHAPTERS
+
 from tinydata import make_tiny_dataset
 
 
@@ -38,6 +40,9 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
         assert key in saved, key
     assert len(saved["load_before"]) == 3
     assert isinstance(saved["contended"], bool) and 0 < saved["median_cpu_util"]
+    tables = bench_tables(saved)  # the performance chapter's tables
+    assert set(tables) == {"machine", "steps", "loader", "train_loop", "book", "targets"}
+    assert len(tables["steps"]) == len(saved["steps"]) and len(tables["loader"]) == len(saved["loader"])
     assert saved["ceilings"]["bf16"]["gflops"] > 0 and saved["ceilings"]["fp32"]["gflops"] > 0
     used = saved["precision"]["used"]
     assert used in ("fp32", "bf16") and saved["precision"]["reason"].startswith("auto: ")

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from videotools import gray_frames, write_test_video
 
 from ma52lib.data.check import check_dataset
 from ma52lib.data.lists import Clip, write_label_names, write_list
+
+from videotools import gray_frames, write_test_video
 
 LAYOUT = {
     "train": [Clip("0001_00_0001.mp4", 0), Clip("0001_02_0002.mp4", 12), Clip("0002_05_0003.mp4", 40)],

@@ -1,9 +1,13 @@
-"""The `ma52` command line as a user runs it: train, eval, predict, submit, import-official, config."""
+"""The `ma52` command line as a user runs it: train, eval, predict, submit, import-official, config, and the
+subcommand registry (every command listed; one whose module fails to import stops `ma52` loudly)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ import torch
 from ma52lib.cli import main
 from ma52lib.labels import FINE_CLASSES
 from ma52lib.models.manet import MANet
+
 from test_convert import _official_checkpoint, _randomised
 from tinydata import make_tiny_dataset
 
@@ -95,3 +100,23 @@ def test_import_official_checkpoint_then_eval(trained, tmp_path, capsys):
     x = torch.randn(2, 4, 3, 32, 32)
     torch.testing.assert_close(run.model(x), source(x))  # same network, logits unchanged
     assert main(["eval", "--run", str(out), "--split", "val"]) == 0
+
+
+def test_every_subcommand_is_registered(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out
+    for command in ("train", "eval", "predict", "submit", "import-official", "data", "models", "config", "synth",
+                    "reproduce", "cam", "emotion", "bench"):
+        assert f"    {command} " in listed or f"    {command}\n" in listed, command
+
+
+@pytest.mark.parametrize("broken", ["ma52lib.explain.cli", "ma52lib.chapters.bench"])
+def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) -> None:
+    """It used to vanish from the command list without a word; now `ma52` stops with the import error."""
+    repo = Path(__file__).resolve().parent.parent
+    code = (f"import sys\nsys.modules[{broken!r}] = None  # the module cannot be imported\n"
+            "from ma52lib.cli import main\nsys.exit(main(['models']))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr and broken in proc.stderr, proc.stderr

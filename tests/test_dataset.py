@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from torch.utils.data import DataLoader
-from videotools import gray_frames, write_test_video
 
 from ma52lib.data.dataset import DatasetError, MA52Dataset, clear_frame_cache, collate
 from ma52lib.data.lists import AnnotationError, Clip, write_list
 from ma52lib.data.sampling import tsn_test_indices
 from ma52lib.data.transforms import MEAN, STD
 from ma52lib.data.video import VideoError, open_video
+
+from videotools import gray_frames, write_test_video
 
 SMALL = dict(num_segments=4, short_side=32, crop_size=28)
 NUM_FRAMES = 12  # frame t of every test video is a solid gray of level 20 * t
@@ -173,4 +174,4 @@ def test_layout_errors(root: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="video folder not found: .*videos_val"):
         MA52Dataset(tmp_path, "val")
     with pytest.raises(ValueError, match="sampling"):
-        MA52Dataset(root, "val", sampling="uniform")  # type: ignore[arg-type]
+        MA52Dataset(root, "val", sampling="uniform")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ma52lib.embeddings import label_embeddings
-from ma52lib.labels import DEFAULT_EMBEDDINGS, FINE_CLASSES
+from ma52lib.embeddings import DEFAULT_EMBEDDINGS, label_embeddings
+from ma52lib.labels import FINE_CLASSES
 from ma52lib.losses import JointEmbeddingLoss
 from ma52lib.models.manet import MANet
 

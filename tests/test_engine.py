@@ -11,11 +11,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from ma52lib.chapters.benchmark import results_table
+from ma52lib.chapters.common import run_configs
 from ma52lib.config import make_config
 from ma52lib.engine import train as train_mod
 from ma52lib.engine.build import build_model_for
 from ma52lib.engine.optim import param_groups
 from ma52lib.engine.train import TrainingError, train
+
 from tinydata import make_tiny_dataset
 
 
@@ -45,7 +48,7 @@ def test_train_writes_a_complete_run_and_reuses_it(tiny_root, tmp_path):
     assert set(res) >= {"val", "test", "config", "timings", "best_epoch", "num_params"}
     assert res["val"]["n"] == 8 and res["test"]["n"] == 4  # test labels come from test_labels.txt
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     assert "action_f1_macro" in json.loads(lines[0])["val"]
     assert (out / "checkpoints" / "best.pt").exists() and (out / "checkpoints" / "last.pt.sha256").exists()
     stamp = (out / "results.json").stat().st_mtime_ns
@@ -101,8 +104,8 @@ def test_resume_after_interruption_gives_identical_results(tiny_root, tmp_path):
     a = json.loads((full / "results.json").read_text())
     b = json.loads((part / "results.json").read_text())
     assert _scalars(a["val"]) == _scalars(b["val"]) and _scalars(a["test"]) == _scalars(b["test"])
-    la = [json.loads(l)["loss"] for l in (full / "metrics.jsonl").read_text().splitlines()]
-    lb = [json.loads(l)["loss"] for l in (part / "metrics.jsonl").read_text().splitlines()]
+    la = [json.loads(line)["loss"] for line in (full / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(line)["loss"] for line in (part / "metrics.jsonl").read_text().splitlines()]
     assert la == lb
     wa = torch.load(full / "checkpoints" / "last.pt", weights_only=True)["model"]
     wb = torch.load(part / "checkpoints" / "last.pt", weights_only=True)["model"]
@@ -198,8 +201,6 @@ def test_ddp_two_gloo_processes_match_one_process(tiny_root, tmp_path):
 
 
 def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch):
-    from ma52lib import experiments as ex
-
     real = train_mod._compute_loss
 
     def poisoned(*args):
@@ -208,7 +209,7 @@ def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch)
 
     monkeypatch.setenv("MA52_RUNS_DIR", str(tmp_path))
     monkeypatch.setattr(train_mod, "_compute_loss", poisoned)
-    runs = ex.run_configs({"tsn": tiny_cfg(tiny_root, **{"model.name": "tsn", "optim.epochs": 1})}, echo=lambda m: None)
+    runs = run_configs({"tsn": tiny_cfg(tiny_root, **{"model.name": "tsn", "optim.epochs": 1})}, echo=lambda m: None)
     assert dict(runs) == {} and "loss became nan" in runs.failed["tsn"]
-    table = ex.results_table(runs)
+    table = results_table(runs)
     assert table.loc[("TSN", "this run"), "Body top-1"].startswith("failed: loss became nan")

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from ma52lib.data.lists import AnnotationError, Clip, read_label_names, read_list, write_label_names, write_list
+from ma52lib.data.lists import (
+    AnnotationError,
+    Clip,
+    labels_path,
+    list_path,
+    read_label_names,
+    read_list,
+    scored_split,
+    write_label_names,
+    write_list,
+)
 from ma52lib.labels import FINE_CLASSES
 
 EXPECTED = [Clip("0001_00_0001.mp4", 0), Clip("0001_02_0002.mp4", 17), Clip("0002_06_0003.mp4", 51)]
@@ -96,3 +106,14 @@ def test_label_names_round_trip_and_errors(tmp_path: Path) -> None:
     _write(tmp_path, b"0\tshaking body\r\nnodding\r\n", "bad.txt")
     with pytest.raises(AnnotationError, match="line 2.*'nodding'"):
         read_label_names(tmp_path / "bad.txt")
+
+
+def test_labels_path_and_scored_split_follow_the_test_labels(tmp_path: Path) -> None:
+    write_list(tmp_path / "val_list_videos.txt", [Clip("a.mp4", 3)])
+    write_list(tmp_path / "test_list_videos.txt", [Clip("test0000.mp4", 0)])
+    assert labels_path(tmp_path, "val") == list_path(tmp_path, "val") == tmp_path / "val_list_videos.txt"
+    # The real MA-52: the test list carries dummy labels, the true ones are withheld.
+    assert labels_path(tmp_path, "test") is None and scored_split(tmp_path) == "val"
+    write_list(tmp_path / "test_labels.txt", [Clip("test0000.mp4", 7)])  # MA-52-Synth ships them
+    assert labels_path(tmp_path, "test") == tmp_path / "test_labels.txt" and scored_split(tmp_path) == "test"
+    assert scored_split(tmp_path, "val") == "val"

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ma52lib import reproduce as rp
+from ma52lib.chapters import reproduce as rp
 from ma52lib.paths import project_root
 
 pytestmark = pytest.mark.notebook

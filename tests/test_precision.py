@@ -11,6 +11,7 @@ from ma52lib.config import config_hash, from_dict, make_config, to_dict
 from ma52lib.engine import precision as P
 from ma52lib.engine.train import default_run_dir, train
 from ma52lib.models import build_model
+
 from tinydata import make_tiny_dataset
 
 CPU = torch.device("cpu")

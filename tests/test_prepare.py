@@ -10,6 +10,7 @@ import pytest
 
 from ma52lib.data import MA52Dataset, check_dataset, probe
 from ma52lib.data.prepare import PrepareError, add_prepare_parser, output_size, prepare_dataset
+
 from tinydata import make_tiny_dataset
 
 

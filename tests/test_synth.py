@@ -33,7 +33,7 @@ COUNTS = {s: [1] * NUM_CLASSES for s in SPLITS}  # one clip per class and split:
 
 def _make(out: Path, workers: int, **kwargs: object) -> Path:
     return synthesize(out, profile="smoke", size=SIZE, fps=FPS, counts=COUNTS, workers=workers, progress=False,
-                      **kwargs)  # type: ignore[arg-type]
+                      **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_lists_follow_the_official_format(dataset: Path) -> None:
             if split == "test":
                 assert re.fullmatch(r"test\d{4}\.mp4", clip.path) and clip.label == 0  # dummy label, as released
             else:
-                subject, body, _ = re.fullmatch(r"(\d{4})_(\d{2})_(\d{4})\.mp4", clip.path).groups()  # type: ignore[union-attr]
+                subject, body, _ = re.fullmatch(r"(\d{4})_(\d{2})_(\d{4})\.mp4", clip.path).groups()
                 assert int(body) == FINE_TO_BODY[clip.label]
     truth = read_list(dataset / "test_labels.txt")
     assert [c.path for c in truth] == [c.path for c in read_list(dataset / "test_list_videos.txt")]

@@ -8,9 +8,10 @@ import av
 import numpy as np
 import pytest
 import torch
-from videotools import gray_frames, write_test_video
 
 from ma52lib.data.video import VideoError, VideoInfo, decode_frames, open_video, probe, read_frames
+
+from videotools import gray_frames, write_test_video
 
 
 @pytest.fixture(scope="module")

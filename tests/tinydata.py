@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ma52lib.data.lists import Clip, write_label_names, write_list
+
 from videotools import write_test_video
 
 CLASSES = (0, 9, 24, 43)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ma52lib.data.lists import AnnotationError, read_label_names, read_list
+from ma52lib.data.lists import AnnotationError, Clip, labels_path, list_path, read_label_names, read_list
 from ma52lib.data.video import VideoError, probe
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
 
@@ -65,6 +65,48 @@ class SplitReport:
         """True when the list parses, the folder exists and no checked file is missing or unreadable."""
         return self.list_error is None and self.video_dir_found and not self.missing and not self.unreadable
 
+    def format_lines(self) -> list[str]:
+        """The split's part of ``DatasetReport.format``."""
+        lines = [f"[{self.split}] {'OK' if self.ok else 'PROBLEMS'}"]
+        if self.list_error is not None:
+            lines.append(f"  list: ERROR {self.list_error}")
+        if not self.video_dir_found:
+            lines.append(f"  video folder missing: {self.video_dir}")
+        if self.list_error is not None:
+            return lines
+        lines.append(f"  clips: {self.num_clips}" + ("" if self.has_labels else " (no labels: dummy test labels)"))
+        return lines + self._count_lines() + self._file_lines()
+
+    def _count_lines(self) -> list[str]:
+        """Clips per body part and the range of clips per class (where the labels are known)."""
+        if self.body_counts is None or self.class_counts is None:
+            return []
+        parts = ", ".join(f"{name} {n}" for name, n in zip(BODY_PARTS, self.body_counts))
+        lines = [f"  per body part: {parts}"]
+        empty = [i for i, n in enumerate(self.class_counts) if n == 0]
+        nonzero = [n for n in self.class_counts if n]
+        if nonzero:
+            lines.append(
+                f"  per class: min {min(nonzero)}, max {max(nonzero)} clips"
+                + (f"; {len(empty)} classes have none ({_ids(empty)})" if empty else "; every class present")
+            )
+        return lines
+
+    def _file_lines(self) -> list[str]:
+        """Missing and unreadable files (the first five of each) and what the probed videos look like."""
+        lines = []
+        if self.missing:
+            shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
+            lines.append(f"  missing files: {len(self.missing)} ({shown})")
+        if self.unreadable:
+            lines.append(f"  unreadable files: {len(self.unreadable)}")
+            for name, reason in list(self.unreadable.items())[:5]:
+                lines.append(f"    {name}: {reason}")
+        if self.probed:
+            lines.append(f"  probed {self.probed} videos (min / median / max):")
+            lines.append(f"    frames {self.frames}, fps {self.fps}, width {self.width}, height {self.height}")
+        return lines
+
 
 @dataclass
 class DatasetReport:
@@ -93,34 +135,7 @@ class DatasetReport:
         lines = [f"MA-52 dataset check: {self.root}"]
         for s in self.splits.values():
             lines.append("")
-            lines.append(f"[{s.split}] {'OK' if s.ok else 'PROBLEMS'}")
-            if s.list_error is not None:
-                lines.append(f"  list: ERROR {s.list_error}")
-            if not s.video_dir_found:
-                lines.append(f"  video folder missing: {s.video_dir}")
-            if s.list_error is not None:
-                continue
-            lines.append(f"  clips: {s.num_clips}" + ("" if s.has_labels else " (no labels: dummy test labels)"))
-            if s.body_counts is not None and s.class_counts is not None:
-                parts = ", ".join(f"{name} {n}" for name, n in zip(BODY_PARTS, s.body_counts))
-                lines.append(f"  per body part: {parts}")
-                empty = [i for i, n in enumerate(s.class_counts) if n == 0]
-                nonzero = [n for n in s.class_counts if n]
-                if nonzero:
-                    lines.append(
-                        f"  per class: min {min(nonzero)}, max {max(nonzero)} clips"
-                        + (f"; {len(empty)} classes have none ({_ids(empty)})" if empty else "; every class present")
-                    )
-            if s.missing:
-                shown = ", ".join(s.missing[:5]) + (" ..." if len(s.missing) > 5 else "")
-                lines.append(f"  missing files: {len(s.missing)} ({shown})")
-            if s.unreadable:
-                lines.append(f"  unreadable files: {len(s.unreadable)}")
-                for name, reason in list(s.unreadable.items())[:5]:
-                    lines.append(f"    {name}: {reason}")
-            if s.probed:
-                lines.append(f"  probed {s.probed} videos (min / median / max):")
-                lines.append(f"    frames {s.frames}, fps {s.fps}, width {s.width}, height {s.height}")
+            lines += s.format_lines()
         if self.leaks or self.warnings:
             lines.append("")
         if self.leaks:
@@ -151,50 +166,76 @@ def _check_split(
 ) -> tuple[SplitReport, list[str], list[str]]:
     """The split's report, the names it lists and any warnings."""
     warnings: list[str] = []
-    list_path = root / f"{split}_list_videos.txt"
+    listed = list_path(root, split)
     video_dir = root / f"videos_{split}"
-    report = SplitReport(split=split, list_path=str(list_path), video_dir=str(video_dir))
+    report = SplitReport(split=split, list_path=str(listed), video_dir=str(video_dir))
     report.video_dir_found = video_dir.is_dir()
-    try:
-        clips = read_list(list_path)
-    except FileNotFoundError:
-        report.list_error = f"{list_path} not found (expected one '<file>.mp4 <label>' per line)"
-        return report, [], warnings
-    except AnnotationError as err:
-        report.list_error = str(err)
-        return report, [], warnings
-    if not clips:
-        report.list_error = (f"{list_path} lists no videos (empty or only blank lines); "
-                             "expected one '<file>.mp4 <label>' per line")
+    clips = _read_split_list(listed, report)
+    if clips is None:
         return report, [], warnings
     report.num_clips = len(clips)
-    labels = [c.label for c in clips]
-    if split == "test":
-        truth_path = root / "test_labels.txt"
-        report.has_labels = False
-        if truth_path.is_file():
-            try:
-                truth = {c.path: c.label for c in read_list(truth_path)}
-            except AnnotationError as err:
-                report.list_error = f"test labels: {err}"
-                return report, [], warnings
-            unlabelled = [c.path for c in clips if c.path not in truth]
-            if unlabelled:
-                warnings.append(
-                    f"{truth_path} lacks labels for {len(unlabelled)} test videos "
-                    f"(first: {unlabelled[0]!r}); test labels ignored"
-                )
-            else:
-                labels = [truth[c.path] for c in clips]
-                report.has_labels = True
+    labels = _true_labels(root, split, clips, report, warnings)
+    if labels is None:
+        return report, [], warnings
     if report.has_labels:
         report.class_counts = np.bincount(labels, minlength=NUM_CLASSES).tolist()
         report.body_counts = np.bincount(
             [FINE_TO_BODY[y] for y in labels], minlength=NUM_BODY_PARTS
         ).tolist()
-    if not report.video_dir_found:
-        return report, [c.path for c in clips], warnings
+    if report.video_dir_found:
+        present = _present_files(video_dir, clips, report)
+        _probe_sample(video_dir, present, report, max_probe=max_probe, progress=progress)
+    return report, [c.path for c in clips], warnings
 
+
+def _read_split_list(path: Path, report: SplitReport) -> list[Clip] | None:
+    """The clips of a list file, or None with ``report.list_error`` saying why it cannot be used."""
+    try:
+        clips = read_list(path)
+    except FileNotFoundError:
+        report.list_error = f"{path} not found (expected one '<file>.mp4 <label>' per line)"
+        return None
+    except AnnotationError as err:
+        report.list_error = str(err)
+        return None
+    if not clips:
+        report.list_error = (f"{path} lists no videos (empty or only blank lines); "
+                             "expected one '<file>.mp4 <label>' per line")
+        return None
+    return clips
+
+
+def _true_labels(root: Path, split: str, clips: list[Clip], report: SplitReport,
+                 warnings: list[str]) -> list[int] | None:
+    """The clips' labels: for test, those of test_labels.txt when it labels every clip (``report.has_labels``).
+
+    None when test_labels.txt is malformed (``report.list_error`` says why).
+    """
+    labels = [c.label for c in clips]
+    if split != "test":
+        return labels
+    report.has_labels = False
+    truth_path = labels_path(root, split)
+    if truth_path is None:
+        return labels
+    try:
+        truth = {c.path: c.label for c in read_list(truth_path)}
+    except AnnotationError as err:
+        report.list_error = f"test labels: {err}"
+        return None
+    unlabelled = [c.path for c in clips if c.path not in truth]
+    if unlabelled:
+        warnings.append(
+            f"{truth_path} lacks labels for {len(unlabelled)} test videos "
+            f"(first: {unlabelled[0]!r}); test labels ignored"
+        )
+        return labels
+    report.has_labels = True
+    return [truth[c.path] for c in clips]
+
+
+def _present_files(video_dir: Path, clips: list[Clip], report: SplitReport) -> list[str]:
+    """The listed files that exist and are not empty; the others go to ``report.missing`` / ``unreadable``."""
     present = []
     for clip in clips:
         path = video_dir / clip.path
@@ -207,12 +248,17 @@ def _check_split(
             report.unreadable[clip.path] = "empty file (0 bytes)"
         else:
             present.append(clip.path)
+    return present
 
+
+def _probe_sample(video_dir: Path, present: list[str], report: SplitReport, *, max_probe: int,
+                  progress: bool) -> None:
+    """Decode up to ``max_probe`` of the ``present`` files (spread evenly) and summarise frames, fps and size."""
     infos = []
     sample = [present[i] for i in _spread(len(present), max_probe)]
     # disable=None lets tqdm stay quiet when stderr is not a terminal (pipes, papermill).
     quiet = not progress or not sample or os.environ.get("MA52_QUIET") == "1"
-    for name in tqdm(sample, desc=f"probing {split}", disable=True if quiet else None, leave=False):
+    for name in tqdm(sample, desc=f"probing {report.split}", disable=True if quiet else None, leave=False):
         try:
             infos.append(probe(video_dir / name))
         except VideoError as err:
@@ -222,7 +268,6 @@ def _check_split(
     report.fps = Summary.of([round(i.fps, 3) for i in infos])
     report.width = Summary.of([i.width for i in infos])
     report.height = Summary.of([i.height for i in infos])
-    return report, [c.path for c in clips], warnings
 
 
 def find_leaks(root: str | os.PathLike[str], splits: Sequence[str] = ("train", "val", "test")) -> dict[str, list[str]]:
@@ -231,7 +276,7 @@ def find_leaks(root: str | os.PathLike[str], splits: Sequence[str] = ("train", "
     listed_in: dict[str, list[str]] = {}
     for split in dict.fromkeys(splits):  # a split named twice is one split
         try:
-            clips = read_list(root / f"{split}_list_videos.txt")
+            clips = read_list(list_path(root, split))
         except (FileNotFoundError, AnnotationError):
             continue  # check_dataset reports those; a leak check has nothing to compare
         for clip in clips:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ma52lib.data.lists import AnnotationError, Clip, read_list
+from ma52lib.data.lists import AnnotationError, Clip, labels_path, list_path, read_list
 from ma52lib.data.sampling import dense_indices, tsn_test_indices, tsn_train_indices
 from ma52lib.data.transforms import ClipTransform
 from ma52lib.data.video import VideoError, decode_frames, open_video
@@ -80,34 +80,39 @@ class MA52Dataset(Dataset):
                                        scales=tuple(scales), flip=flip,
                                        multiscale=train_crop == "multiscale")
 
-        list_path = Path(list_file) if list_file is not None else self.root / f"{split}_list_videos.txt"
-        if not list_path.is_file():
-            raise DatasetError(f"list file not found: {list_path}; " + _LAYOUT.format(split=split))
         self.video_dir = self.root / f"videos_{split}"
+        clips, self.has_labels = self._read_clips(list_file, labels_file)
+        self._clips = clips
+        self._labels = np.asarray([c.label for c in clips], dtype=np.int64)
+
+    def _read_clips(self, list_file: str | os.PathLike[str] | None,
+                    labels_file: str | os.PathLike[str] | None) -> tuple[list[Clip], bool]:
+        """The split's clips with their true labels where known, and whether they are known."""
+        split = self.split
+        path = Path(list_file) if list_file is not None else list_path(self.root, split)
+        if not path.is_file():
+            raise DatasetError(f"list file not found: {path}; " + _LAYOUT.format(split=split))
         if not self.video_dir.is_dir():
             raise DatasetError(f"video folder not found: {self.video_dir}; " + _LAYOUT.format(split=split))
-        clips = read_list(list_path)
+        clips = read_list(path)
         if not clips:
             raise DatasetError(
-                f"list file {list_path} lists no videos (it is empty or holds only blank lines); "
+                f"list file {path} lists no videos (it is empty or holds only blank lines); "
                 + _LAYOUT.format(split=split)
             )
-
         # The real test list carries dummy 0 labels; a separate label file (MA-52-Synth's
         # test_labels.txt, or labels_file) replaces them.
         if labels_file is not None:
-            label_path: Path | None = Path(labels_file)
-            if not label_path.is_file():
-                raise DatasetError(f"labels file not found: {label_path}")
-        elif split == "test" and (self.root / "test_labels.txt").is_file():
-            label_path = self.root / "test_labels.txt"
+            truth: Path | None = Path(labels_file)
+            if not truth.is_file():
+                raise DatasetError(f"labels file not found: {truth}")
+        elif split == "test":
+            truth = labels_path(self.root, split)
         else:
-            label_path = None
-        if label_path is not None:
-            clips = _relabel(clips, label_path)
-        self.has_labels = split != "test" or label_path is not None
-        self._clips = clips
-        self._labels = np.asarray([c.label for c in clips], dtype=np.int64)
+            truth = None
+        if truth is not None:
+            clips = _relabel(clips, truth)
+        return clips, split != "test" or truth is not None
 
     # -- metadata ---------------------------------------------------------------------------------
 

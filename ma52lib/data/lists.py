@@ -1,8 +1,12 @@
-"""The official MA-52 list files: ``*_list_videos.txt`` and ``label_name.txt``.
+"""The official MA-52 list files: ``*_list_videos.txt``, ``label_name.txt``, and where each split's labels are.
 
 The released lists use CRLF line endings and the last line may lack a newline; lists edited by hand
 pick up BOMs, tabs and blank lines. The reader accepts all of that but is strict about content: every
 line must hold exactly a file name and a fine label in 0..51, and a video may appear only once.
+
+The real test list carries the dummy label 0 (its labels are withheld for Codabench); MA-52-Synth
+ships the true ones in ``test_labels.txt``. ``labels_path`` says where a split's true labels are and
+``scored_split`` which split a dataset can be scored on: test where its labels exist, else val.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ma52lib.files import atomic_write_bytes
 from ma52lib.labels import FINE_CLASSES, NUM_CLASSES
 
 _LIST_FORMAT = "'<file>.mp4 <fine_label>' (a video file name and an integer label 0..51)"
@@ -30,6 +35,30 @@ class Clip:
 
 class AnnotationError(ValueError):
     """A list or label-name file does not follow the official format; the message says where and why."""
+
+
+TEST_LABELS = "test_labels.txt"  # the true test labels, where they are not withheld
+
+
+def list_path(root: str | os.PathLike[str], split: str) -> Path:
+    """``ROOT/<split>_list_videos.txt``, the split's list in the official layout."""
+    return Path(root) / f"{split}_list_videos.txt"
+
+
+def labels_path(root: str | os.PathLike[str], split: str) -> Path | None:
+    """The file holding the true labels of ``split``: its list, or for test ``test_labels.txt``.
+
+    None for a test split without ``test_labels.txt`` (the real MA-52: labels withheld).
+    """
+    if split != "test":
+        return list_path(root, split)
+    truth = Path(root) / TEST_LABELS
+    return truth if truth.is_file() else None
+
+
+def scored_split(root: str | os.PathLike[str], split: str = "test") -> str:
+    """``split`` where its labels are known under ``root``, else ``"val"`` (the real MA-52's test)."""
+    return split if labels_path(root, split) is not None else "val"
 
 
 def _read_text(path: Path) -> str:
@@ -94,15 +123,11 @@ def read_list(path: str | os.PathLike[str]) -> list[Clip]:
     return clips
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a fsynced temporary file so a crash or a full disk never leaves half a list behind."""
-    from ma52lib.engine.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(path, data)
-
-
 def write_list(path: str | os.PathLike[str], clips: Iterable[Clip]) -> None:
-    """Write clips in the official format: ``<file> <label>`` with CRLF endings, final newline included."""
+    """Write clips in the official format: ``<file> <label>`` with CRLF endings, final newline included.
+
+    Written atomically: a crash or a full disk never leaves half a list behind.
+    """
     lines = []
     for clip in clips:
         if not clip.path or any(ch.isspace() for ch in clip.path):
@@ -110,7 +135,7 @@ def write_list(path: str | os.PathLike[str], clips: Iterable[Clip]) -> None:
         if not 0 <= int(clip.label) < NUM_CLASSES:
             raise ValueError(f"label {clip.label} of {clip.path!r} is outside 0..{NUM_CLASSES - 1}")
         lines.append(f"{clip.path} {int(clip.label)}\r\n")
-    _write_atomic(Path(path), "".join(lines).encode("utf-8"))
+    atomic_write_bytes(Path(path), "".join(lines).encode("utf-8"))
 
 
 def read_label_names(path: str | os.PathLike[str]) -> list[str]:
@@ -137,4 +162,4 @@ def write_label_names(path: str | os.PathLike[str], names: Sequence[str] = FINE_
     """Write ``label_name.txt`` (``<id>\\t<name>``, one class per line) from ``names``."""
     # The original file's line endings are not documented; the reader accepts CRLF and LF alike.
     text = "".join(f"{i}\t{name}\n" for i, name in enumerate(names))
-    _write_atomic(Path(path), text.encode("utf-8"))
+    atomic_write_bytes(Path(path), text.encode("utf-8"))

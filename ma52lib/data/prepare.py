@@ -23,10 +23,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ma52lib.data.lists import read_list
+import av
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ma52lib.data.dataset import MA52Dataset
+from ma52lib.data.lists import list_path, read_list
 from ma52lib.data.transforms import short_side_size
+from ma52lib.data.video import VideoError, probe
+from ma52lib.files import atomic_write_text, publish_file
 
 SPLITS = ("train", "val", "test")
 PREPARE_VERSION = 1
@@ -89,12 +97,8 @@ def reencode_video(
 
     Returns ``"encoded"``, or ``"copied"`` when the short side is already at most ``short_side``.
     """
-    import av
-
     src, dst = Path(src), Path(dst)
-    # The partial file keeps the suffix: PyAV picks the container format from it.
-    tmp = dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
-    with av.open(str(src)) as inp:
+    with av.open(str(src)) as inp, publish_file(dst) as tmp:
         if not inp.streams.video:
             raise ValueError("has no video stream")
         vin = inp.streams.video[0]
@@ -102,40 +106,40 @@ def reencode_video(
         if min(height, width) <= short_side:
             # Upscaling here would only grow the file: the loader resizes small clips anyway.
             shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
             return "copied"
         out_h, out_w = output_size(height, width, short_side)
         rate = vin.average_rate or vin.guessed_rate or Fraction(30)
-        try:
-            with av.open(str(tmp), "w") as out:
-                vout = out.add_stream("libx264", rate=rate)
-                vout.width, vout.height, vout.pix_fmt = out_w, out_h, "yuv420p"
-                # One thread: the pool runs one video per core. crf 18 is visually lossless for x264.
-                vout.options = {"crf": str(crf), "preset": preset, "threads": "1"}
-                n = 0
-                for frame in inp.decode(vin):
-                    # Every decoded frame is kept and renumbered 0..n-1 at the stream's rate, so the
-                    # frame count (what sampling divides into segments) is exactly the source's.
-                    small = frame.reformat(width=out_w, height=out_h, format="yuv420p", interpolation="AREA")
-                    small.pts, small.time_base = n, Fraction(1) / rate
-                    for packet in vout.encode(small):
-                        out.mux(packet)
-                    n += 1
-                for packet in vout.encode():
-                    out.mux(packet)
-            if n == 0:
-                raise ValueError("has no decodable frames")
-            _verify(tmp, n, out_w, out_h)
-            os.replace(tmp, dst)
-        finally:
-            tmp.unlink(missing_ok=True)
+        n = _encode(inp, vin, tmp, out_w, out_h, rate, crf=crf, preset=preset)
+        if n == 0:
+            raise ValueError("has no decodable frames")
+        _verify(tmp, n, out_w, out_h)
     return "encoded"
+
+
+def _encode(inp: Any, vin: Any, path: Path, width: int, height: int, rate: Fraction, *, crf: int,
+            preset: str) -> int:
+    """Decode every frame of stream ``vin`` and write it resized to ``path`` (h264); returns the frame count."""
+    with av.open(str(path), "w") as out:
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+        # One thread: the pool runs one video per core. crf 18 is visually lossless for x264.
+        vout.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+        n = 0
+        for frame in inp.decode(vin):
+            # Every decoded frame is kept and renumbered 0..n-1 at the stream's rate, so the
+            # frame count (what sampling divides into segments) is exactly the source's.
+            small = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
+            small.pts, small.time_base = n, Fraction(1) / rate
+            for packet in vout.encode(small):
+                out.mux(packet)
+            n += 1
+        for packet in vout.encode():
+            out.mux(packet)
+    return n
 
 
 def _verify(path: Path, num_frames: int, width: int, height: int) -> None:
     """Read the new file back with decord, as the loader will (first and last frame, frame count)."""
-    from ma52lib.data.video import VideoError, probe
-
     try:
         info = probe(path)
     except VideoError as err:
@@ -159,7 +163,7 @@ def _listed(root: Path) -> dict[str, list[str]]:
     """Split -> file names listed in ``root``'s ``<split>_list_videos.txt`` (splits without a list left out)."""
     found = {}
     for split in SPLITS:
-        path = root / f"{split}_list_videos.txt"
+        path = list_path(root, split)
         if path.is_file():
             found[split] = [c.path for c in read_list(path)]
     return found
@@ -194,23 +198,47 @@ def prepare_dataset(
     params = {"version": PREPARE_VERSION, "short_side": short_side, "crf": crf, "preset": preset,
               "codec": "libx264", "scaler": "area", "audio": "dropped"}
     record_path = out / "prepare.json"
-    if out.exists() and any(out.iterdir()):
-        old = _read_json(record_path)
-        if old is None:
-            raise PrepareError(
-                f"{out} exists, is not empty and was not written by `ma52 data prepare` (no prepare.json); "
-                "choose another --out, or empty that folder yourself"
-            )
-        if old.get("params") != params and not force:
-            raise PrepareError(
-                f"{out} was prepared with {old.get('params')}; pass --force to redo it with {params}, "
-                "or choose another --out"
-            )
+    _check_output(out, record_path, params, force=force)
     started = time.perf_counter()
     report = PrepareReport(src=str(src), out=str(out), short_side=short_side)
     out.mkdir(parents=True, exist_ok=True)
     done_before = set() if force else set((_read_json(record_path) or {}).get("done", []))
+    jobs = _plan_jobs(src, out, listed, done_before, report, (short_side, crf, preset))
+    done = {key for key in done_before if (out / key).is_file()}
+    if jobs:
+        workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+        _run_jobs(jobs, workers, out, report, done, lambda: _write_record(record_path, src, params, done, report),
+                  progress=progress)
 
+    # Lists, label names, test labels, meta files: everything at the top level except video folders.
+    for path in src.iterdir():
+        if path.is_file() and path.name != "prepare.json":
+            shutil.copy2(path, out / path.name)
+    report.seconds = time.perf_counter() - started
+    _write_record(record_path, src, params, done, report)
+    return report
+
+
+def _check_output(out: Path, record_path: Path, params: dict[str, Any], *, force: bool) -> None:
+    """Refuse an output folder that holds something else, or a copy made with other parameters (unless ``force``)."""
+    if not (out.exists() and any(out.iterdir())):
+        return
+    old = _read_json(record_path)
+    if old is None:
+        raise PrepareError(
+            f"{out} exists, is not empty and was not written by `ma52 data prepare` (no prepare.json); "
+            "choose another --out, or empty that folder yourself"
+        )
+    if old.get("params") != params and not force:
+        raise PrepareError(
+            f"{out} was prepared with {old.get('params')}; pass --force to redo it with {params}, "
+            "or choose another --out"
+        )
+
+
+def _plan_jobs(src: Path, out: Path, listed: dict[str, list[str]], done_before: set[str], report: PrepareReport,
+               options: tuple[int, int, str]) -> list[tuple[str, str, int, int, str]]:
+    """The videos still to re-encode, as ``_job`` arguments; counts listed, missing and reused ones in ``report``."""
     jobs = []
     for split, names in listed.items():
         video_dir = src / f"videos_{split}"
@@ -226,36 +254,28 @@ def prepare_dataset(
                 report.reused += 1
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            jobs.append((str(source), str(target), short_side, crf, preset))
+            jobs.append((str(source), str(target), *options))
+    return jobs
 
-    done = {key for key in done_before if (out / key).is_file()}
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    if jobs:
-        from tqdm import tqdm
 
-        quiet = not progress or os.environ.get("MA52_QUIET") == "1" or not sys.stderr.isatty()
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_job, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
-            for dst, status, error in tqdm(results, total=len(jobs), desc="prepare", unit="video", disable=quiet):
-                key = str(Path(dst).relative_to(out))
-                if status == "failed":
-                    report.failed[key] = error
-                    continue
-                done.add(key)
-                if status == "copied":
-                    report.copied += 1
-                else:
-                    report.encoded += 1
-                if len(done) % 500 == 0:  # a killed run restarts from here, not from zero
-                    _write_record(record_path, src, params, done, report)
-
-    # Lists, label names, test labels, meta files: everything at the top level except video folders.
-    for path in src.iterdir():
-        if path.is_file() and path.name != "prepare.json":
-            shutil.copy2(path, out / path.name)
-    report.seconds = time.perf_counter() - started
-    _write_record(record_path, src, params, done, report)
-    return report
+def _run_jobs(jobs: list[tuple[str, str, int, int, str]], workers: int, out: Path, report: PrepareReport,
+              done: set[str], save: Callable[[], None], *, progress: bool) -> None:
+    """Run ``jobs`` on a process pool: outcomes go to ``report``, finished videos to ``done`` (``save`` every 500)."""
+    quiet = not progress or os.environ.get("MA52_QUIET") == "1" or not sys.stderr.isatty()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_job, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
+        for dst, status, error in tqdm(results, total=len(jobs), desc="prepare", unit="video", disable=quiet):
+            key = str(Path(dst).relative_to(out))
+            if status == "failed":
+                report.failed[key] = error
+                continue
+            done.add(key)
+            if status == "copied":
+                report.copied += 1
+            else:
+                report.encoded += 1
+            if len(done) % 500 == 0:  # a killed run restarts from here, not from zero
+                save()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -266,8 +286,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_record(path: Path, src: Path, params: dict[str, Any], done: set[str], report: PrepareReport) -> None:
-    from ma52lib.engine.checkpoint import atomic_write_text
-
     record = {"source": str(src), "params": params, "done": sorted(done),
               "report": {k: v for k, v in asdict(report).items() if k not in ("src", "out")}}
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
@@ -281,11 +299,6 @@ def decode_speedup(src: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     medians over the first ``num_videos`` clips) and ``speedup`` (CPU time, which other processes on a
     shared machine do not inflate).
     """
-    import numpy as np
-    import torch
-
-    from ma52lib.data.dataset import MA52Dataset
-
     times = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a loader worker, where torch runs one thread

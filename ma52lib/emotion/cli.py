@@ -14,6 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ma52lib.data.synth.cli import _size as parse_size
+from ma52lib.emotion.experiment import format_result, manet_run_for, run_emotion_experiment
+from ma52lib.emotion.labels import EMOTIONS, EmotionLabelError, load_sessions
+from ma52lib.emotion.sessions import (
+    EMOTION_PROFILES,
+    add_emotion_arguments,
+    emotion_profile_for,
+    run_synth_args,
+    synthesize_emotion,
+)
 
 _DESCRIPTION = """\
 Does knowing the micro-actions help to recognise a person's emotional state? Each session (one
@@ -41,8 +50,6 @@ def _csv(text: str) -> tuple[str, ...]:
 
 def add_parser(subparsers: Any) -> None:
     """Register ``ma52 emotion`` (and its ``synth`` / ``check`` actions) on an argparse subparsers object."""
-    from ma52lib.emotion.sessions import EMOTION_PROFILES, add_emotion_arguments
-
     p = subparsers.add_parser("emotion", help="emotion from visual features vs micro-action cues (MA-52-Pro analogue)",
                               description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", help="emotion dataset (official layout + emotion_labels.csv); default: "
@@ -89,14 +96,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from ma52lib.emotion.sessions import run_synth_args
-
     return run_synth_args(args)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ma52lib.emotion.labels import EMOTIONS, EmotionLabelError, load_sessions
-
     try:
         sessions = load_sessions(args.data_root, emotions=args.emotions or EMOTIONS, labels_file=args.labels)
     except (EmotionLabelError, FileNotFoundError) as exc:
@@ -114,10 +117,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_emotion(args: argparse.Namespace) -> int:
-    from ma52lib.emotion.experiment import format_result, manet_run_for, run_emotion_experiment
-    from ma52lib.emotion.labels import EMOTIONS, EmotionLabelError
-    from ma52lib.emotion.sessions import emotion_profile_for, synthesize_emotion
-
     def echo(msg: str) -> None:
         print(msg, file=sys.stderr)
 

@@ -28,8 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from ma52lib.emotion.labels import EMOTIONS, Session, load_sessions, sessions_of
+from ma52lib.config import Config, make_config
+from ma52lib.data.lists import labels_path, read_list
+from ma52lib.emotion.labels import EMOTIONS, SPLITS, Session, clip_id, load_sessions, sessions_of
+from ma52lib.emotion.sessions import CUE_GROUPS
+from ma52lib.engine.run import LoadedRun, load_run, predict_split
+from ma52lib.engine.train import train
 from ma52lib.labels import NUM_CLASSES
+
+# scikit-learn, scipy and pandas are imported inside the functions that fit, test or tabulate: together
+# they take seconds to import, and every `ma52` command imports this module to register `ma52 emotion`.
 
 FEATURE_SETS: tuple[str, ...] = ("visual", "cues", "fused")
 # Reference set where clip labels exist: the annotated micro-actions instead of MANet's (a perfect
@@ -80,8 +88,6 @@ class ClipOutputs:
 
 def predict_clips(run: Any, root: str | os.PathLike[str], split: str, *, num_workers: int | None = None) -> ClipOutputs:
     """Run a ``LoadedRun`` over every clip of ``split`` under ``root``: probabilities and pooled features."""
-    from ma52lib.engine.run import predict_split
-
     ds, pred = predict_split(run, split, data_root=root, features=True, num_workers=num_workers)
     if pred["features"] is None or len(pred["indices"]) == 0:
         raise RuntimeError(f"no clip of {root}/{split}_list_videos.txt could be read; check the videos")
@@ -138,7 +144,7 @@ def session_features(sessions: Sequence[Session], clips: ClipOutputs, *,
 # ---- classification and statistics -------------------------------------------------------------------
 def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """Standardised multinomial logistic regression (C=1, never tuned): predicted class per test row."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # see the note on imports at the top
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -151,7 +157,7 @@ def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     """Macro-F1 over all ``num_classes`` classes, scikit-learn semantics (a class never seen nor predicted counts 0)."""
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # see the note on imports at the top
 
     return float(f1_score(y_true, y_pred, labels=list(range(num_classes)), average="macro", zero_division=0))
 
@@ -170,7 +176,7 @@ def _boot_scores(y: np.ndarray, preds: np.ndarray, weights: np.ndarray, k: int) 
 
 def _t_interval(values: np.ndarray) -> list[float]:
     """95% t-interval of the mean of ``values`` (NaN with fewer than two values)."""
-    from scipy import stats
+    from scipy import stats  # see the note on imports at the top
 
     if len(values) < 2:
         return [math.nan, math.nan]
@@ -180,7 +186,7 @@ def _t_interval(values: np.ndarray) -> list[float]:
 
 def _paired_t(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided paired t-test p-value; NaN when undefined (one seed, or identical differences)."""
-    from scipy import stats
+    from scipy import stats  # see the note on imports at the top
 
     d = a - b
     if len(d) < 2 or np.allclose(d, d[0]):
@@ -206,7 +212,7 @@ class EmotionResult:
 
     def table(self):
         """DataFrame, percent: one row per feature set (mean over seeds, 95% CI over seeds and over test sessions)."""
-        import pandas as pd
+        import pandas as pd  # see the note on imports at the top
 
         rows = []
         for name in self.summary:
@@ -222,7 +228,7 @@ class EmotionResult:
 
     def comparison_table(self):
         """DataFrame, percentage points: paired differences between feature sets with both kinds of test."""
-        import pandas as pd
+        import pandas as pd  # see the note on imports at the top
 
         rows = []
         for c in self.comparisons:
@@ -280,15 +286,7 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
     if n_seeds < 1:
         raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
     names = list(sets or [s for s in (*FEATURE_SETS, REFERENCE_SET) if s in train.sets and s in test.sets])
-    preds = {name: np.zeros((n_seeds, len(test)), np.int64) for name in names}
-    for s in range(n_seeds):
-        rng = np.random.default_rng([seed, s])
-        # Class-stratified bootstrap: every emotion keeps its count, so every refit sees all classes.
-        idx = np.concatenate([rng.choice(np.flatnonzero(train.y == c), size=int((train.y == c).sum()))
-                              for c in present])
-        for name in names:
-            preds[name][s] = fit_predict(train.sets[name][idx], train.y[idx], test.sets[name], seed=s)
-
+    preds = _bootstrap_predictions(train, test, names, present, n_seeds=n_seeds, seed=seed)
     scores: dict[str, dict[str, list[float]]] = {}
     for name in names:
         p = preds[name]
@@ -313,6 +311,30 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
         }
         for name in names
     }
+    return EmotionResult(
+        emotions=train.emotions, n_train=len(train), n_test=len(test), n_seeds=n_seeds, seed=seed,
+        dims={name: int(train.sets[name].shape[1]) for name in names}, scores=scores, summary=summary,
+        comparisons=_comparisons(names, scores, boot),
+    )
+
+
+def _bootstrap_predictions(train: SessionFeatures, test: SessionFeatures, names: Sequence[str],
+                           present: Sequence[int], *, n_seeds: int, seed: int) -> dict[str, np.ndarray]:
+    """Test predictions ``[n_seeds, S]`` of each feature set, refitted on a bootstrap of the train sessions per seed."""
+    preds = {name: np.zeros((n_seeds, len(test)), np.int64) for name in names}
+    for s in range(n_seeds):
+        rng = np.random.default_rng([seed, s])
+        # Class-stratified bootstrap: every emotion keeps its count, so every refit sees all classes.
+        idx = np.concatenate([rng.choice(np.flatnonzero(train.y == c), size=int((train.y == c).sum()))
+                              for c in present])
+        for name in names:
+            preds[name][s] = fit_predict(train.sets[name][idx], train.y[idx], test.sets[name], seed=s)
+    return preds
+
+
+def _comparisons(names: Sequence[str], scores: dict[str, dict[str, list[float]]],
+                 boot: dict[str, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """Paired differences of ``COMPARISONS`` (both sets present): over seeds (t-test) and test sessions (bootstrap)."""
     comparisons = []
     for a, b in COMPARISONS:
         if a not in names or b not in names:
@@ -328,21 +350,23 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
                 "ci_test": [float(v) for v in np.quantile(d_boot, [0.025, 0.975])],
                 "p_test": float(min(1.0, 2 * min(np.mean(d_boot <= 0), np.mean(d_boot >= 0)))),
             })
-    return EmotionResult(
-        emotions=train.emotions, n_train=len(train), n_test=len(test), n_seeds=n_seeds, seed=seed,
-        dims={name: int(train.sets[name].shape[1]) for name in names}, scores=scores, summary=summary,
-        comparisons=comparisons,
-    )
+    return comparisons
 
 
 # ---- the experiment end to end ---------------------------------------------------------------------
+def manet_config(profile: str, data_root: str | None = None, seed: int = 0) -> Config:
+    """MANet as the benchmark trains it: the profile's config on ``data_root`` (None: MA-52-Synth).
+
+    The same config as ``chapters.benchmark.benchmark_configs(...)["manet"]`` (a test checks the
+    hashes agree), so the emotion experiment and the benchmark share one run.
+    """
+    return make_config(profile, {"data.root": data_root, "runtime.seed": seed, "model.name": "manet"})
+
+
 def manet_run_for(profile: str, data_root: str | None = None, seed: int = 0, *,
                   echo: Callable[[str], None] = print) -> Path:
     """The benchmark's MANet run of ``profile`` on ``data_root`` (None: MA-52-Synth), trained once and reused."""
-    from ma52lib.experiments import benchmark_configs, run_configs
-
-    cfg = benchmark_configs(profile, data_root, seed)["manet"]
-    return run_configs({"manet": cfg}, echo=echo)["manet"]
+    return train(manet_config(profile, data_root, seed), resume=True, echo=echo)
 
 
 def run_emotion_experiment(
@@ -360,8 +384,6 @@ def run_emotion_experiment(
     num_workers: int | None = None,
 ) -> EmotionResult:
     """Session-level emotion from visual features, micro-action cues and both, for a MANet run (folder or LoadedRun)."""
-    from ma52lib.engine.run import LoadedRun, load_run
-
     loaded = run if isinstance(run, LoadedRun) else load_run(run, device=device)
     root = Path(emotion_root)
     sessions = load_sessions(root, emotions=emotions, labels_file=labels_file)
@@ -401,7 +423,7 @@ def verdict(result: EmotionResult) -> str:
 
 def claim_table(result: EmotionResult):
     """The paper's claim beside ours (percent): the paper's MA-52-Pro numbers are not public."""
-    import pandas as pd
+    import pandas as pd  # see the note on imports at the top
 
     c = result.comparison("fused", "visual", "accuracy")
     lo, hi = c["ci_test"]
@@ -421,7 +443,7 @@ def claim_table(result: EmotionResult):
 
 def format_result(result: EmotionResult) -> str:
     """The tables and the verdict as plain text (for the command line)."""
-    import pandas as pd
+    import pandas as pd  # see the note on imports at the top
 
     k = len(result.emotions)
     lines = [
@@ -443,14 +465,11 @@ def format_result(result: EmotionResult) -> str:
 # ---- micro-action frequencies per emotion (the chapter's plot) ----------------------------------------
 def true_labels(root: str | os.PathLike[str]) -> dict[str, int]:
     """Fine label of every clip id with a real label (train/val lists, and test_labels.txt when present)."""
-    from ma52lib.data.lists import read_list
-    from ma52lib.emotion.labels import clip_id
-
-    root = Path(root)
     out: dict[str, int] = {}
-    for name in ("train_list_videos.txt", "val_list_videos.txt", "test_labels.txt"):
-        if (root / name).is_file():
-            out.update({clip_id(c.path): c.label for c in read_list(root / name)})
+    for split in SPLITS:
+        path = labels_path(root, split)
+        if path is not None and path.is_file():
+            out.update({clip_id(c.path): c.label for c in read_list(path)})
     return out
 
 
@@ -461,9 +480,7 @@ def cue_frequencies(sessions: Sequence[Session], *, labels: dict[str, int] | Non
     ``source`` is "annotated" (from ``labels``) and/or "MANet" (the mean predicted probability mass of the
     group over the session's clips, from ``clips``).
     """
-    import pandas as pd
-
-    from ma52lib.emotion.sessions import CUE_GROUPS
+    import pandas as pd  # see the note on imports at the top
 
     groups = dict(groups or CUE_GROUPS)
     row = {cid: i for i, cid in enumerate(clips.ids)} if clips is not None else {}
@@ -477,7 +494,7 @@ def cue_frequencies(sessions: Sequence[Session], *, labels: dict[str, int] | Non
                 records.append({**base, "source": "annotated", "fraction": float(np.mean([y in ids for y in known]))})
             idx = [row[c] for c in s.clips if c in row]
             if idx:
-                mass = clips.probs[idx][:, sorted(ids)].sum(1).mean()  # type: ignore[union-attr]
+                mass = clips.probs[idx][:, sorted(ids)].sum(1).mean()
                 records.append({**base, "source": "MANet", "fraction": float(mass)})
     return pd.DataFrame.from_records(records, columns=["session", "split", "emotion", "group", "source", "fraction"])
 
@@ -486,5 +503,6 @@ __all__ = [
     "COMPARISONS", "FEATURE_SETS", "PAPER_CLAIM", "REFERENCE_SET", "SET_TITLES", "ClipOutputs", "EmotionResult",
     "SessionFeatures",
     "claim_table", "cue_frequencies", "evaluate_feature_sets", "fit_predict", "format_result", "macro_f1",
-    "manet_run_for", "predict_clips", "run_emotion_experiment", "session_features", "true_labels", "verdict",
+    "manet_config", "manet_run_for", "predict_clips", "run_emotion_experiment", "session_features", "true_labels",
+    "verdict",
 ]

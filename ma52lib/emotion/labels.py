@@ -27,7 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ma52lib.data.lists import read_list
+from ma52lib.data.lists import list_path, read_list
+from ma52lib.files import atomic_write_text
 
 # The synthetic sessions' states: a coarse valence set (see ma52lib.emotion.sessions for why).
 EMOTIONS: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -71,10 +72,7 @@ def write_emotion_labels(path: str | os.PathLike[str], sessions: Iterable[Sessio
         if bad:
             raise ValueError(f"session {s.session!r}: clip id {bad[0]!r} is empty or holds whitespace or a comma")
         writer.writerow([s.split, s.session, s.emotion, " ".join(clip_id(c) for c in s.clips)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
@@ -96,7 +94,8 @@ def read_emotion_labels(
             "make them with `ma52 emotion synth` or write them for your data (see ma52lib/emotion/labels.py)"
         )
     allowed = tuple(emotions)
-    listed = _listed_clips(Path(root), path) if root is not None else None
+    lists = Path(root) if root is not None else None
+    listed = _listed_clips(lists, path) if lists is not None else None
     text = path.read_bytes().decode("utf-8-sig")  # a BOM from a spreadsheet export is harmless
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)
@@ -110,54 +109,61 @@ def read_emotion_labels(
         number = rows.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
-        if len(row) != len(COLUMNS):
-            raise EmotionLabelError(
-                f"{path}, line {number}: expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(row)}: {row!r}"
-            )
-        split, session, emotion, clips_text = (cell.strip() for cell in row)
-        if split not in SPLITS:
-            raise EmotionLabelError(f"{path}, line {number}: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
-        if not session or any(ch.isspace() for ch in session):
-            raise EmotionLabelError(f"{path}, line {number}: session id {session!r} is empty or holds whitespace")
-        if session in seen_session:
-            raise EmotionLabelError(
-                f"{path}, line {number}: session {session!r} already appears on line {seen_session[session]}; "
-                "each session is one row (and belongs to one split)"
-            )
-        if emotion not in allowed:
-            raise EmotionLabelError(
-                f"{path}, line {number}: unknown emotion {emotion!r} for session {session!r}; "
-                f"allowed: {', '.join(allowed)} (pass your own set with --emotions / emotions=)"
-            )
-        clips = tuple(clip_id(c) for c in clips_text.split())
-        if not clips:
-            raise EmotionLabelError(f"{path}, line {number}: session {session!r} lists no clips")
-        for c in clips:
+        where = f"{path}, line {number}"
+        s = _parse_row(row, where, allowed, seen_session)
+        for c in s.clips:
             if c in seen_clip:
                 other, line = seen_clip[c]
                 raise EmotionLabelError(
-                    f"{path}, line {number}: clip {c!r} of session {session!r} already belongs to session "
+                    f"{where}: clip {c!r} of session {s.session!r} already belongs to session "
                     f"{other!r} (line {line}); a clip can be in one session only"
                 )
-            seen_clip[c] = (session, number)
-            if listed is not None and c not in listed[split]:
+            seen_clip[c] = (s.session, number)
+            if lists is not None and listed is not None and c not in listed[s.split]:
                 raise EmotionLabelError(
-                    f"{path}, line {number}: unknown clip {c!r} in session {session!r}: it is not listed in "
-                    f"{Path(root) / f'{split}_list_videos.txt'}; fix the id or the split column"  # type: ignore[arg-type]
+                    f"{where}: unknown clip {c!r} in session {s.session!r}: it is not listed in "
+                    f"{list_path(lists, s.split)}; fix the id or the split column"
                 )
-        seen_session[session] = number
-        sessions.append(Session(split, session, emotion, clips))
+        seen_session[s.session] = number
+        sessions.append(s)
     if not sessions:
         raise EmotionLabelError(f"{path}: no sessions after the header")
     return sessions
+
+
+def _parse_row(row: list[str], where: str, allowed: tuple[str, ...], seen_session: dict[str, int]) -> Session:
+    """One row as a Session: known split and emotion, a new session id without whitespace, some clips."""
+    if len(row) != len(COLUMNS):
+        raise EmotionLabelError(
+            f"{where}: expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(row)}: {row!r}"
+        )
+    split, session, emotion, clips_text = (cell.strip() for cell in row)
+    if split not in SPLITS:
+        raise EmotionLabelError(f"{where}: unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    if not session or any(ch.isspace() for ch in session):
+        raise EmotionLabelError(f"{where}: session id {session!r} is empty or holds whitespace")
+    if session in seen_session:
+        raise EmotionLabelError(
+            f"{where}: session {session!r} already appears on line {seen_session[session]}; "
+            "each session is one row (and belongs to one split)"
+        )
+    if emotion not in allowed:
+        raise EmotionLabelError(
+            f"{where}: unknown emotion {emotion!r} for session {session!r}; "
+            f"allowed: {', '.join(allowed)} (pass your own set with --emotions / emotions=)"
+        )
+    clips = tuple(clip_id(c) for c in clips_text.split())
+    if not clips:
+        raise EmotionLabelError(f"{where}: session {session!r} lists no clips")
+    return Session(split, session, emotion, clips)
 
 
 def _listed_clips(root: Path, labels_path: Path) -> dict[str, set[str]]:
     """Clip ids of each split's list under ``root`` (empty set for a split without a list)."""
     out: dict[str, set[str]] = {}
     for split in SPLITS:
-        list_path = root / f"{split}_list_videos.txt"
-        out[split] = {clip_id(c.path) for c in read_list(list_path)} if list_path.is_file() else set()
+        path = list_path(root, split)
+        out[split] = {clip_id(c.path) for c in read_list(path)} if path.is_file() else set()
     if not any(out.values()):
         raise FileNotFoundError(
             f"no *_list_videos.txt under {root} to check {labels_path} against; "

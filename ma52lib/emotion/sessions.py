@@ -21,13 +21,12 @@ MANet run can be evaluated on it, plus ``emotion_labels.csv`` (see ``ma52lib.emo
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,10 +41,13 @@ from ma52lib.data.synth import (
     allowed_distractors,
     make_participants,
     read_meta,
+    reporter,
+    video_format,
     write_dataset,
 )
 from ma52lib.data.synth.motions import class_ranges
 from ma52lib.emotion.labels import EMOTIONS, LABELS_FILE, SPLITS, Session, write_emotion_labels
+from ma52lib.files import folder_lock, publish_folder
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS
 from ma52lib.paths import data_dir
 
@@ -282,84 +284,83 @@ def synthesize_emotion(
     sessions and the generative assumptions).
     """
     prof = _profile(profile)
-    size = tuple(int(x) for x in (size or prof.size))  # type: ignore[assignment]
-    if len(size) != 2 or size[0] % 2 or size[1] % 2 or min(size) < 16:
-        raise ValueError(f"size must be (W, H) with even values >= 16 (h264 yuv420p), got {size}")
+    size, fps = video_format(size or prof.size, fps or prof.fps)
     args = {
         "profile": profile,
         "seed": int(seed),
         "size": list(size),
-        "fps": int(fps or prof.fps),
+        "fps": fps,
         "sessions": [int(x) for x in (sessions or prof.sessions)],
         "clips_per_session": [int(x) for x in (clips_per_session or prof.clips)],
         "duration": [float(x) for x in (duration or prof.duration)],
         "action_effect": float(action_effect),
         "direct_effect": float(direct_effect),
     }
-    if args["fps"] < 1:
-        raise ValueError(f"fps must be a positive integer, got {fps}")
-    if out is None:
-        name = f"ma52-emotion-{profile}-{seed}"
-        defaults = {**args, "size": list(prof.size), "fps": prof.fps, "sessions": list(prof.sessions),
-                    "clips_per_session": list(prof.clips), "duration": list(prof.duration),
-                    "action_effect": 1.0, "direct_effect": 1.0}
-        if args != defaults:
-            name += "-" + hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()[:8]
-        out = data_dir() / name
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    quiet = not progress or os.environ.get("MA52_QUIET") == "1"
-    say = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
-
+    out = Path(out) if out is not None else _default_folder(args, prof)
+    say = reporter(progress)
     # One generator per folder at a time; a second caller waits, then finds the data ready.
-    with open(out.parent / f".{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        meta = read_meta(out)
-        if not force and meta is not None and meta.get("complete"):
-            if meta.get("args") == args and meta.get("version") == EMOTION_VERSION \
-                    and meta.get("synth_version") == GENERATOR_VERSION:
-                say(f"MA-52-Synth emotion: reusing {out}")
-                return out
-            raise FileExistsError(
-                f"{out} holds a dataset made with other arguments or generator version "
-                f"({meta.get('generator')} {meta.get('version')}, args {meta.get('args')}); "
-                "pass force=True (--force) to regenerate it, or choose another out"
-            )
-        if not force and out.exists() and any(out.iterdir()):
-            raise FileExistsError(
-                f"{out} exists and is not a complete emotion dataset (no usable meta.json); "
-                "pass force=True (--force) to replace it, or choose another out"
-            )
-        started = time.perf_counter()
-        planned, participants = plan_sessions(
-            tuple(args["sessions"]), tuple(args["clips_per_session"]), tuple(args["duration"]),  # type: ignore[arg-type]
-            seed=seed, action_effect=action_effect, direct_effect=direct_effect,
+    with folder_lock(out):
+        if not _reusable(out, args, force=force, say=say):
+            _render(out, args, workers=workers, progress=progress, say=say)
+    return out
+
+
+def _default_folder(args: dict[str, Any], prof: EmotionProfile) -> Path:
+    """``data_dir()/ma52-emotion-<profile>-<seed>``, plus a hash of the arguments off the profile's defaults."""
+    name = f"ma52-emotion-{args['profile']}-{args['seed']}"
+    defaults = {**args, "size": list(prof.size), "fps": prof.fps, "sessions": list(prof.sessions),
+                "clips_per_session": list(prof.clips), "duration": list(prof.duration),
+                "action_effect": 1.0, "direct_effect": 1.0}
+    if args != defaults:
+        name += "-" + hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()[:8]
+    return data_dir() / name
+
+
+def _reusable(out: Path, args: dict[str, Any], *, force: bool, say: Callable[[str], None]) -> bool:
+    """Whether ``out`` already holds these sessions; refuses to overwrite anything else without ``force``."""
+    meta = read_meta(out)
+    if not force and meta is not None and meta.get("complete"):
+        if meta.get("args") == args and meta.get("version") == EMOTION_VERSION \
+                and meta.get("synth_version") == GENERATOR_VERSION:
+            say(f"MA-52-Synth emotion: reusing {out}")
+            return True
+        raise FileExistsError(
+            f"{out} holds a dataset made with other arguments or generator version "
+            f"({meta.get('generator')} {meta.get('version')}, args {meta.get('args')}); "
+            "pass force=True (--force) to regenerate it, or choose another out"
         )
-        clips = [c for s in planned for c in s.clips]
-        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            write_dataset(
-                tmp, clips, participants, size=size, fps=args["fps"], workers=workers, progress=progress,  # type: ignore[arg-type]
-                meta={
-                    "generator": "ma52lib.emotion.sessions",
-                    "version": EMOTION_VERSION,
-                    "synth_version": GENERATOR_VERSION,
-                    "args": args,
-                    "assumptions": assumptions(),
-                    "sessions": [{**asdict(s.session), "participant": s.participant, "trait": round(s.trait, 4)}
-                                 for s in planned],
-                },
-            )
-            write_emotion_labels(tmp / LABELS_FILE, [s.session for s in planned])
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        say(f"MA-52-Synth emotion: {len(planned)} sessions, {len(clips)} clips at {size[0]}x{size[1]} "
-            f"{args['fps']} fps in {time.perf_counter() - started:.1f} s -> {out}")
-        return out
+    if not force and out.exists() and any(out.iterdir()):
+        raise FileExistsError(
+            f"{out} exists and is not a complete emotion dataset (no usable meta.json); "
+            "pass force=True (--force) to replace it, or choose another out"
+        )
+    return False
+
+
+def _render(out: Path, args: dict[str, Any], *, workers: int, progress: bool, say: Callable[[str], None]) -> None:
+    """Plan and render the sessions ``args`` describe into ``out`` (published only once complete)."""
+    started = time.perf_counter()
+    planned, participants = plan_sessions(
+        tuple(args["sessions"]), tuple(args["clips_per_session"]), tuple(args["duration"]),
+        seed=args["seed"], action_effect=args["action_effect"], direct_effect=args["direct_effect"],
+    )
+    clips = [c for s in planned for c in s.clips]
+    size = (args["size"][0], args["size"][1])
+    meta = {
+        "generator": "ma52lib.emotion.sessions",
+        "version": EMOTION_VERSION,
+        "synth_version": GENERATOR_VERSION,
+        "args": args,
+        "assumptions": assumptions(),
+        "sessions": [{**asdict(s.session), "participant": s.participant, "trait": round(s.trait, 4)}
+                     for s in planned],
+    }
+    with publish_folder(out) as tmp:
+        write_dataset(tmp, clips, participants, size=size, fps=args["fps"], workers=workers, progress=progress,
+                      meta=meta)
+        write_emotion_labels(tmp / LABELS_FILE, [s.session for s in planned])
+    say(f"MA-52-Synth emotion: {len(planned)} sessions, {len(clips)} clips at {size[0]}x{size[1]} "
+        f"{args['fps']} fps in {time.perf_counter() - started:.1f} s -> {out}")
 
 
 # ---- command line --------------------------------------------------------------------------------

@@ -12,6 +12,11 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ma52lib.config import Config
+from ma52lib.data.dataset import MA52Dataset, collate
+from ma52lib.data.synth import synthesize
+from ma52lib.embeddings import label_embeddings
+from ma52lib.labels import NUM_CLASSES
+from ma52lib.models import build_model
 
 # MANet's size presets (the baselines carry their own): depth and base width of the ResNet.
 MANET_SIZES = {"paper": (50, 64), "cpu": (18, 32), "tiny": (18, 16)}
@@ -35,8 +40,6 @@ def resolve_data_root(cfg: Config, *, progress: bool = True) -> Path:
             "README 'The real MA-52'). For MA-52-Synth use --profile cpu, or render the full-size analogue with "
             "`ma52 synth --profile full --out DIR` and pass --data-root DIR."
         )
-    from ma52lib.data.synth import synthesize
-
     return synthesize(profile=cfg.data.synth_profile, seed=cfg.data.synth_seed, progress=progress)
 
 
@@ -44,8 +47,6 @@ def embedding_table(cfg: Config) -> torch.Tensor | None:
     """The [52, D] label-embedding table of the joint loss, or None when the loss is plain CE."""
     if cfg.loss.weight <= 0 or not cfg.model.embedding:
         return None
-    from ma52lib.embeddings import label_embeddings
-
     return label_embeddings(cfg.loss.embeddings)
 
 
@@ -82,9 +83,6 @@ def memory_format_of(model: nn.Module) -> torch.memory_format:
 
 def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
     """The network a config describes (random init unless ``model.pretrained``)."""
-    from ma52lib.labels import NUM_CLASSES
-    from ma52lib.models import build_model
-
     return build_model(
         cfg.model.name, num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments, **model_options(cfg, emb_dim)
     )
@@ -92,8 +90,6 @@ def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
 
 def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, train: bool):
     """An MA52Dataset sampling frames the way ``model`` expects."""
-    from ma52lib.data import MA52Dataset
-
     return MA52Dataset(
         root,
         split,
@@ -142,8 +138,6 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
     ``pin`` (set it when the model is on a GPU) returns batches in page-locked memory, so
     ``.to(device, non_blocking=True)`` overlaps the copy with compute.
     """
-    from ma52lib.data import collate
-
     sampler: Sampler = DistributedSampler(
         dataset, num_replicas=world, rank=rank, shuffle=train, seed=cfg.runtime.seed, drop_last=False
     )

@@ -1,8 +1,9 @@
 """Checkpoints that survive kills and full disks: atomic writes, a digest, and a previous good copy.
 
-A checkpoint is written to a temporary file and fsynced first; only then is the old one moved to
-``<name>.prev.pt`` and the new one renamed into place, so a kill or a full disk at any moment leaves at
-least one complete checkpoint under its own name (temporary files, ``.<name>.*.tmp``, are never loaded).
+A checkpoint is written to a fsynced temporary file first (``ma52lib.files``); only then is the old one
+moved to ``<name>.prev.pt`` and the new one renamed into place, so a kill or a full disk at any moment
+leaves at least one complete checkpoint under its own name (temporary files, ``.<name>.*.tmp``, are
+never loaded).
 Each file has a ``.sha256`` sidecar written after it, so a truncated or tampered file is detected and
 the previous good checkpoint is used instead. Everything is loaded with ``weights_only=True``: a
 checkpoint from elsewhere can never run code.
@@ -10,17 +11,18 @@ checkpoint from elsewhere can never run code.
 
 from __future__ import annotations
 
-import errno
 import hashlib
+import io
 import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ma52lib import files
 
 
 class CheckpointError(RuntimeError):
@@ -31,72 +33,19 @@ class CheckpointError(RuntimeError):
         self.reason = reason or message  # a few words, for summaries naming several files
 
 
-class DiskFullError(OSError):
-    """The disk filled up while a file was written; the previous version of the file is untouched."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)  # the whole message, without OSError's "[Errno 28]" prefix
-
-
-def _disk_full(path: Path, err: OSError) -> DiskFullError:
-    kept = f"the previous {path.name} is kept unchanged" if path.exists() else f"no partial {path.name} was left"
-    return DiskFullError(
-        err.errno, f"disk full while writing {path} ({os.strerror(err.errno or errno.ENOSPC)}); {kept}. Free "
-        "space on that disk, then run the same command again (`ma52 train --resume` continues a run from its "
-        "last checkpoint)", str(path))
-
-
-_STALE_TEMP = ".*.tmp"  # what _write_temp names its files: never a finished file
-
-
-def _write_temp(path: Path, data: bytes) -> Path:
-    """``data`` in a fsynced temporary file beside ``path`` (removed again on any failure)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _disk_full(path, exc) from None
-        raise
-    return Path(tmp)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash or a full disk leaves either the old or the new file."""
-    path = Path(path)
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Text version of ``atomic_write_bytes``."""
-    atomic_write_bytes(path, text.encode())
-
-
 def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
 def save_checkpoint(state: dict[str, Any], path: Path, *, keep_previous: bool = True) -> None:
     """Serialise ``state`` and install it atomically at ``path`` (old copy -> ``*.prev.pt``)."""
-    import io
-
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
     path = Path(path)
     # The new bytes are on disk before anything is moved: a full disk or a kill while writing them
     # leaves the old checkpoint where it was.
-    tmp = _write_temp(path, data)
+    tmp = files.write_temp(path, data)  # looked up at call time: the fault tests replace it
     try:
         old_digest = _verified_digest(path) if keep_previous else None
         if old_digest is not None:
@@ -105,23 +54,13 @@ def save_checkpoint(state: dict[str, Any], path: Path, *, keep_previous: bool = 
             prev = previous_of(path)
             _digest_path(prev).unlink(missing_ok=True)
             os.replace(path, prev)
-            atomic_write_text(_digest_path(prev), old_digest + "\n")
+            files.atomic_write_text(_digest_path(prev), old_digest + "\n")
         _digest_path(path).unlink(missing_ok=True)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    atomic_write_text(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
-
-
-def remove_stale_temps(folder: Path) -> list[Path]:
-    """Delete temporary files that killed writers left in ``folder``; returns what was removed."""
-    removed = []
-    for tmp in Path(folder).glob(_STALE_TEMP):
-        if tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
+    files.atomic_write_text(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
 
 
 def previous_of(path: Path) -> Path:

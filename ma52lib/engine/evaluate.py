@@ -1,4 +1,8 @@
-"""Scoring: run a model over a split, gather class probabilities, and compute the paper's metrics."""
+"""Scoring: run a model over a split, gather class probabilities, and compute the paper's metrics.
+
+``read_results`` / ``scored_results`` read a finished run's results.json (the latter: the metrics of the
+split asked for, or val where that split was not scored).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from ma52lib.engine import dist
 from ma52lib.engine.progress import progress_bar
+from ma52lib.metrics import SCALAR_KEYS
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
@@ -86,8 +91,6 @@ def _merge(parts: list[dict[str, Any]], features: bool) -> dict[str, Any]:
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """Only the table numbers of a ``compute_metrics`` result."""
-    from ma52lib.metrics import SCALAR_KEYS
-
     return {k: float(metrics[k]) for k in SCALAR_KEYS}
 
 
@@ -97,3 +100,17 @@ def read_results(run_dir: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the run has not finished (train it, or resume with --resume)")
     return json.loads(path.read_text())
+
+
+def scored_results(run_dir: Path, split: str = "test") -> tuple[dict[str, Any], str]:
+    """(metrics of ``split``, split used) of a finished run: val where ``split`` was not scored.
+
+    Training scores the test split only where its labels exist (``data.lists.labels_path``), so a run
+    on the real MA-52 falls back to val here, as ``data.lists.scored_split`` does for its folder.
+    """
+    res = read_results(run_dir)
+    if split in res:
+        return res[split], split
+    if "val" not in res:
+        raise KeyError(f"{Path(run_dir) / 'results.json'} has neither {split!r} nor 'val' metrics; retrain the run")
+    return res["val"], "val"

@@ -38,7 +38,7 @@ from torch import nn
 
 from ma52lib.config import PRECISIONS, Config, ModelConfig
 from ma52lib.engine.build import build_model_for, memory_format_of
-from ma52lib.engine.checkpoint import atomic_write_text
+from ma52lib.files import atomic_write_text
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.paths import runs_dir
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from ma52lib.config import Config, load_config
-from ma52lib.engine.build import (build_dataset, build_loader, build_model_for, embedding_table, memory_format_of,
-                                  resolve_data_root)
-from ma52lib.engine.checkpoint import load_checkpoint
+from ma52lib.config import Config, load_config, make_config, save_config
+from ma52lib.data.sampling import dense_indices, tsn_test_indices
+from ma52lib.data.transforms import ClipTransform
+from ma52lib.data.video import probe, read_frames
+from ma52lib.engine.build import (
+    build_dataset,
+    build_loader,
+    build_model_for,
+    embedding_table,
+    memory_format_of,
+    resolve_data_root,
+)
+from ma52lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from ma52lib.engine.evaluate import autocast, predict_loader
 from ma52lib.engine.precision import resolve, uses_bf16
+from ma52lib.labels import BODY_PARTS, FINE_CLASSES, body_of
+from ma52lib.metrics import compute_metrics, write_submission
+from ma52lib.models.convert import load_official_checkpoint
 
 
 @dataclass
@@ -61,8 +74,6 @@ def data_root_of(run: LoadedRun, data_root: str | Path | None = None) -> Path:
 def predict_split(run: LoadedRun, split: str, *, data_root: str | Path | None = None,
                   features: bool = False, num_workers: int | None = None) -> tuple[Any, dict[str, Any]]:
     """(dataset, predictions dict of ``predict_loader``) for ``split`` of the run's data."""
-    from dataclasses import replace
-
     cfg = run.cfg
     if num_workers is not None:
         cfg = replace(cfg, data=replace(cfg.data, num_workers=num_workers))
@@ -74,8 +85,6 @@ def predict_split(run: LoadedRun, split: str, *, data_root: str | Path | None = 
 
 def evaluate_split(run: LoadedRun, split: str, *, data_root: str | Path | None = None) -> dict[str, Any]:
     """The paper's metrics of the run on ``split`` (which must have labels)."""
-    from ma52lib.metrics import compute_metrics
-
     ds, pred = predict_split(run, split, data_root=data_root)
     if not getattr(ds, "has_labels", True):
         raise ValueError(
@@ -87,8 +96,6 @@ def evaluate_split(run: LoadedRun, split: str, *, data_root: str | Path | None =
 
 def load_clip(run: LoadedRun, video: str | Path) -> torch.Tensor:
     """Decode and transform one mp4 exactly as the run's evaluation does: [T, 3, H, W] float."""
-    from ma52lib.data import ClipTransform, dense_indices, probe, read_frames, tsn_test_indices
-
     info = probe(video)
     model = run.model
     if model.sampling == "dense":
@@ -104,8 +111,6 @@ def load_clip(run: LoadedRun, video: str | Path) -> torch.Tensor:
 @torch.no_grad()
 def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list[list[dict[str, Any]]]:
     """Top-``k`` micro-actions (id, name, body part, probability) for each video file."""
-    from ma52lib.labels import BODY_PARTS, FINE_CLASSES, body_of
-
     out = []
     for video in videos:
         clip = load_clip(run, video).unsqueeze(0).to(run.device)  # [1, T, 3, H, W]
@@ -122,8 +127,6 @@ def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list
 
 def submit(run: LoadedRun, out_csv: str | Path, *, split: str = "test", data_root: str | Path | None = None) -> Path:
     """Write the Codabench CSV of ``split`` (test by default) for the run."""
-    from ma52lib.metrics import write_submission
-
     ds, pred = predict_split(run, split, data_root=data_root)
     vids = [ds.video_ids[i] for i in pred["indices"]]
     if len(vids) != len(ds):
@@ -139,12 +142,6 @@ def import_official(checkpoint: str | Path, out: str | Path, *, profile: str = "
     The official head's embedding branch is only used by the training loss, so the imported run is
     configured without it (``loss.weight=0``) and those weights are left out; everything else must match.
     """
-    import json
-
-    from ma52lib.config import make_config, save_config
-    from ma52lib.engine.checkpoint import save_checkpoint
-    from ma52lib.models.convert import load_official_checkpoint
-
     cfg = make_config(profile, {**(overrides or {}), "loss.weight": 0.0})
     model = build_model_for(cfg, None)
     cfg, _ = resolve(cfg, model=model)  # config.json holds the precision `ma52 eval` will use

@@ -39,11 +39,9 @@ from ma52lib.engine.build import (
     resolve_data_root,
 )
 from ma52lib.engine.checkpoint import (
-    atomic_write_text,
     load_checkpoint,
     load_latest_good,
     previous_of,
-    remove_stale_temps,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -52,6 +50,7 @@ from ma52lib.engine.evaluate import autocast, predict_loader, scalar_metrics
 from ma52lib.engine.optim import param_groups
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.progress import progress_bar
+from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.losses import JointEmbeddingLoss
 from ma52lib.metrics import compute_metrics
 from ma52lib.paths import runs_dir

@@ -7,15 +7,18 @@ import difflib
 import sys
 from pathlib import Path
 
-from ma52lib.explain.gradcam import METHODS, VideoCam, is_class_specific
+from ma52lib.data.video import VideoError
+from ma52lib.engine.checkpoint import CheckpointError
+from ma52lib.engine.run import load_run
+from ma52lib.explain import viz
+from ma52lib.explain.gradcam import METHODS, VideoCam, explain_video, is_class_specific
+from ma52lib.labels import BODY_PARTS, FINE_CLASSES, NUM_CLASSES, body_of
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
 def resolve_class(text: str) -> int:
     """A class id from ``text``: an id 0..51 or a class name (case and ``_``/``-`` ignored)."""
-    from ma52lib.labels import FINE_CLASSES, NUM_CLASSES
-
     text = text.strip()
     if text.lstrip("-").isdigit():
         value = int(text)
@@ -36,8 +39,6 @@ def resolve_class(text: str) -> int:
 
 def caption(result: VideoCam, k: int = 5) -> list[str]:
     """Text lines for a CAM picture: the video, what the map explains, and the top-``k`` classes."""
-    from ma52lib.labels import BODY_PARTS, FINE_CLASSES, body_of
-
     top = result.top(k)
     if is_class_specific(result.method):
         which = "predicted" if result.target == top[0][0] else "chosen"
@@ -52,8 +53,6 @@ def caption(result: VideoCam, k: int = 5) -> list[str]:
 
 def write_cam(result: VideoCam, out: str | Path, *, fps: float = 4.0) -> Path:
     """Save ``result`` as a filmstrip figure (.png/.jpg/.pdf/.svg) or an animated GIF (.gif)."""
-    from ma52lib.explain import viz
-
     out = Path(out)
     suffix = out.suffix.lower()
     lines = caption(result)
@@ -88,11 +87,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_cam(args: argparse.Namespace) -> int:
-    from ma52lib.data.video import VideoError
-    from ma52lib.engine.checkpoint import CheckpointError
-    from ma52lib.engine.run import load_run
-    from ma52lib.explain.gradcam import explain_video
-
     out = Path(args.out)
     if out.suffix.lower() not in FIGURE_SUFFIXES + (".gif",):
         print(f"error: --out {out}: use a .gif or one of {', '.join(FIGURE_SUFFIXES)}", file=sys.stderr)

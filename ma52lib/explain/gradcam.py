@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ma52lib.engine.run import load_clip
+from ma52lib.explain.viz import denormalize
+
 
 class _FeatureMaps:
     """Mixin for a pytorch-grad-cam class: keep each clip's map at the target layer's resolution.
@@ -34,11 +37,11 @@ class _FeatureMaps:
     """
 
     def compute_cam_per_layer(self, input_tensor: Tensor, targets: list[Any], eigen_smooth: bool) -> list[np.ndarray]:
-        acts = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]  # type: ignore[attr-defined]
-        grads = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]  # type: ignore[attr-defined]
+        acts = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]
+        grads = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]
         maps = []
-        for i, layer in enumerate(self.target_layers):  # type: ignore[attr-defined]
-            cam = self.get_cam_image(  # type: ignore[attr-defined]
+        for i, layer in enumerate(self.target_layers):
+            cam = self.get_cam_image(
                 input_tensor, layer, targets, acts[i] if i < len(acts) else None,
                 grads[i] if i < len(grads) else None, eigen_smooth,
             )
@@ -57,7 +60,7 @@ def _eigen_cam_image(self: Any, input_tensor: Tensor, target_layer: nn.Module, t
     salient half or its complement depending on numerics; the library's Seg-Eigen-CAM correction
     (flip when |min| > |max|) makes the salient side positive. One projection per clip (all frames).
     """
-    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction  # see cam_class
 
     return get_2d_projection_with_sign_correction(activations)
 
@@ -154,7 +157,7 @@ def compute_cams(model: nn.Module, clips: Tensor, targets: int | Sequence[int] |
     """
     if clips.dim() != 5 or clips.shape[2] != 3:
         raise ValueError(f"compute_cams expects clips [N, T, 3, H, W], got {tuple(clips.shape)}")
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # see cam_class
 
     key = method_key(method)
     uses_grads = _USES_GRADIENTS[key]
@@ -220,9 +223,6 @@ class VideoCam:
 def explain_video(run: Any, video: str, *, target: int | None = None, method: str = "gradcam") -> VideoCam:
     """CAM of any mp4 under a loaded run (``ma52lib.engine.run.LoadedRun``): decoded, sampled and transformed
     exactly as the run's evaluation does (``load_clip``), so any size or aspect ratio works."""
-    from ma52lib.engine.run import load_clip
-    from ma52lib.explain.viz import denormalize
-
     clip = load_clip(run, video)  # [T, 3, H, W], normalised
     result = compute_cams(run.model, clip[None], None if target is None else [target], method=method)
     probs = torch.softmax(result.logits[0], dim=0)

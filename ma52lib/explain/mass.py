@@ -20,12 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
+from ma52lib.data.synth import clip_table, frames_of, read_meta
 from ma52lib.data.transforms import center_crop_box, short_side_size
+from ma52lib.data.video import open_video
+from ma52lib.engine.build import build_dataset
+from ma52lib.engine.progress import progress_bar
+from ma52lib.engine.run import LoadedRun, load_run
 from ma52lib.explain.gradcam import compute_cams
+from ma52lib.explain.viz import cam_grid, denormalize
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, body_of
 
 
@@ -64,8 +71,6 @@ def region_of(label: int) -> str:
 
 def is_synth(root: str | Path) -> bool:
     """Whether ``root`` is an MA-52-Synth folder (its meta.json lists every clip's spec)."""
-    from ma52lib.data.synth import read_meta
-
     meta = read_meta(root)
     return bool(meta and meta.get("clips"))
 
@@ -74,15 +79,11 @@ class SynthRegions:
     """The region masks of the clips of an MA-52-Synth folder, re-rendered on demand."""
 
     def __init__(self, root: str | Path) -> None:
-        from ma52lib.data.synth import clip_table
-
         self.root = Path(root)
         self._records = {(r["split"], r["file"]): r for r in clip_table(self.root)}
 
     def masks(self, split: str, file: str) -> dict[str, np.ndarray]:
         """{body part: bool [F, H, W]} over all F frames of clip ``file`` of ``split``."""
-        from ma52lib.data.synth import frames_of
-
         record = self._records.get((split, file))
         if record is None:
             raise KeyError(f"{file} of split {split} is not in {self.root / 'meta.json'}; was the folder edited?")
@@ -97,14 +98,10 @@ class SynthRegions:
 
 
 def _load_runs(runs: Mapping[str, Any], device: str) -> dict[str, Any]:
-    from ma52lib.engine.run import LoadedRun, load_run
-
     return {name: r if isinstance(r, LoadedRun) else load_run(r, device=device) for name, r in runs.items()}
 
 
 def _datasets(loaded: Mapping[str, Any], root: Path, split: str) -> dict[str, Any]:
-    from ma52lib.engine.build import build_dataset
-
     sets = {name: build_dataset(run.cfg, root, split, run.model, train=False) for name, run in loaded.items()}
     lengths = {name: len(ds) for name, ds in sets.items()}
     if len(set(lengths.values())) != 1:
@@ -128,11 +125,6 @@ def cam_study(runs: Mapping[str, Any], data_root: str | Path, *, split: str = "t
               method: str = "gradcam", device: str = "cpu", echo: Callable[[str], None] | None = None):
     """One row per (model, clip) of ``split``: prediction and, on MA-52-Synth, CAM mass and area of the
     acting region (CAM of the true class). ``runs`` maps a model name to a run folder or a LoadedRun."""
-    import pandas as pd
-
-    from ma52lib.data.video import open_video
-    from ma52lib.engine.progress import progress_bar
-
     root = Path(data_root)
     loaded = _load_runs(runs, device)
     sets = _datasets(loaded, root, split)
@@ -171,8 +163,6 @@ def mass_summary(study, *, names: Mapping[str, str] | None = None):
     """Per model: clips, top-1, mean CAM mass on the acting region, mean region area (chance), their ratio,
     the share of clips whose mass beats the area (percent), and the clips whose map is empty (no positive
     evidence for the true class at the CAM layer; left out of the means)."""
-    import pandas as pd
-
     rows = []
     for model, df in study.groupby("model", sort=False):
         ok = df.dropna(subset=["mass"])
@@ -226,9 +216,6 @@ def clip_figure(runs: Mapping[str, Any], data_root: str | Path, index: int, *, s
                 method: str = "gradcam", names: Mapping[str, str] | None = None, device: str = "cpu"):
     """Sampled frames of clip ``index``, the acting region (MA-52-Synth) and each model's CAM of its
     predicted class, one row each."""
-    from ma52lib.data.video import open_video
-    from ma52lib.explain.viz import cam_grid, denormalize
-
     root = Path(data_root)
     loaded = _load_runs(runs, device)
     sets = _datasets(loaded, root, split)

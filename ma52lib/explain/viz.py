@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from ma52lib.data.transforms import MEAN, STD
+
+# matplotlib is imported inside the drawing functions: the CLI imports this module (for `ma52 cam`)
+# whatever the command, and matplotlib alone takes about a second to import.
 
 CMAP = "jet"  # the Grad-CAM papers' colormap: blue = no evidence, red = strongest in the clip
 ALPHA = 0.5  # weight of the heat map in an overlay
@@ -25,7 +29,7 @@ def denormalize(clip: Tensor) -> np.ndarray:
 
 def overlay(frames: np.ndarray, cam: Tensor | np.ndarray, *, alpha: float = ALPHA, cmap: str = CMAP) -> np.ndarray:
     """Blend a colormapped ``cam`` [T, H, W] in [0, 1] onto uint8 ``frames`` [T, H, W, 3]; uint8 [T, H, W, 3]."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # see the note on imports at the top
 
     heat = np.asarray(cam.detach().cpu() if isinstance(cam, Tensor) else cam, dtype=np.float32)
     if heat.shape != frames.shape[:3]:
@@ -43,7 +47,7 @@ def _panel_size(frames: np.ndarray, cols: int, rows: int) -> tuple[float, float]
 def cam_grid(rows: Sequence[tuple[str, np.ndarray, Tensor | np.ndarray | None]], *, title: str = "",
              frame_labels: Sequence[str] | None = None):
     """A figure with one row per ``(label, frames [T, H, W, 3], cam [T, H, W] or None)``; None shows the frames."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # see the note on imports at the top
 
     if not rows:
         raise ValueError("cam_grid needs at least one row")
@@ -76,7 +80,7 @@ def filmstrip(frames: np.ndarray, cam: Tensor | np.ndarray, *, title: str = "",
 
 def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
     """Write ``fig`` to ``path`` (format from the suffix) and close it."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # see the note on imports at the top
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,8 +92,6 @@ def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
 def save_gif(frames: np.ndarray, cam: Tensor | np.ndarray, path: str | Path, *, caption: Sequence[str] = (),
              fps: float = 4.0, min_side: int = 224) -> Path:
     """An animated GIF of the overlays, upscaled to at least ``min_side`` px, with ``caption`` lines above."""
-    from PIL import Image, ImageDraw, ImageFont
-
     images = overlay(frames, cam)
     h, w = images.shape[1:3]
     scale = max(1, int(np.ceil(min_side / min(h, w))))

@@ -18,32 +18,24 @@ from typing import Any, Callable
 
 from torch import nn
 
+from ma52lib.models.baselines import BASELINES
+from ma52lib.models.conv3d_guard import guard_conv3d
+from ma52lib.models.manet import MANet
 
-def _manet_family() -> dict[str, Callable[..., nn.Module]]:
-    from ma52lib.models.manet import MANet
-
-    return {"manet": MANet}
-
-
-def _baselines() -> dict[str, Callable[..., nn.Module]]:
-    from ma52lib.models.baselines import BASELINES
-
-    return dict(BASELINES)
+# Every constructor build_model knows: MANet and the nine baselines.
+_CONSTRUCTORS: dict[str, Callable[..., nn.Module]] = {"manet": MANet, **BASELINES}
 
 
 def available_models() -> list[str]:
     """Names accepted by ``build_model``."""
-    return sorted({**_manet_family(), **_baselines()})
+    return sorted(_CONSTRUCTORS)
 
 
 def build_model(name: str, *, num_classes: int = 52, num_segments: int = 8, **options: Any) -> nn.Module:
     """Build model ``name`` for ``num_classes`` classes over ``num_segments`` frames/segments."""
-    constructors = {**_manet_family(), **_baselines()}
     key = name.lower().replace("-", "_")
-    if key not in constructors:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(constructors))}")
-    from ma52lib.models.conv3d_guard import guard_conv3d
-
+    if key not in _CONSTRUCTORS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_CONSTRUCTORS))}")
     # Every 3-D model gets the bf16 Conv3d workaround (see conv3d_guard): without it C3D and R(2+1)D
     # diverge within steps under CPU bf16 autocast.
-    return guard_conv3d(constructors[key](num_classes=num_classes, num_segments=num_segments, **options))
+    return guard_conv3d(_CONSTRUCTORS[key](num_classes=num_classes, num_segments=num_segments, **options))

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from ma52lib.models.convert import load_torchvision_resnet
 from ma52lib.models.heads import ClsEmbHead, FramesToClip
 from ma52lib.models.se import SqueezeExcite
 from ma52lib.models.tsm import tsm_factory
@@ -150,8 +151,6 @@ class MANet(nn.Module):
         self.head = ClsEmbHead(self.num_features, num_classes, emb_dim=self.emb_dim, dropout=dropout)
 
         if pretrained is not None:
-            from ma52lib.models.convert import load_torchvision_resnet
-
             load_torchvision_resnet(self, pretrained)
 
     # --- the model contract (see ma52lib.models) ---

@@ -39,12 +39,12 @@ class _TemporalShiftFn(torch.autograd.Function):
     """``_shift`` with the reverse shift as its gradient (itself differentiable again)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, num_segments: int, fold: int, reverse: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, num_segments: int, fold: int, reverse: bool) -> Tensor:
         ctx.args = (num_segments, fold, reverse)
         return _shift(x, num_segments, fold, reverse)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
         num_segments, fold, reverse = ctx.args
         return _TemporalShiftFn.apply(grad.contiguous(memory_format=_format_of(grad)), num_segments, fold,
                                       not reverse), None, None, None

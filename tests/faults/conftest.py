@@ -2,7 +2,7 @@
 
 Every test here is marked ``fault_case(group=..., case=..., kept=...)`` and records what the user is
 shown through ``fault.saw(message)``; tests/conftest.py turns that into the JSON behind the book's table
-(``pytest tests/faults --fault-report PATH``, or ``ma52lib.faults.run_fault_suite``). Helpers that tests
+(``pytest tests/faults --fault-report PATH``, or ``ma52lib.chapters.faults.run_fault_suite``). Helpers that tests
 import live in faultkit.py.
 """
 

@@ -26,8 +26,8 @@ import torch
 
 torch.set_num_threads(1)  # as the parent test process, so the numbers are bit-for-bit the same
 
+from ma52lib import files as files_mod  # noqa: E402
 from ma52lib.config import make_config  # noqa: E402
-from ma52lib.engine import checkpoint as checkpoint_mod  # noqa: E402
 from ma52lib.engine import train as train_mod  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def main(spec_path: str) -> None:
             time.sleep(spec["step_sleep"])
         return real_loss(*args)
 
-    real_write_temp = checkpoint_mod._write_temp
+    real_write_temp = files_mod.write_temp
 
     def partial_write_temp(path: Path, data: bytes) -> Path:
         if kill["at"] == "write" and path.name == kill["name"]:
@@ -65,7 +65,7 @@ def main(spec_path: str) -> None:
         return real_write_temp(path, data)
 
     train_mod._compute_loss = counted_loss
-    checkpoint_mod._write_temp = partial_write_temp
+    files_mod.write_temp = partial_write_temp
     cfg = make_config("smoke", {"data.root": spec["root"], **spec["overrides"]})
     train_mod.train(cfg, out=spec["out"], resume=spec["resume"], echo=None)
     print("finished without being killed")

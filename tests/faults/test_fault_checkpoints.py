@@ -80,9 +80,9 @@ def _state(epoch: int) -> dict:
     kept="at every instant a complete checkpoint under its own name (the new one or the one before), which "
          "load_latest_good finds; the next save recovers")
 def test_a_crash_at_any_step_of_a_save_leaves_a_good_checkpoint(fault, tmp_path, monkeypatch):
-    import ma52lib.engine.checkpoint as ckpt
+    import ma52lib.files as files_mod
 
-    real_replace, real_write_temp = os.replace, ckpt._write_temp
+    real_replace, real_write_temp = os.replace, files_mod.write_temp
     seen = []
     for crash_at in range(6):  # 0: inside the temporary write; 1..4: before each rename; 5: no crash
         folder = tmp_path / f"crash{crash_at}"
@@ -103,7 +103,7 @@ def test_a_crash_at_any_step_of_a_save_leaves_a_good_checkpoint(fault, tmp_path,
             return real_write_temp(p, data)
 
         monkeypatch.setattr(os, "replace", replace)
-        monkeypatch.setattr(ckpt, "_write_temp", write_temp)
+        monkeypatch.setattr(files_mod, "write_temp", write_temp)
         try:
             save_checkpoint(_state(3), path)
         except _Crash:

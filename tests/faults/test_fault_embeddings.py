@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faultkit import fault_cfg
 from ma52lib.embeddings import label_embeddings
 from ma52lib.engine.train import train
+
+from faultkit import fault_cfg
 
 
 def _wrong_shape(path: Path) -> Path:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import fault_cfg
 from ma52lib.data import MA52Dataset, check_dataset
 from ma52lib.data.dataset import DatasetError
 from ma52lib.data.lists import AnnotationError, read_list
 from ma52lib.engine.train import train
+
+from faultkit import fault_cfg
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from ma52lib.chapters.reproduce import ReproduceLocked, book_lock, execute_chapter
+
 from faultkit import PROJECT, child_env
-from ma52lib.reproduce import ReproduceLocked, book_lock, execute_chapter
 
 PARAMS = {"profile": "smoke", "data_root": "unused", "seed": 0}
 
@@ -39,7 +40,7 @@ def _execute(name: str, src: Path, out: Path, *, force: bool = False, timeout: i
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from ma52lib.reproduce import book_lock
+from ma52lib.chapters.reproduce import book_lock
 with book_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -130,7 +131,7 @@ import signal, sys
 from pathlib import Path
 # A terminal delivers Ctrl-C as SIGINT -> KeyboardInterrupt; a test runner may have set SIGINT to ignored.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from ma52lib.reproduce import execute_chapter
+from ma52lib.chapters.reproduce import execute_chapter
 try:
     execute_chapter("slow", {params!r}, source_dir=Path(sys.argv[1]), out_dir=Path(sys.argv[2]), pkg="pkg",
                     data="data", force=True, timeout=None)

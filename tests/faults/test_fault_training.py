@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from ma52lib.engine import train as train_mod
+from ma52lib.engine.checkpoint import CheckpointError, load_checkpoint
+from ma52lib.engine.train import TrainingError, train
+from ma52lib.files import DiskFullError
+
 from faultkit import (
     FAULT_OVERRIDES,
     STEPS_PER_EPOCH,
@@ -25,9 +30,6 @@ from faultkit import (
     run_training_child,
     start_training_child,
 )
-from ma52lib.engine import train as train_mod
-from ma52lib.engine.checkpoint import CheckpointError, DiskFullError, load_checkpoint
-from ma52lib.engine.train import TrainingError, train
 
 SEED = 20240601  # picks the kill points; fixed so a failure can be replayed
 

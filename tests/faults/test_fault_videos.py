@@ -9,12 +9,13 @@ import av
 import numpy as np
 import pytest
 import torch
-from videotools import gray_frames
 
 from ma52lib.data import MA52Dataset, check_dataset, collate
 from ma52lib.data.lists import Clip, write_list
 from ma52lib.data.sampling import tsn_test_indices, tsn_train_indices
 from ma52lib.data.video import VideoError, probe
+
+from videotools import gray_frames
 
 SKIP_KEPT = ("the other clips: with --set data.on_error=skip training goes on without it and counts the "
              "skip; `ma52 data check` lists the file")

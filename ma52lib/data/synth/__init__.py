@@ -21,9 +21,11 @@ from ma52lib.data.synth.writer import (
     participants_of,
     plan_clips,
     read_meta,
+    reporter,
     spec_of,
     split_counts,
     synthesize,
+    video_format,
     write_dataset,
 )
 
@@ -50,8 +52,10 @@ __all__ = [
     "plan_clips",
     "read_meta",
     "render_clip",
+    "reporter",
     "spec_of",
     "split_counts",
     "synthesize",
+    "video_format",
     "write_dataset",
 ]

@@ -6,6 +6,9 @@ import argparse
 import sys
 from typing import Any, Sequence
 
+from ma52lib.data.synth.writer import synthesize
+from ma52lib.emotion.sessions import add_emotion_arguments, run_synth_args
+
 _DESCRIPTION = """\
 Render MA-52-Synth, the procedural stand-in for the gated MA-52: one seated person per clip making one
 of the 52 micro-actions, written exactly like the real download (CRLF *_list_videos.txt, videos_{split}/
@@ -51,8 +54,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="parallel render processes (default: 2)")
     p.add_argument("--force", action="store_true", help="regenerate even if the folder already holds data")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    from ma52lib.emotion.sessions import add_emotion_arguments
-
     add_emotion_arguments(p)  # --emotion: interview sessions with emotion labels (the emotion chapter)
     p.set_defaults(func=run)
 
@@ -60,11 +61,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``ma52 synth`` with parsed arguments; prints the dataset folder."""
     if getattr(args, "emotion", False):
-        from ma52lib.emotion.sessions import run_synth_args
-
         return run_synth_args(args)
-    from ma52lib.data.synth.writer import synthesize
-
     try:
         root = synthesize(
             args.out,

@@ -247,7 +247,7 @@ class Canvas:
 class HeadLook:
     """Colours and hair style of a head, plus the per-frame blink and glasses state."""
 
-    def __init__(self, skin, hair, style: str, glasses: bool):  # type: ignore[no-untyped-def]
+    def __init__(self, skin, hair, style: str, glasses: bool):
         self.skin = np.asarray(skin, np.float32)
         self.hair = np.asarray(hair, np.float32)
         self.brow = np.clip(self.hair * 0.8 + self.skin * 0.1, 0, 1)

@@ -7,6 +7,7 @@ Lengths are metres, angles radians, colours linear RGB in 0..1.
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,13 +106,11 @@ class Participant:
 def _pick(rng: np.random.Generator, table: np.ndarray, p: np.ndarray | None = None) -> tuple[float, float, float]:
     """A table colour with a little per-person variation."""
     colour = table[rng.choice(len(table), p=p)] * rng.uniform(0.9, 1.1, size=3)
-    return tuple(float(c) for c in np.clip(colour, 0.0, 1.0))  # type: ignore[return-value]
+    return tuple(float(c) for c in np.clip(colour, 0.0, 1.0))
 
 
 def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
-    import colorsys
-
-    return tuple(float(c) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))  # type: ignore[return-value]
+    return tuple(float(c) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))
 
 
 def make_participant(pid: int, rng: np.random.Generator) -> Participant:
@@ -155,7 +154,7 @@ def make_participant(pid: int, rng: np.random.Generator) -> Participant:
         head_ry=seg(0.108),
         head_rz=seg(0.095),
         girth=girth,
-        skin=tuple(float(c) for c in skin),  # type: ignore[arg-type]
+        skin=tuple(float(c) for c in skin),
         hair=_pick(rng, _HAIR, _HAIR_P),
         hair_style=style,
         shirt=shirt,
@@ -168,8 +167,8 @@ def make_participant(pid: int, rng: np.random.Generator) -> Participant:
         seat_height=float(rng.uniform(0.44, 0.50)),
         seat_x=float(rng.normal(0.0, 0.04)),
         distance=float(rng.uniform(0.95, 1.07)),
-        wall=wall,  # type: ignore[arg-type]
-        floor=floor,  # type: ignore[arg-type]
+        wall=wall,
+        floor=floor,
         light_azimuth=float(rng.normal(-0.5, 0.35)),
         lean=float(rng.normal(0.03, 0.04)),
         head_tilt=float(rng.normal(0.0, 0.03)),

@@ -7,32 +7,32 @@ like the real one), ``test_labels.txt`` (the true test labels: we own them), ``v
 participants and every clip's spec). Train/val files are ``SSSS_CC_NNNN.mp4`` (participant id, body
 part, the participant's running clip number); test files are shuffled and renamed ``testNNNN.mp4``.
 
-The folder is built under a temporary name and renamed when complete, under a lock, so a killed run
-never leaves a dataset that looks complete and two processes asking for the same data generate it once.
+The folder is built under a temporary name and renamed when complete, under a lock (``ma52lib.files``),
+so a killed run never leaves a dataset that looks complete and two processes asking for the same data
+generate it once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import av
 import numpy as np
 from tqdm import tqdm
 
-from ma52lib.data.lists import Clip, write_label_names, write_list
+from ma52lib.data.lists import TEST_LABELS, Clip, write_label_names, write_list
 from ma52lib.data.synth.motions import REVERSED_PAIRS, allowed_distractors, class_ranges
 from ma52lib.data.synth.participants import Participant, make_participants
 from ma52lib.data.synth.render import ClipSpec, render_clip
+from ma52lib.files import folder_lock, publish_folder
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS, REAL_VAL_COUNTS
 from ma52lib.paths import data_dir
 
@@ -110,14 +110,7 @@ def plan_clips(
     ids = np.array([p.pid for p in participants])
     # Some participants contribute more clips than others: per-participant activity weights.
     weight = rng.gamma(2.0, 1.0, size=len(ids))
-    if split == "cross-subject":
-        if len(ids) < 3:
-            raise ValueError("cross-subject split needs at least 3 participants")
-        perm = rng.permutation(len(ids))
-        n_train, n_val = int(round(len(ids) * 0.5)), int(round(len(ids) * 0.25))
-        groups = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
-    else:
-        groups = {s: np.arange(len(ids)) for s in SPLITS}
+    groups = _participant_groups(len(ids), split, rng)
 
     planned: list[tuple[str, int, ClipSpec]] = []
     index = 0
@@ -129,7 +122,22 @@ def plan_clips(
                 pid = int(ids[_choose(seed, index, pool, p_pool)])
                 planned.append((name, label, _draw_spec(seed, index, label, pid)))
                 index += 1
-    # File names: SSSS_CC_NNNN with a running number per participant; test clips shuffled and renumbered.
+    return _name_files(planned, rng)
+
+
+def _participant_groups(n: int, split: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Indices of the participants each split draws from: all of them, or disjoint halves/quarters."""
+    if split != "cross-subject":
+        return {s: np.arange(n) for s in SPLITS}
+    if n < 3:
+        raise ValueError("cross-subject split needs at least 3 participants")
+    perm = rng.permutation(n)
+    n_train, n_val = int(round(n * 0.5)), int(round(n * 0.25))
+    return {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+
+
+def _name_files(planned: list[tuple[str, int, ClipSpec]], rng: np.random.Generator) -> list[PlannedClip]:
+    """File names: SSSS_CC_NNNN with a running number per participant; test clips shuffled and renumbered."""
     running: dict[int, int] = {}
     out: list[PlannedClip] = []
     test_items = []
@@ -216,7 +224,7 @@ def _make_clip(job: tuple[int, PlannedClip]) -> tuple[int, int]:
     index, clip = job
     w = _WORKER
     frames = render_clip(clip.spec, w["participants"][clip.spec.participant], size=w["size"], fps=w["fps"])
-    encode_mp4(w["root"] / f"videos_{clip.split}" / clip.file, frames, w["fps"])  # type: ignore[arg-type]
+    encode_mp4(w["root"] / f"videos_{clip.split}" / clip.file, frames, w["fps"])
     return index, len(frames)
 
 
@@ -267,7 +275,7 @@ def write_dataset(
         items = sorted((c for c in clips if c.split == name), key=lambda c: c.file)
         if name == "test":
             write_list(root / "test_list_videos.txt", [Clip(c.file, 0) for c in items])
-            write_list(root / "test_labels.txt", [Clip(c.file, c.spec.label) for c in items])
+            write_list(root / TEST_LABELS, [Clip(c.file, c.spec.label) for c in items])
         else:
             write_list(root / f"{name}_list_videos.txt", [Clip(c.file, c.spec.label) for c in items])
     write_label_names(root / "label_name.txt")
@@ -311,6 +319,23 @@ def read_meta(root: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
 
 
+def video_format(size: Sequence[int], fps: int) -> tuple[tuple[int, int], int]:
+    """``(size, fps)`` as integers, checked: (W, H) even and at least 16 (h264 yuv420p), fps at least 1."""
+    size = tuple(int(x) for x in size)
+    if len(size) != 2 or size[0] % 2 or size[1] % 2 or min(size) < 16:
+        raise ValueError(f"size must be (W, H) with even values >= 16 (h264 yuv420p), got {size}")
+    if int(fps) < 1:
+        raise ValueError(f"fps must be a positive integer, got {fps}")
+    return (size[0], size[1]), int(fps)
+
+
+def reporter(progress: bool) -> Callable[[str], None]:
+    """Where a generator says what it did: stderr, or nowhere when quiet (``progress=False``, MA52_QUIET=1)."""
+    if _quiet(progress):
+        return lambda msg: None
+    return lambda msg: print(msg, file=sys.stderr)
+
+
 def synthesize(
     out: str | os.PathLike[str] | None = None,
     *,
@@ -329,90 +354,84 @@ def synthesize(
 
     ``counts`` replaces the profile's per-split, per-class clip numbers (``{"train": [52 ints], ...}``).
     """
+    args = _synth_args(profile, seed, size, fps, split, num_participants, counts)
+    if out is None:
+        out = default_folder(profile, seed, tuple(args["size"]), args["fps"], split, args["num_participants"])
+        if counts is not None:
+            out = out.with_name(out.name + "-custom")
+    out = Path(out)
+    say = reporter(progress)
+    # One generator per folder at a time; a second caller waits, then finds the data ready.
+    with folder_lock(out):
+        if not _reusable(out, args, force=force, say=say):
+            _generate(out, args, workers=workers, progress=progress, say=say)
+    return out
+
+
+def _synth_args(profile: str, seed: int, size: tuple[int, int] | None, fps: int | None, split: str,
+                num_participants: int | None, counts: dict[str, Sequence[int]] | None) -> dict[str, Any]:
+    """The checked arguments of a dataset, as meta.json records them (its identity)."""
     prof = _profile(profile)
-    size = tuple(int(x) for x in (size or prof.size))  # type: ignore[assignment]
-    fps = int(fps or prof.fps)
-    n_people = int(num_participants or prof.participants)
-    if len(size) != 2 or size[0] % 2 or size[1] % 2 or min(size) < 16:
-        raise ValueError(f"size must be (W, H) with even values >= 16 (h264 yuv420p), got {size}")
-    if fps < 1:
-        raise ValueError(f"fps must be a positive integer, got {fps}")
+    size, fps = video_format(size or prof.size, fps or prof.fps)
     if split not in SPLIT_KINDS:
         raise ValueError(f"split must be one of {SPLIT_KINDS}, got {split!r}")
-    clip_counts = {k: [int(x) for x in v] for k, v in (counts or split_counts(profile)).items()}
-    args = {
+    return {
         "profile": profile,
         "seed": int(seed),
         "size": list(size),
         "fps": fps,
         "split": split,
-        "num_participants": n_people,
-        "counts": clip_counts if counts is not None else None,
+        "num_participants": int(num_participants or prof.participants),
+        "counts": {k: [int(x) for x in v] for k, v in counts.items()} if counts is not None else None,
     }
-    if out is None:
-        out = default_folder(profile, seed, size, fps, split, n_people)  # type: ignore[arg-type]
-        if counts is not None:
-            out = out.with_name(out.name + "-custom")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: None) if _quiet(progress) else (lambda msg: print(msg, file=sys.stderr))
 
-    # One generator per folder at a time; a second caller waits, then finds the data ready.
-    with open(out.parent / f".{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        meta = read_meta(out)
-        ours = meta is not None and bool(meta.get("complete"))  # a finished MA-52-Synth folder
-        if ours and meta["args"] == args and not force:  # type: ignore[index]
-            if meta.get("fingerprint") == generator_fingerprint():  # type: ignore[union-attr]
-                say(f"MA-52-Synth: reusing {out}")
-                return out
-            say(f"MA-52-Synth: {out} was made by another version of the generator; regenerating it")
-        elif ours and not force:
+
+def _reusable(out: Path, args: dict[str, Any], *, force: bool, say: Callable[[str], None]) -> bool:
+    """Whether ``out`` already holds this dataset; refuses to overwrite what another call or a user wrote."""
+    meta = read_meta(out)
+    if meta is not None and meta.get("complete"):  # a finished MA-52-Synth folder
+        if force:
+            return False
+        if meta["args"] != args:
             raise FileExistsError(
-                f"{out} holds MA-52-Synth made with other arguments ({meta['args']}); pass force=True "  # type: ignore[index]
+                f"{out} holds MA-52-Synth made with other arguments ({meta['args']}); pass force=True "
                 "(--force) to regenerate it, or choose another out"
             )
-        elif not ours and out.exists() and any(out.iterdir()):
-            # Never delete a folder we did not write, even with force.
-            raise FileExistsError(
-                f"{out} exists, is not empty and is not a complete MA-52-Synth dataset (no usable meta.json); "
-                "choose another out, or empty or delete that folder yourself"
-            )
-        # Holding the lock, no other process is writing this dataset: partial folders are leftovers
-        # of killed runs.
-        for stale in out.parent.glob(f".{out.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        started = time.perf_counter()
-        participants = make_participants(n_people, seed)
-        clips = plan_clips(clip_counts, participants, seed=seed, split=split)
-        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-        try:
-            meta = write_dataset(
-                tmp,
-                clips,
-                participants,
-                size=size,  # type: ignore[arg-type]
-                fps=fps,
-                meta={
-                    "generator": "ma52lib.data.synth",
-                    "version": GENERATOR_VERSION,
-                    "fingerprint": generator_fingerprint(),
-                    "args": args,
-                    "reversed_pairs": [list(p) for p in REVERSED_PAIRS],
-                },
-                workers=workers,
-                progress=progress,
-            )
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        frames = sum(c["frames"] for c in meta["clips"])
-        took = time.perf_counter() - started
-        say(f"MA-52-Synth: {len(clips)} clips, {frames} frames at {size[0]}x{size[1]} {fps} fps "
-            f"in {took:.1f} s ({workers} workers) -> {out}")
-        return out
+        if meta.get("fingerprint") == generator_fingerprint():
+            say(f"MA-52-Synth: reusing {out}")
+            return True
+        say(f"MA-52-Synth: {out} was made by another version of the generator; regenerating it")
+        return False
+    if out.exists() and any(out.iterdir()):
+        # Never delete a folder we did not write, even with force.
+        raise FileExistsError(
+            f"{out} exists, is not empty and is not a complete MA-52-Synth dataset (no usable meta.json); "
+            "choose another out, or empty or delete that folder yourself"
+        )
+    return False
+
+
+def _generate(out: Path, args: dict[str, Any], *, workers: int, progress: bool, say: Callable[[str], None]) -> None:
+    """Plan and render the dataset ``args`` describe into ``out`` (published only once complete)."""
+    started = time.perf_counter()
+    size = (args["size"][0], args["size"][1])
+    participants = make_participants(args["num_participants"], args["seed"])
+    clip_counts = args["counts"] or {k: [int(x) for x in v] for k, v in split_counts(args["profile"]).items()}
+    clips = plan_clips(clip_counts, participants, seed=args["seed"], split=args["split"])
+    meta = {
+        "generator": "ma52lib.data.synth",
+        "version": GENERATOR_VERSION,
+        "fingerprint": generator_fingerprint(),
+        "args": args,
+        "reversed_pairs": [list(p) for p in REVERSED_PAIRS],
+    }
+    with publish_folder(out) as tmp:
+        meta = write_dataset(tmp, clips, participants, size=size, fps=args["fps"], meta=meta, workers=workers,
+                             progress=progress)
+    frames = sum(c["frames"] for c in meta["clips"])
+    took = time.perf_counter() - started
+    say(f"MA-52-Synth: {len(clips)} clips, {frames} frames at {size[0]}x{size[1]} {args['fps']} fps "
+        f"in {took:.1f} s ({workers} workers) -> {out}")
 
 
 def clip_table(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -447,6 +466,6 @@ def frames_of(root: str | os.PathLike[str], record: dict[str, Any], *, with_mask
     assert meta is not None
     people = participants_of(root)
     size = tuple(meta["args"]["size"])
-    return render_clip(spec_of(record), people[record["participant"]], size=size, fps=meta["args"]["fps"],  # type: ignore[arg-type]
+    return render_clip(spec_of(record), people[record["participant"]], size=size, fps=meta["args"]["fps"],
                        with_masks=with_masks)
 

@@ -108,7 +108,8 @@ class ResNet3d(nn.Module):
         self.maxpool = nn.MaxPool3d((1, 3, 3), stride=(pool1_stride_t, 2, 2), padding=(0, 1, 1))
         inplanes = width
         stages = []
-        for s, (n_blocks, kts) in enumerate(zip(layers, temporal_kernels)):
+        # A stage has one block per temporal kernel: len(kts) blocks (its entry of ``layers`` says the same).
+        for s, (_n_blocks, kts) in enumerate(zip(layers, temporal_kernels)):
             planes = width * 2**s
             stride = 1 if s == 0 else 2
             cin = inplanes + lateral[s]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 from torchvision.models.video.swin_transformer import SwinTransformer3d
 

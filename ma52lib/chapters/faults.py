@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ma52lib.files import publish_file
 from ma52lib.paths import project_root
 
 # Row order of the table: from the data a user copies in, to the book that comes out.
@@ -47,27 +48,27 @@ def run_fault_suite(report_path: str | os.PathLike[str], *, timeout: float | Non
     """
     report = Path(report_path).resolve()
     report.parent.mkdir(parents=True, exist_ok=True)
-    running = report.with_name(f".{report.name}.running")  # renamed only when the suite finished
-    running.unlink(missing_ok=True)
     root = project_root()
     env = dict(os.environ, MA52_QUIET="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     env.pop("MA52_FAULT_REPORT", None)
-    cmd = [sys.executable, "-m", "pytest", str(fault_suite_dir()), "-q", "-p", "no:cacheprovider",
-           "--fault-report", str(running)]
-    try:
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise FaultSuiteError(f"the fault suite ran longer than {timeout} s and was stopped: {' '.join(cmd)}") from exc
-    log = report.with_name(report.name + ".log")
-    log.write_text(proc.stdout + proc.stderr)
-    # pytest exits 0 when every case passed and 1 when some failed: both produce a full report.
-    if proc.returncode not in (0, 1) or not running.exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-        raise FaultSuiteError(
-            f"the fault suite did not complete (pytest exit code {proc.returncode}); see {log}:\n" + "\n".join(tail)
-        )
-    os.replace(running, report)
+    with publish_file(report) as running:  # the report appears only once the suite has finished
+        cmd = [sys.executable, "-m", "pytest", str(fault_suite_dir()), "-q", "-p", "no:cacheprovider",
+               "--fault-report", str(running)]
+        try:
+            proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise FaultSuiteError(
+                f"the fault suite ran longer than {timeout} s and was stopped: {' '.join(cmd)}") from exc
+        log = report.with_name(report.name + ".log")
+        log.write_text(proc.stdout + proc.stderr)
+        # pytest exits 0 when every case passed and 1 when some failed: both produce a full report.
+        if proc.returncode not in (0, 1) or not running.exists():
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+            raise FaultSuiteError(
+                f"the fault suite did not complete (pytest exit code {proc.returncode}); see {log}:\n"
+                + "\n".join(tail)
+            )
     return report
 
 

@@ -1,4 +1,4 @@
-"""Figures for the dataset chapter: contact sheet, filmstrips, GIFs, class histograms, motion energy.
+"""The dataset chapter: contact sheet, filmstrips, GIFs, class histograms, motion energy per body part.
 
 Frames shown come from the mp4 files through the real decoder (what a model sees); the motion-energy
 statistics re-render clips losslessly from ``meta.json`` to get the body-part masks.
@@ -10,11 +10,14 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 from PIL import Image
 
-from ma52lib.data.lists import read_list
-from ma52lib.data.synth.writer import clip_table, frames_of
+from ma52lib.chapters.common import class_counts, labelled
+from ma52lib.data.synth import clip_table, frames_of
 from ma52lib.data.video import open_video
 from ma52lib.labels import (
     BODY_PARTS,
@@ -31,14 +34,6 @@ def read_clip(root: str | os.PathLike[str], split: str, file: str) -> np.ndarray
     """All frames of ``videos_<split>/<file>`` as uint8 [T, H, W, 3], decoded with decord."""
     reader = open_video(Path(root) / f"videos_{split}" / file)
     return reader.get_batch(list(range(len(reader)))).asnumpy()
-
-
-def labelled(root: str | os.PathLike[str], split: str) -> list[tuple[str, int]]:
-    """(file, true label) of a split; test labels come from test_labels.txt when present."""
-    root = Path(root)
-    truth = root / "test_labels.txt"
-    path = truth if split == "test" and truth.is_file() else root / f"{split}_list_videos.txt"
-    return [(c.path, c.label) for c in read_list(path)]
 
 
 def peak_frame(frames: np.ndarray) -> int:
@@ -61,10 +56,8 @@ def first_clip_per_class(root: str | os.PathLike[str], split: str = "train") -> 
     return out
 
 
-def plot_contact_sheet(root: str | os.PathLike[str], split: str = "train", cols: int = 8) -> Any:
+def plot_contact_sheet(root: str | os.PathLike[str], split: str = "train", cols: int = 8) -> Figure:
     """One frame per class (its movement's peak) in a grid titled with the class names."""
-    import matplotlib.pyplot as plt
-
     files = first_clip_per_class(root, split)
     rows = int(np.ceil(NUM_CLASSES / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 2.0))
@@ -78,10 +71,8 @@ def plot_contact_sheet(root: str | os.PathLike[str], split: str = "train", cols:
     return fig
 
 
-def plot_filmstrips(root: str | os.PathLike[str], labels: Sequence[int], split: str = "train", n: int = 8) -> Any:
+def plot_filmstrips(root: str | os.PathLike[str], labels: Sequence[int], split: str = "train", n: int = 8) -> Figure:
     """One filmstrip row per class in ``labels`` (first clip of each)."""
-    import matplotlib.pyplot as plt
-
     files = first_clip_per_class(root, split)
     fig, axes = plt.subplots(len(labels), 1, figsize=(n * 1.0, len(labels) * 1.4), squeeze=False)
     for ax, label in zip(axes[:, 0], labels):
@@ -106,15 +97,8 @@ def save_gif(path: str | os.PathLike[str], clips: Sequence[np.ndarray], fps: flo
     return path
 
 
-def class_counts(root: str | os.PathLike[str], split: str = "train") -> np.ndarray:
-    """Clips per fine class [52] of a split."""
-    return np.bincount([y for _, y in labelled(root, split)], minlength=NUM_CLASSES)
-
-
-def plot_class_histograms(root: str | os.PathLike[str]) -> Any:
+def plot_class_histograms(root: str | os.PathLike[str]) -> Figure:
     """Per-class and per-body-part share of train+val clips: this dataset beside the real MA-52."""
-    import matplotlib.pyplot as plt
-
     ours = class_counts(root, "train") + class_counts(root, "val")
     real = np.asarray(REAL_TRAIN_COUNTS) + np.asarray(REAL_VAL_COUNTS)
     fig, (a, b) = plt.subplots(2, 1, figsize=(12, 6.5), gridspec_kw={"height_ratios": [3, 2]})
@@ -180,10 +164,8 @@ def _grow(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def plot_motion_energy(rows: Sequence[dict[str, Any]]) -> Any:
+def plot_motion_energy(rows: Sequence[dict[str, Any]]) -> Figure:
     """Bar chart per body part: mean |frame difference| inside vs outside the acting region."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(8, 3.2))
     xb = np.arange(NUM_BODY_PARTS)
     inside = [np.mean([r["inside"] for r in rows if r["body part"] == p] or [0]) for p in BODY_PARTS]
@@ -195,3 +177,21 @@ def plot_motion_energy(rows: Sequence[dict[str, Any]]) -> Any:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def motion_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Per body part, means over the ``motion_energy`` clips: motion inside and outside the acting region,
+    their ratio, the share of all motion inside, the region's area and the share of changed pixels."""
+    frame = pd.DataFrame(list(rows), columns=["body part", "inside", "outside", "share inside", "region area",
+                                              "changed pixels"])
+    parts = [p for p in BODY_PARTS if p in set(frame["body part"])]  # label order, parts with clips only
+    means = frame.groupby("body part", sort=False).mean().reindex(parts)
+    means.insert(2, "ratio", means["inside"] / means["outside"].clip(lower=1e-9))
+    return means.rename(columns={"share inside": "share", "region area": "area", "changed pixels": "changed"}).round(
+        {"inside": 2, "outside": 3, "ratio": 1, "share": 2, "area": 2, "changed": 3})
+
+
+__all__ = [
+    "class_counts", "filmstrip", "first_clip_per_class", "labelled", "motion_energy", "motion_table", "peak_frame",
+    "plot_class_histograms", "plot_contact_sheet", "plot_filmstrips", "plot_motion_energy", "read_clip", "save_gif",
+]

@@ -1,4 +1,4 @@
-"""The book's figure and table helpers, on hand-made run folders (no training)."""
+"""The chapters' tables and figures (ma52lib.chapters), on hand-made run folders (no training)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from ma52lib import report
+from ma52lib.chapters import ablations as ab
+from ma52lib.chapters import benchmark as bm
+from ma52lib.chapters import common
+from ma52lib.chapters import dataset as dataset_chapter
+from ma52lib.chapters import emotion as emotion_chapter
+from ma52lib.chapters import reproducibility as rep
+from ma52lib.cli import build_parser, config_from_args
 from ma52lib.config import config_hash, make_config, run_name, to_dict
+from ma52lib.emotion import Session, manet_config
+from ma52lib.engine.evaluate import scored_results
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, NUM_CLASSES
 from ma52lib.metrics import compute_metrics
 
@@ -64,27 +72,35 @@ def runs(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def test_split_metrics_falls_back_to_val_without_test_labels(runs) -> None:
-    metrics, used = report.split_metrics(runs["tsn"], "test")
+def test_scored_results_falls_back_to_val_without_test_labels(runs) -> None:
+    metrics, used = scored_results(runs["tsn"], "test")
     assert used == "test" and metrics["action_top1"] == pytest.approx(25.0)
-    metrics, used = report.split_metrics(runs["manet"], "test")
+    metrics, used = scored_results(runs["manet"], "test")
     assert used == "val" and metrics["action_top1"] == pytest.approx(75.0)
 
 
-def test_split_metrics_names_the_file_when_nothing_is_scored(tmp_path: Path) -> None:
+def test_scored_results_names_the_file_when_nothing_is_scored(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text(json.dumps({"run": "x"}))
     with pytest.raises(KeyError, match="results.json"):
-        report.split_metrics(tmp_path, "test")
+        scored_results(tmp_path, "test")
 
 
 def test_class_counts_reads_the_train_list(tmp_path: Path) -> None:
     (tmp_path / "train_list_videos.txt").write_bytes(b"a.mp4 3\r\nb.mp4 3\r\nc.mp4 51")
-    counts = report.class_counts(tmp_path)
+    counts = common.class_counts(tmp_path)
     assert counts.shape == (NUM_CLASSES,) and counts[3] == 2 and counts[51] == 1 and counts.sum() == 3
 
 
+def test_class_counts_of_test_use_the_true_labels_where_present(tmp_path: Path) -> None:
+    (tmp_path / "test_list_videos.txt").write_bytes(b"test0000.mp4 0\r\ntest0001.mp4 0\r\n")
+    assert common.class_counts(tmp_path, "test")[0] == 2  # withheld: the list's dummy labels
+    (tmp_path / "test_labels.txt").write_bytes(b"test0000.mp4 7\r\ntest0001.mp4 9\r\n")
+    counts = common.class_counts(tmp_path, "test")
+    assert counts[0] == 0 and counts[7] == counts[9] == 1
+
+
 def test_compact_table_says_not_public_for_the_paper(runs) -> None:
-    table = report.compact_table(runs, split="test")
+    table = ab.compact_table(runs, split="test")
     assert list(table.index) == ["tsn", "manet"]
     assert table.loc["tsn", "split"] == "test" and table.loc["manet", "split"] == "val"
     assert table.loc["manet", "Action top-1"] == pytest.approx(75.0)
@@ -94,7 +110,7 @@ def test_compact_table_says_not_public_for_the_paper(runs) -> None:
 def test_confused_pairs_ranks_the_largest_errors() -> None:
     cm = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
     cm[9, 9], cm[9, 10], cm[43, 41], cm[17, 18] = 5, 3, 2, 1  # nodding->shaking head, nose->face, arms
-    table = report.confused_pairs({"manet": cm.tolist()}, k=2)
+    table = bm.confused_pairs({"manet": cm.tolist()}, k=2)
     assert list(table["true action"]) == ["nodding", "touching nose"]
     assert list(table["predicted as"]) == ["shaking head", "scratching or touching face"]
     first = table.iloc[0]
@@ -102,13 +118,13 @@ def test_confused_pairs_ranks_the_largest_errors() -> None:
     assert first["same body part"] == "yes"
     assert list(table.index.get_level_values("model")) == ["MANet", "MANet"]
     # A model without errors adds no rows (zeros are not "confusions").
-    assert len(report.confused_pairs({"tsn": np.eye(NUM_CLASSES, dtype=int).tolist()})) == 0
+    assert len(bm.confused_pairs({"tsn": np.eye(NUM_CLASSES, dtype=int).tolist()})) == 0
 
 
 def test_reversal_table_share_given_to_the_partner() -> None:
     cm = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
     cm[5, 5], cm[5, 6], cm[6, 6], cm[6, 5] = 3, 1, 2, 2  # bowing head / head up: 3 of 8 swapped
-    table = report.reversal_table({"tsn": cm.tolist()}, [(5, 6), (17, 18)])
+    table = bm.reversal_table({"tsn": cm.tolist()}, [(5, 6), (17, 18)])
     assert table.loc["bowing head / head up", "TSN: % given to the partner"] == pytest.approx(37.5)
     assert table.loc["bowing head / head up", "clips"] == 8
     assert table.loc["stretching arms / retracting arms", "TSN: % given to the partner"] == "-"
@@ -118,7 +134,7 @@ def test_long_tail_table_groups_by_train_frequency() -> None:
     counts = np.arange(NUM_CLASSES)[::-1] + 1  # class 0 most frequent
     acc = np.full(NUM_CLASSES, np.nan)
     acc[:18], acc[18:35] = 90.0, 50.0  # the tail third has no evaluation clips
-    table = report.long_tail_table({"manet": acc.tolist()}, counts)
+    table = bm.long_tail_table({"manet": acc.tolist()}, counts)
     assert list(table.index) == ["head", "middle", "tail"]
     assert list(table["classes"]) == [18, 17, 17]
     assert table.loc["head", "train clips per class"] == "35-52"
@@ -126,7 +142,7 @@ def test_long_tail_table_groups_by_train_frequency() -> None:
 
 
 def test_bar_chart_labels_models_and_marks_public_paper_numbers(runs) -> None:
-    fig = report.bar_chart(runs, split="test")
+    fig = bm.bar_chart(runs, split="test")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["TSN", "MANet"]
     assert ax.get_ylabel() == "percent"
@@ -142,7 +158,7 @@ def test_per_class_figure_names_every_class_most_frequent_first() -> None:
     counts[9], counts[45] = 1283, 100  # nodding first, covering face second
     acc = np.full(NUM_CLASSES, 50.0)
     acc[3] = np.nan
-    fig = report.per_class_figure({"manet": acc.tolist(), "tsn": acc.tolist()}, counts)
+    fig = bm.per_class_figure({"manet": acc.tolist(), "tsn": acc.tolist()}, counts)
     left, right = fig.axes[:2]
     names = [t.get_text() for t in left.get_yticklabels()]
     assert names[:2] == ["nodding", "covering face"] and sorted(names) == sorted(FINE_CLASSES)
@@ -154,7 +170,7 @@ def test_per_class_figure_names_every_class_most_frequent_first() -> None:
 def test_body_confusion_figure_has_body_part_names_and_row_percentages() -> None:
     cm = np.diag([4, 2, 0, 1, 1, 1, 1])
     cm[0, 1] = 4
-    fig = report.body_confusion_figure({"manet": cm.tolist()})
+    fig = bm.body_confusion_figure({"manet": cm.tolist()})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == list(BODY_PARTS)
     assert ax.get_xlabel() == "predicted body part" and ax.get_ylabel() == "true body part"
@@ -163,7 +179,7 @@ def test_body_confusion_figure_has_body_part_names_and_row_percentages() -> None
 
 
 def test_sweep_figure_plots_one_line_per_metric(runs) -> None:
-    fig = report.sweep_figure(runs, [0, 50], xlabel="loss weight lambda", split="test")
+    fig = ab.sweep_figure(runs, [0, 50], xlabel="loss weight lambda", split="test")
     ax = fig.axes[0]
     assert len(ax.lines) == 3 and ax.get_xlabel() == "loss weight lambda"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [25.0, 75.0])  # action top-1 (MANet falls back to val)
@@ -182,32 +198,32 @@ def _clustered(n_per_body: int, spread: float, seed: int = 0) -> tuple[np.ndarra
 def test_separation_table_tells_grouped_from_mixed_features() -> None:
     grouped = _clustered(6, 0.1)
     mixed = (np.random.default_rng(1).normal(size=grouped[0].shape).astype(np.float32), grouped[1])
-    table = report.separation_table({"manet": grouped, "tsn": mixed})
+    table = bm.separation_table({"manet": grouped, "tsn": mixed})
     assert table.loc["MANet", "silhouette by body part"] > 0.8
     assert abs(table.loc["TSN", "silhouette by body part"]) < 0.2
     assert table.loc["MANet", "clips"] == 42 and table.loc["MANet", "feature size"] == 16
     # Undefined silhouettes (one clip per group) are shown as "-", not an error.
-    few = report.separation_table({"tsn": (grouped[0][:3], np.array([0, 5, 11]))})
+    few = bm.separation_table({"tsn": (grouped[0][:3], np.array([0, 5, 11]))})
     assert few.loc["TSN", "silhouette by body part"] == "-"
 
 
 def test_feature_map_figure_colours_by_body_part() -> None:
-    fig = report.feature_map_figure({"manet": _clustered(4, 0.1), "tsn": _clustered(4, 3.0, seed=2)}, split="test")
+    fig = bm.feature_map_figure({"manet": _clustered(4, 0.1), "tsn": _clustered(4, 3.0, seed=2)}, split="test")
     assert [ax.get_xlabel() for ax in fig.axes] == ["t-SNE 1", "t-SNE 1"]
     assert fig.axes[0].get_title() == "MANet clip features (test, n=28)"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list(BODY_PARTS)
 
 
 def test_tsne_needs_three_clips() -> None:
-    assert report.tsne_2d(np.random.default_rng(0).normal(size=(5, 8))).shape == (5, 2)
+    assert bm.tsne_2d(np.random.default_rng(0).normal(size=(5, 8))).shape == (5, 2)
     with pytest.raises(ValueError, match="at least 3 clips"):
-        report.tsne_2d(np.zeros((2, 8)))
+        bm.tsne_2d(np.zeros((2, 8)))
 
 
 def test_environment_table_lists_torch_and_the_device() -> None:
     import torch
 
-    table = report.environment_table()
+    table = rep.environment_table()
     assert table.loc["torch", "value"] == torch.__version__
     if not torch.cuda.is_available():
         assert table.loc["GPU", "value"] == "none"
@@ -222,18 +238,18 @@ def test_runs_on_keeps_this_profile_and_data(tmp_path: Path) -> None:
     _fake_run(tmp_path / "runs", "manet", data_root=other)
     _fake_run(tmp_path / "runs", "c3d", data_root=data, profile="cpu")
     (tmp_path / "runs" / "unfinished").mkdir()
-    assert report.runs_on(data, "smoke", tmp_path / "runs") == {mine.name: mine}
+    assert rep.runs_on(data, "smoke", tmp_path / "runs") == {mine.name: mine}
 
 
 def test_run_times_table(runs) -> None:
-    table = report.run_times_table(runs)
+    table = rep.run_times_table(runs)
     row = table.loc["tsn"]
     assert row["model"] == "TSN" and row["train s"] == 12.0 and row["train clips/s"] == 8.2
     assert row["data wait"] == "10%" and row["device"] == "cpu" and row["epochs"] == 2
 
 
 def test_config_tables_split_shared_and_differing_fields(runs) -> None:
-    common, differing = report.config_tables(runs)
+    common, differing = rep.config_tables(runs)
     assert common.loc["optim.epochs", "value"] == "2" and common.loc["data.on_error", "value"] == "raise"
     assert set(differing.columns) == {"model.name", "loss.weight"}
     assert differing.loc["tsn", "model.name"] == "tsn" and differing.loc["manet", "loss.weight"] == "50.0"
@@ -244,26 +260,24 @@ def test_reproduce_history_tolerates_a_cut_line(tmp_path: Path) -> None:
     row = {"profile": "cpu", "seconds": 61.23, "time": "2026-01-01 10:00:00",
            "chapters": {"benchmark": ["executed", 40.0], "ablations": ["cached", 0.0]}}
     path.write_text(json.dumps(row) + "\n" + '{"profile": "cp')
-    table = report.reproduce_runs_table(path)
+    table = rep.reproduce_runs_table(path)
     assert len(table) == 1 and table.loc[0, "benchmark"] == "executed (40 s)" and table.loc[0, "ablations"] == "cached"
-    assert report.reproduce_runs_table(tmp_path / "absent.jsonl").empty
+    assert rep.reproduce_runs_table(tmp_path / "absent.jsonl").empty
 
 
 def test_chapter_times_table(tmp_path: Path) -> None:
     (tmp_path / ".cache").mkdir()
     (tmp_path / ".cache" / "benchmark.json").write_text(json.dumps({"key": "k", "seconds": 12.345, "finished": 0}))
-    table = report.chapter_times_table(tmp_path)
+    table = rep.chapter_times_table(tmp_path)
     assert table.loc["benchmark", "seconds"] == 12.3
 
 
 def test_train_commands_rebuild_the_same_config() -> None:
     """The torchrun lines, parsed by the real CLI, give configs with the same hash (so runs are reused)."""
-    from ma52lib.cli import build_parser, config_from_args
-    from ma52lib.experiments import ablation_configs, benchmark_configs
-
-    configs = {**benchmark_configs("paper", "/data/MA-52"), **ablation_configs("paper", "/data/MA-52")["components"],
-               "t4": ablation_configs("paper", "/data/MA-52", segments=(4,))["segments"]["T=4"]}
-    lines = report.train_commands(configs, nproc=4)
+    configs = {**bm.benchmark_configs("paper", "/data/MA-52"),
+               **ab.ablation_configs("paper", "/data/MA-52")["components"],
+               "t4": ab.ablation_configs("paper", "/data/MA-52", segments=(4,))["segments"]["T=4"]}
+    lines = rep.train_commands(configs, nproc=4)
     assert len(lines) == len(configs)
     for cfg, line in zip(configs.values(), lines):
         assert line.startswith("torchrun --nproc_per_node 4 -m ma52lib.cli train ")
@@ -274,15 +288,63 @@ def test_train_commands_rebuild_the_same_config() -> None:
 def test_echo_brief_keeps_one_line_per_run(capsys) -> None:
     for line in ("== manet", "run manet-smoke-x: manet (1 parameters)", "epoch 1/2: loss 3.9",
                  "reusing finished run runs/x (same config)", "done: best epoch 2, val action top-1 7.55"):
-        report.echo_brief(line)
+        common.echo_brief(line)
     assert capsys.readouterr().out.splitlines() == [
         "== manet", "reusing finished run runs/x (same config)", "done: best epoch 2, val action top-1 7.55"]
 
 
 def test_wrap_command_breaks_only_before_options() -> None:
     line = "torchrun --nproc_per_node 8 -m ma52lib.cli train --profile paper --model manet --set model.se=false"
-    wrapped = report.wrap_command(line, width=50)
+    wrapped = rep.wrap_command(line, width=50)
     assert wrapped.splitlines() == ["torchrun --nproc_per_node 8 -m ma52lib.cli train \\",
                                     "    --profile paper --model manet \\", "    --set model.se=false"]
     assert " ".join(part.strip(" \\") for part in wrapped.splitlines()) == line
-    assert report.wrap_command("ma52 reproduce --profile paper") == "ma52 reproduce --profile paper"
+    assert rep.wrap_command("ma52 reproduce --profile paper") == "ma52 reproduce --profile paper"
+
+
+def test_motion_table_averages_per_body_part_in_label_order() -> None:
+    rows = [{"label": 0, "class": "x", "body part": BODY_PARTS[1], "inside": 4.0, "outside": 0.5, "share inside": 0.6,
+             "region area": 0.1, "changed pixels": 0.02},
+            {"label": 1, "class": "y", "body part": BODY_PARTS[1], "inside": 2.0, "outside": 0.5, "share inside": 0.4,
+             "region area": 0.3, "changed pixels": 0.04},
+            {"label": 2, "class": "z", "body part": BODY_PARTS[0], "inside": 1.0, "outside": 0.0, "share inside": 1.0,
+             "region area": 0.2, "changed pixels": 0.01}]
+    table = dataset_chapter.motion_table(rows)
+    assert list(table.index) == [BODY_PARTS[0], BODY_PARTS[1]]
+    assert list(table.columns) == ["inside", "outside", "ratio", "share", "area", "changed"]
+    assert table.loc[BODY_PARTS[1], "inside"] == 3.0 and table.loc[BODY_PARTS[1], "ratio"] == 6.0
+    assert table.loc[BODY_PARTS[0], "ratio"] == pytest.approx(1e9)  # no motion outside: divided by 1e-9
+
+
+def test_sweeps_for_replaces_only_what_is_given(tmp_path: Path) -> None:
+    assert ab.sweeps_for("smoke") == ab.ablation_defaults("smoke")
+    extra = tmp_path / "glove.npy"
+    sweeps = ab.sweeps_for("cpu", lambdas=[1, 2], extra_embeddings=str(extra))
+    assert sweeps["lambdas"] == (1.0, 2.0) and sweeps["segments"] == ab.ABLATION_DEFAULTS["cpu"]["segments"]
+    assert sweeps["embedding_sources"] == ("default", "random", str(extra.resolve()))
+
+
+def test_paper_configs_lists_each_run_once() -> None:
+    configs = rep.paper_configs("/data/MA-52")
+    studies = ab.ablation_configs("paper", "/data/MA-52", **ab.ablation_defaults("paper"))
+    every = [*bm.benchmark_configs("paper", "/data/MA-52").values(),
+             *(cfg for study in studies.values() for cfg in study.values())]
+    assert set(configs) == {run_name(cfg) for cfg in every} and len(configs) < len(every)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_the_emotion_chapter_and_the_benchmark_share_one_manet_run(profile: str) -> None:
+    root = None if profile != "paper" else "/data/MA-52"
+    assert config_hash(manet_config(profile, root, 3)) == config_hash(bm.benchmark_configs(profile, root, 3)["manet"])
+
+
+def test_emotion_chapter_tables() -> None:
+    rates = emotion_chapter.rate_table()
+    assert list(rates.columns) == ["fine ids", "negative", "neutral", "positive"]
+    assert (rates["neutral"] == 1.0).all()
+    assert list(emotion_chapter.style_table().index) == ["negative", "neutral", "positive"]
+    sessions = [Session(split, f"s{i}", emotion, ("a", "b")) for i, (split, emotion) in enumerate(
+        [("train", "negative"), ("train", "positive"), ("val", "neutral"), ("test", "neutral")])]
+    table = emotion_chapter.session_table(sessions)
+    assert list(table.index) == ["train", "val", "test"] and list(table["clips"]) == [4, 2, 2]
+

@@ -32,8 +32,17 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from ma52lib.paths import project_root
+from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
+from ma52lib.config import Config, make_config, set_field
+from ma52lib.data.synth import synthesize
+from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table, memory_format_of
+from ma52lib.engine.evaluate import autocast
+from ma52lib.engine.optim import param_groups
+from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
+from ma52lib.files import atomic_write_text
+from ma52lib.losses import JointEmbeddingLoss
 
 BENCH_VERSION = 1
 # Targets of issue 9, as ratios measured in one run.
@@ -65,6 +74,11 @@ MODES = {
     "quick": Mode("quick", 3, 1, ("cpu",), (1024, 2048), 6, 6, (0, 1, 2)),
     "full": Mode("full", 7, 2, ("cpu", "paper"), (1024, 2048, 4096), 16, 16, (0, 1, 2)),
 }
+
+
+def default_bench_path() -> Path:
+    """``book/generated/bench.json``: where `ma52 bench` writes and the performance chapter reads."""
+    return generated_dir() / "bench.json"
 
 
 # --- machine ----------------------------------------------------------------------------------------
@@ -131,10 +145,8 @@ def matmul_ceiling(dtype: torch.dtype, sizes: tuple[int, ...], *, repeats: int =
 # --- model steps ------------------------------------------------------------------------------------
 
 
-def _config(size: str, model_name: str, device: torch.device):
+def _config(size: str, model_name: str, device: torch.device) -> Config:
     """The config whose model and input a step of ``size`` uses (``tiny``: smoke profile, 4 segments)."""
-    from ma52lib.config import make_config
-
     profile = {"tiny": "smoke", "cpu": "cpu", "paper": "paper"}[size]
     over: dict[str, Any] = {"model.name": model_name, "runtime.device": device.type}
     if model_name != "manet":
@@ -151,9 +163,6 @@ def _config(size: str, model_name: str, device: torch.device):
 def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, channels_last: bool, repeats: int,
                    warmup: int, device: torch.device, ceilings: dict[str, float | None]) -> dict[str, Any]:
     """Time the engine's training step (or a forward in eval mode) of ``model_name`` at ``size``."""
-    from ma52lib.engine.build import build_model_for, embedding_table, memory_format_of
-    from ma52lib.engine.evaluate import autocast
-
     cfg = _config(size, model_name, device)
     table = embedding_table(cfg)
     torch.manual_seed(0)
@@ -166,11 +175,7 @@ def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, chann
     labels = torch.randint(0, 52, (batch,), device=device)
     loss_fn = None
     if table is not None and model.has_embedding:
-        from ma52lib.losses import JointEmbeddingLoss
-
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
-    from ma52lib.engine.optim import param_groups
-
     # The engine's parameter groups at a tiny lr: random clips must not drive the weights to
     # overflow (NaNs and denormals would change the timings).
     optimizer = torch.optim.SGD(param_groups(model, replace(cfg.optim, lr=1e-6)), lr=1e-6,
@@ -197,8 +202,6 @@ def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, chann
 
     model.train(train)
     step = train_step if train else infer_step
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         step()  # also the first warm-up call
     flops = counter.get_total_flops()
@@ -248,8 +251,6 @@ def loader_benchmark(data_root: Path, size: str, workers: int, *, batches: int,
                      device: torch.device, cache: bool = False) -> dict[str, Any]:
     """Clips/s of the training loader alone (decode + sample + transform + collate) with ``workers``;
     ``cache``: from the warm in-memory frame cache instead (sample + transform + collate)."""
-    from ma52lib.engine.build import build_dataset, build_loader, build_model_for
-
     cfg = _config(size, "manet", device)
     cfg = _with(cfg, {"data.num_workers": workers, "data.cache": cache})
     model = build_model_for(cfg)
@@ -281,10 +282,6 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
                          device: torch.device, cache: bool = False, bf16: bool = False) -> dict[str, Any]:
     """The real training loop (loader + step) for ``steps`` steps: clips/s and data-wait fraction
     (``cache``: clips from the warm frame cache, as the cpu profile trains after its first epoch)."""
-    from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table
-    from ma52lib.engine.evaluate import autocast
-    from ma52lib.losses import JointEmbeddingLoss
-
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -337,9 +334,7 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
             "clips_per_s": steps * cfg.optim.batch_size / total, "data_wait_fraction": wait / total}
 
 
-def _with(cfg, overrides: dict[str, Any]):
-    from ma52lib.config import set_field
-
+def _with(cfg: Config, overrides: dict[str, Any]) -> Config:
     for key, value in overrides.items():
         cfg = set_field(cfg, key, value)
     return cfg
@@ -351,8 +346,6 @@ def _with(cfg, overrides: dict[str, Any]):
 def reproduce_timings(path: Path) -> dict[str, Any]:
     """Latest `ma52 reproduce` wall time per profile and kind: ``cold`` (every chapter executed), ``cached``
     (none executed) or ``partial`` (some, or only some chapters asked for with --only)."""
-    from ma52lib.reproduce import CHAPTERS
-
     if not path.exists():
         return {}
     out: dict[str, Any] = {}
@@ -401,7 +394,7 @@ def run_bench(
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked, but torch sees no CUDA device")
-    out_path = Path(out) if out else project_root() / "book" / "generated" / "bench.json"
+    out_path = Path(out) if out else default_bench_path()
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -417,7 +410,7 @@ def run_bench(
         usable = {k: None if v.get("emulated") else v["gflops"] for k, v in result["ceilings"].items()}
         result["steps"] = _steps(m, dev, bf16, usable, say)
         result.update(_data_path(m, dev, bf16, data_root, workers, result["steps"], say))
-        log = Path(reproduce_log) if reproduce_log else project_root() / "book" / "generated" / "reproduce_runs.jsonl"
+        log = Path(reproduce_log) if reproduce_log else generated_dir() / "reproduce_runs.jsonl"
         result["reproduce"] = reproduce_timings(log)
         result["targets"] = _targets(result, m.sizes[0])
     finally:
@@ -443,8 +436,6 @@ def _mode(mode: str, sizes: tuple[str, ...] | None, workers: tuple[int, ...] | N
 
 def _precision(size: str, dev: torch.device, say: Callable[[str], None]) -> dict[str, Any]:
     """What ``runtime.precision=auto`` picks on this machine for MANet at ``size``, and a probe behind it."""
-    from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
-
     cfg = _config(size, "manet", dev)
     _, choice = resolve(cfg)
     row: dict[str, Any] = {"used": choice.precision, "reason": choice.reason, "native_bf16": native_bf16()}
@@ -459,8 +450,6 @@ def _precision(size: str, dev: torch.device, say: Callable[[str], None]) -> dict
 
 def _ceilings(m: Mode, dev: torch.device, say: Callable[[str], None]) -> dict[str, Any]:
     """fp32 and bf16 matmul ceilings; emulated bf16 is measured at the smallest size only (it is slow)."""
-    from ma52lib.engine.precision import native_bf16
-
     repeats = max(3, m.repeats)
     emulated = dev.type == "cpu" and not native_bf16()
     bf16_sizes = m.matmul_sizes[:1] if emulated else m.matmul_sizes
@@ -476,8 +465,6 @@ def _ceilings(m: Mode, dev: torch.device, say: Callable[[str], None]) -> dict[st
 def _steps(m: Mode, dev: torch.device, bf16: bool, ceilings: dict[str, float | None],
            say: Callable[[str], None]) -> list[dict[str, Any]]:
     """Training and inference steps of every size's variants (``_step_variants``)."""
-    from ma52lib.engine.precision import native_bf16
-
     steps = []
     for size in m.sizes:
         for name, train, row_bf16, cl in _step_variants(size, dev, bf16):
@@ -530,8 +517,6 @@ def _data_path(m: Mode, dev: torch.device, bf16: bool, data_root: str | os.PathL
 
 def _finish(result: dict[str, Any], t_start: float, out_path: Path, say: Callable[[str], None]) -> None:
     """Record load and contention, write bench.json atomically, warn when the machine was busy."""
-    from ma52lib.engine.checkpoint import atomic_write_text
-
     result["load_after"] = list(os.getloadavg())
     result["seconds"] = time.perf_counter() - t_start
     utils = [r["cpu_util"] for r in result.get("steps", []) if r.get("cpu_util") is not None]
@@ -562,8 +547,6 @@ def _data_root(data_root: str | os.PathLike[str] | None, size: str, say: Callabl
         if not (root / "train_list_videos.txt").is_file():
             raise FileNotFoundError(f"{root} has no train_list_videos.txt: pass a dataset in the official layout")
         return root
-    from ma52lib.data.synth import synthesize
-
     profile = {"tiny": "smoke", "cpu": "cpu", "paper": "cpu"}[size]
     say(f"data: MA-52-Synth {profile} (generated once and cached)")
     return synthesize(profile=profile, progress=False)
@@ -594,72 +577,6 @@ def _targets(result: dict[str, Any], size: str) -> list[dict[str, Any]]:
         targets.append({"name": f"`make book` (cpu profile), {kind}", "value": seconds, "target": budget,
                         "unit": "seconds", "met": None if seconds is None else seconds <= budget})
     return targets
-
-
-def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
-    """The book's tables (pandas DataFrames) from a bench.json: machine, steps, data path, book, targets."""
-    import pandas as pd
-
-    ceil = bench["ceilings"]
-    machine = pd.DataFrame([
-        ("CPU", f"{bench['machine']['cpu']} ({bench['machine']['cores']} cores, {bench['machine']['threads']} "
-                f"torch threads, {bench['machine']['cpu_capability']})"),
-        ("bf16 hardware", "AMX" if bench["machine"]["amx_bf16"] else
-         "AVX512-BF16" if bench["machine"]["avx512_bf16"] else "none (bf16 emulated)"),
-        ("device", bench["machine"].get("gpu", bench["machine"]["device"])),
-        ("fp32 matmul ceiling", f"{ceil['fp32']['gflops']:.0f} GFLOP/s"),
-        ("bf16 matmul ceiling", f"{ceil['bf16']['gflops']:.0f} GFLOP/s"
-         + (" (emulated: no native bf16)" if ceil["bf16"].get("emulated") else "")),
-        ("precision of runs here (runtime.precision=auto)",
-         f"{bench['precision']['used']} ({bench['precision']['reason']})"),
-        ("load average (1 min) before / after", f"{bench['load_before'][0]:.2f} / {bench['load_after'][0]:.2f}"),
-        ("median cpu_util of the steps", "-" if bench.get("median_cpu_util") is None else
-         f"{bench['median_cpu_util']:.2f}" + (" (BUSY MACHINE: rates unreliable)" if bench.get("contended") else "")),
-        ("bench", f"{bench['mode']} mode, {bench['created']}, {bench['seconds']:.0f} s"),
-    ], columns=["", "value"]).set_index("")
-    steps = pd.DataFrame([{
-        "model": r["model"], "size": r["size"], "step": r["mode"], "precision": "bf16" if r["bf16"] else "fp32",
-        "layout": "channels_last" if r["channels_last"] else "contiguous",
-        "input": f"{r['batch']}x{r['frames']}x{r['pixels']}px", "clips/s": round(r["clips_per_s"], 1),
-        "GFLOP/step": round(r["gflop_per_step"], 1), "GFLOP/s": round(r["gflops"], 1),
-        "% of its precision's ceiling": None if r["fraction_of_ceiling"] is None else
-        round(100 * r["fraction_of_ceiling"], 1),
-        "cpu_util": None if r["cpu_util"] is None else round(r["cpu_util"], 2),
-    } for r in bench["steps"]])
-    loader = pd.DataFrame([{
-        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "loader clips/s": round(r["clips_per_s"], 1),
-        "model clips/s": round(bench["model_train_clips_per_s"], 1), "loader / model": round(r["over_model"], 2),
-        "first batch (s)": round(r["first_batch_s"], 2),
-    } for r in bench["loader"]])
-    loop = pd.DataFrame([{
-        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "torch threads": r["threads"], "clips/s": round(r["clips_per_s"], 1),
-        "waiting for data (%)": round(100 * r["data_wait_fraction"], 1),
-    } for r in bench["train_loop"]])
-    budgets = {"cold": TARGET_BOOK_COLD_S, "cached": TARGET_BOOK_CACHED_S}
-    book = pd.DataFrame([{
-        "profile": profile, "build": kind, "seconds": round(row["seconds"]), "when": row.get("time"),
-        "budget (s)": budgets.get(kind) if profile == "cpu" else None,
-    } for profile, kinds in sorted(bench["reproduce"].items()) for kind, row in sorted(kinds.items())],
-        columns=["profile", "build", "seconds", "when", "budget (s)"])
-    targets = pd.DataFrame([{
-        "target": t["name"],
-        "measured": "not measured yet" if t["value"] is None else
-        (f"{100 * t['value']:.0f}%" if t["unit"] == "fraction" else
-         f"{t['value']:.1f}x" if t["unit"] == "ratio" else f"{t['value']:.0f} s"),
-        "goal": (f">= {100 * t['target']:.0f}%" if t["unit"] == "fraction" else
-                 f">= {t['target']:.0f}x" if t["unit"] == "ratio" else f"<= {t['target']:.0f} s"),
-        "met": "-" if t["met"] is None else ("yes" if t["met"] else "no"),
-    } for t in bench["targets"]]).set_index("target")
-    return {"machine": machine, "steps": steps, "loader": loader, "train_loop": loop, "book": book,
-            "targets": targets}
-
-
-def load_bench(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Read a bench.json (default book/generated/bench.json) with a clear error when it is missing."""
-    path = Path(path) if path else project_root() / "book" / "generated" / "bench.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `ma52 bench --quick` (or `make bench`) first")
-    return json.loads(path.read_text())
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -22,6 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import nbformat
+
+import ma52lib
+from ma52lib.config import make_config
+from ma52lib.data.synth import synthesize
+from ma52lib.engine.progress import progress_bar
+from ma52lib.files import LockHeld, atomic_write_text, file_lock
 from ma52lib.paths import project_root
 
 # Chapter notebooks in book order, with parameters beyond the common ones (profile, data_root, seed).
@@ -58,9 +64,14 @@ class ReproduceLocked(RuntimeError):
     """Another `ma52 reproduce` holds the lock on the same book folder."""
 
 
+def generated_dir() -> Path:
+    """``book/generated/`` of the checkout: executed notebooks, logs, cache records, bench.json."""
+    return project_root() / "book" / "generated"
+
+
 def package_hash() -> str:
     """Hash of ma52lib's source files: a code change re-executes the notebooks."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(ma52lib.__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(pkg.rglob("*")):
         if path.suffix in (".py", ".npy", ".json") and "__pycache__" not in path.parts:
@@ -93,32 +104,18 @@ def _key(nb_path: Path, params: dict[str, Any], pkg: str, data: str) -> str:
 @contextlib.contextmanager
 def book_lock(folder: Path, *, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (one reproduce at a time); refuse or wait when held."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock_path = folder / ".reproduce.lock"
-    fh = open(lock_path, "a+")
-    try:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            stack.enter_context(file_lock(folder / ".reproduce.lock", wait=wait))
+        except LockHeld as exc:
             raise ReproduceLocked(
-                f"another `ma52 reproduce` is running on {folder} ({holder}); wait for it to finish, "
+                f"another `ma52 reproduce` is running on {folder} ({exc.holder}); wait for it to finish, "
                 "or pass --wait to queue behind it"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}\n")
-        fh.flush()
         yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
 
 
 def _placeholder(path: Path, name: str, why: str) -> None:
-    import nbformat
-
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {name.capitalize()}\n\n**This chapter was not produced:** {why}")]
     nbformat.write(nb, path)
@@ -127,7 +124,7 @@ def _placeholder(path: Path, name: str, why: str) -> None:
 def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_dir: Path, pkg: str, data: str,
                     force: bool, timeout: int | None) -> ChapterResult:
     """Execute one chapter notebook with papermill unless its cached output is current."""
-    import papermill as pm
+    import papermill as pm  # only here: it pulls in the Jupyter client stack, which no other command needs
 
     src = source_dir / f"{name}.ipynb"
     out = out_dir / f"{name}.ipynb"
@@ -187,8 +184,6 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
                 os.environ[var] = value
     seconds = time.perf_counter() - t0
     os.replace(tmp, out)
-    from ma52lib.engine.checkpoint import atomic_write_text
-
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)
 
@@ -228,10 +223,8 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
               force: bool = False, timeout: int | None = None, seed: int = 0, build: bool = True,
               wait: bool = False, echo=print) -> ReproduceReport:
     """Regenerate the book: data, chapters (cached), jupyter-book build."""
-    from ma52lib.engine.progress import progress_bar
-
     root = project_root()
-    source_dir, out_dir = root / "notebooks", root / "book" / "generated"
+    source_dir, out_dir = root / "notebooks", generated_dir()
     report = ReproduceReport(profile)
     t_all = time.perf_counter()
     unknown = set(only or []) - set(CHAPTERS)
@@ -246,17 +239,12 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
             if not (data / "train_list_videos.txt").exists():
                 raise FileNotFoundError(f"{data} has no train_list_videos.txt: not an MA-52 folder")
         else:
-            from ma52lib.config import make_config
-            from ma52lib.data.synth import synthesize
-
             echo(f"[1/3] MA-52-Synth for profile {profile}")
             data = synthesize(profile=make_config(profile).data.synth_profile, seed=seed)
         pkg, ident = package_hash(), data_identity(data)
         # The profile's own MA-52-Synth goes to the notebooks as data_root=None, as `ma52 train
         # --profile P` leaves it: the book's runs then have the same config hash as the CLI's and are
         # reused by it (and vice versa). The data's identity is still part of each chapter's cache key.
-        from ma52lib.config import make_config
-
         own_synth = not data_root and seed == make_config(profile).data.synth_seed
         params = {"profile": profile, "data_root": None if own_synth else str(data), "seed": seed}
         names = [n for n in CHAPTERS if not only or n in only]
@@ -300,9 +288,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
     p.add_argument("--data-root", help="a real MA-52 folder instead of MA-52-Synth")
-    p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER", help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
+    p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER",
+                   help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
     p.add_argument("--force", action="store_true", help="re-execute notebooks even when cached")
-    p.add_argument("--timeout", type=int, default=None, help="seconds a single notebook cell may run (default: no limit)")
+    p.add_argument("--timeout", type=int, default=None,
+                   help="seconds a single notebook cell may run (default: no limit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the book")
     p.add_argument("--wait", action="store_true", help="wait for another running reproduce instead of refusing")

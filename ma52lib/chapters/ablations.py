@@ -1,0 +1,116 @@
+"""The ablations chapter: MANet's components, the loss weight lambda, segments per clip, label embeddings.
+
+``ablation_configs`` is the experiment; its base and +TSM points are the benchmark's TSN and TSM runs
+and its full MANet is the benchmark's MANet (same configs, so the same runs are reused). The paper's
+ablation numbers were never made public: the tables say so in their ``paper`` column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ma52lib.chapters.benchmark import benchmark_configs
+from ma52lib.chapters.common import COLUMN_TITLES, NOT_PUBLIC, base_config
+from ma52lib.config import Config
+from ma52lib.engine.evaluate import scored_results
+
+# Sweep values of the ablation chapter per profile. The cpu values keep `make book` near its budget:
+# with the benchmark's ten runs, 5 more trainings (the other points coincide with benchmark runs).
+ABLATION_DEFAULTS: dict[str, dict[str, tuple]] = {
+    "smoke": {"lambdas": (0.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},
+    "cpu": {"lambdas": (0.0, 10.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},
+    "paper": {"lambdas": (0.0, 10.0, 50.0, 100.0), "segments": (4, 8, 12), "embedding_sources": ("default", "random")},
+}
+
+
+def ablation_defaults(profile: str) -> dict[str, tuple]:
+    """The ablation chapter's default sweeps (lambdas, segments, embedding_sources) for ``profile``."""
+    if profile not in ABLATION_DEFAULTS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(ABLATION_DEFAULTS)}")
+    return dict(ABLATION_DEFAULTS[profile])
+
+
+def sweeps_for(profile: str, *, lambdas: Sequence[float] | None = None, segments: Sequence[int] | None = None,
+               embedding_sources: Sequence[str] | None = None,
+               extra_embeddings: str | None = None) -> dict[str, tuple]:
+    """The chapter's sweeps: the profile's defaults, each replaced where given, plus another embedding table."""
+    sweeps = ablation_defaults(profile)
+    if lambdas is not None:
+        sweeps["lambdas"] = tuple(float(v) for v in lambdas)
+    if segments is not None:
+        sweeps["segments"] = tuple(int(v) for v in segments)
+    if embedding_sources is not None:
+        sweeps["embedding_sources"] = tuple(embedding_sources)
+    if extra_embeddings:
+        sweeps["embedding_sources"] += (str(Path(extra_embeddings).expanduser().resolve()),)
+    return sweeps
+
+
+def ablation_configs(profile: str, data_root: str | None, seed: int = 0, *,
+                     lambdas: tuple[float, ...] = (0.0, 10.0, 50.0, 100.0),
+                     segments: tuple[int, ...] = (4, 8, 12),
+                     embedding_sources: tuple[str, ...] = ("default", "random")) -> dict[str, dict[str, Config]]:
+    """The ablation studies: components, loss weight lambda, number of segments, label-embedding source."""
+    def manet(**over: Any) -> Config:
+        return base_config(profile, data_root, seed, **{"model.name": "manet", **over})
+
+    # TSN and TSM of the benchmark are MANet's network without SE/TSM/embedding and without
+    # SE/embedding (same modules, same parameters, same results): their benchmark runs are reused.
+    benchmark = benchmark_configs(profile, data_root, seed)
+    components = {
+        "ResNet-TSN (base)": benchmark["tsn"],
+        "+TSM": benchmark["tsm"],
+        "+SE": manet(**{"model.se": True, "model.tsm": False, "loss.weight": 0.0}),
+        "+TSM+SE": manet(**{"model.se": True, "model.tsm": True, "loss.weight": 0.0}),
+        "+TSM+SE+joint embedding (MANet)": manet(),
+    }
+    return {
+        "components": components,
+        "lambda": {f"lambda={lam:g}": manet(**{"loss.weight": lam}) for lam in lambdas},
+        "segments": {f"T={t}": manet(**{"model.num_segments": t}) for t in segments},
+        "embeddings": {src: manet(**{"loss.embeddings": src}) for src in embedding_sources},
+    }
+
+
+def compact_table(runs: Mapping[str, str | Path], *, split: str = "test",
+                  columns: Sequence[str] = ("body_top1", "action_top1", "action_top5", "body_f1_macro",
+                                            "action_f1_macro", "f1_mean"),
+                  paper_column: str | None = "paper") -> pd.DataFrame:
+    """One row per run with our metrics (percent) and, when asked, a ``paper`` column saying "not public".
+
+    For the ablations: the paper's ablation numbers were never made public, so the column says so.
+    """
+    rows = []
+    for label, run_dir in runs.items():
+        metrics, used = scored_results(Path(run_dir), split)
+        row = {"run": label, "split": used, **{COLUMN_TITLES[c]: round(float(metrics[c]), 2) for c in columns}}
+        if paper_column:
+            row[paper_column] = NOT_PUBLIC
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def sweep_figure(runs: Mapping[str, str | Path], values: Sequence[float], *, xlabel: str, split: str = "test",
+                 metrics: Sequence[str] = ("action_top1", "body_top1", "f1_mean")) -> Figure:
+    """Metrics of a one-knob sweep (runs in the order of ``values``) as lines."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]
+    for i, metric in enumerate(metrics):
+        ys = [scored_results(Path(run_dir), split)[0][metric] for run_dir in runs.values()]
+        marker, line = styles[i % len(styles)]  # equal values of two metrics stay visible
+        ax.plot(list(values), ys, marker=marker, linestyle=line, label=COLUMN_TITLES[metric])
+    ax.set_xticks(list(values))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{split} metric (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["ABLATION_DEFAULTS", "ablation_configs", "ablation_defaults", "compact_table", "sweep_figure", "sweeps_for"]

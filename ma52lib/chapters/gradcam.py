@@ -1,0 +1,42 @@
+"""The Grad-CAM chapter: which runs it explains, and its closing lines on where the maps fall.
+
+The maps, the region check and the panel are library code (``ma52lib.explain``); this module picks the
+benchmark's MANet, TSN and TSM runs (trained once, shared with the benchmark chapter) and words the
+region check's outcome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ma52lib.chapters.benchmark import benchmark_configs
+from ma52lib.chapters.common import display_name, run_configs
+from ma52lib.engine.run import LoadedRun, load_run
+from ma52lib.explain.mass import mass_summary
+
+MODELS: tuple[str, ...] = ("manet", "tsn", "tsm")  # MANet beside the two networks it builds on
+
+
+def chapter_runs(profile: str, data_root: str | None, seed: int = 0,
+                 runs: Mapping[str, str | Path] | None = None) -> dict[str, LoadedRun]:
+    """The loaded runs to explain: ``runs`` (name -> run folder), else the benchmark's runs of ``MODELS``."""
+    if runs is None:
+        configs = benchmark_configs(profile, data_root, seed)
+        runs = run_configs({name: configs[name] for name in MODELS}, echo=lambda line: None)
+    return {name: load_run(Path(folder)) for name, folder in runs.items()}
+
+
+def region_lines(study: Any, profile: str) -> list[str]:
+    """One sentence per model: CAM mass on the acting body part against chance, and its top-1 on the clips."""
+    lines = []
+    for name, row in mass_summary(study).iterrows():
+        lines.append(f"{display_name(name)}: {row['CAM mass on region %']}% of the map on the acting body part, "
+                     f"chance {row['region area % (chance)']}% (x{row['mass / area']}), top-1 {row['top-1 %']}% "
+                     f"on these {int(row['clips'])} clips")
+    if profile == "smoke":
+        lines.append("smoke profile: tiny models trained for 2 epochs on 32 px crops; expect chance-level numbers.")
+    return lines
+
+
+__all__ = ["MODELS", "chapter_runs", "region_lines"]
