@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "environment ready: $(VENV) ($(ENV_HASH))"
 
 test: $(STAMP)
-	$(BIN)/ruff check ma52lib tests scripts
+	$(BIN)/ruff check ma52lib tests scripts examples
 	$(BIN)/python -m pytest -q
 
 book: $(STAMP)

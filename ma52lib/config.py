@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -21,6 +22,7 @@ from ma52lib.files import atomic_write_text
 
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16")
+SCHEDULES = ("step", "cosine")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class ModelConfig:
     tsm: bool = True
     embedding: bool = True
     dropout: float = 0.5
-    pretrained: str | None = None  # local torchvision ResNet state_dict for ImageNet init
+    # ImageNet analogue: None (random init), "synth" (the backbone pretrained on rendered stills, for the
+    # models the paper ImageNet-initialises; resolved to "synth:<pretraining run>"), or a local torchvision
+    # ResNet state_dict file
+    pretrained: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,14 @@ class OptimConfig:
     gamma: float = 0.1
     clip_grad: float | None = 20.0
     paper_groups: bool = True  # mmaction TSM parameter groups incl. the 5x/10x last-Linear quirk
+    schedule: str = "step"  # step: x gamma at each milestone (the paper) | cosine: to zero over the epochs
+    warmup_epochs: float = 0.0  # linear warm-up from ~0 to lr over this many epochs (0: none, the paper)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"optim.warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,21 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """The ImageNet analogue (``model.pretrained="synth"``): a 2-D ResNet trained on rendered still frames to
+    segment body parts and locate 23 joints (ma52lib.engine.pretrain); one cached run per backbone and data size."""
+
+    clips: int = 8000  # rendered clips of new participants (random micro-actions, no labels kept)
+    frames_per_clip: int = 2
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 2e-3  # AdamW, one-cycle schedule
+    weight_decay: float = 0.01
+    joint_weight: float = 10.0  # weight of the joint regression (smooth L1) against the part segmentation (CE)
+    seed: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole run."""
 
@@ -113,6 +141,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
 
 def _preset(profile: str) -> Config:
@@ -251,8 +280,13 @@ _NOT_HASHED = {("data", "num_workers"), ("runtime", "threads")}
 
 
 def config_hash(cfg: Config) -> str:
-    """12 hex digits identifying everything that can change a run's results."""
+    """12 hex digits identifying everything that can change a run's results.
+
+    The pretrain section is left out: a run that uses the pretrained backbone names its pretraining run
+    (with that run's own hash) in ``model.pretrained`` once resolved (ma52lib.engine.resolve).
+    """
     raw = to_dict(cfg)
+    raw.pop("pretrain")
     for section, name in _NOT_HASHED:
         raw[section].pop(name, None)
     text = json.dumps(raw, sort_keys=True, default=str)
@@ -260,8 +294,9 @@ def config_hash(cfg: Config) -> str:
 
 
 def run_name(cfg: Config) -> str:
-    """Folder name of a run: ``<model>-<profile>-<hash>``."""
-    return f"{cfg.model.name}-{cfg.profile}-{config_hash(cfg)}"
+    """Folder name of a run: ``<model>-<profile>-<hash>`` (a model path ``pkg.mod:build`` as ``pkg.mod_build``)."""
+    model = re.sub(r"[^A-Za-z0-9_.]+", "_", cfg.model.name)
+    return f"{model}-{cfg.profile}-{config_hash(cfg)}"
 
 
 def save_config(cfg: Config, path: Path) -> None:

@@ -213,3 +213,29 @@ def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch)
     assert dict(runs) == {} and "loss became nan" in runs.failed["tsn"]
     table = results_table(runs)
     assert table.loc[("TSN", "this run"), "Body top-1"].startswith("failed: loss became nan")
+
+
+def test_schedules_step_per_optimiser_step():
+    from ma52lib.config import OptimConfig
+    from ma52lib.engine.optim import build_scheduler
+
+    def lrs(cfg: OptimConfig, steps_per_epoch: int = 3) -> list[float]:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+        sched = build_scheduler(opt, cfg, steps_per_epoch)
+        out = []
+        for _ in range(cfg.epochs * steps_per_epoch):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    # step: the paper's MultiStepLR stepped per epoch, now per optimiser step with the same values.
+    step = lrs(OptimConfig(lr=1.0, epochs=4, milestones=(2, 3), gamma=0.1))
+    assert step == pytest.approx([1.0] * 6 + [0.1] * 3 + [0.01] * 3)
+    cosine = lrs(OptimConfig(lr=1.0, epochs=4, schedule="cosine", warmup_epochs=1))
+    assert cosine[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])  # linear warm-up over the first epoch
+    assert cosine[3] == pytest.approx(1.0) and all(a > b for a, b in zip(cosine[3:], cosine[4:])) and cosine[-1] < 0.1
+    with pytest.raises(ValueError, match="optim.schedule"):
+        OptimConfig(schedule="linear")
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        OptimConfig(epochs=2, warmup_epochs=2)

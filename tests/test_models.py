@@ -9,14 +9,20 @@ of the training loss on a tiny clip on CPU, where every parameter must get a gra
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from ma52lib.config import make_config
+from ma52lib.config import make_config, run_name
 from ma52lib.engine.build import build_model_for, embedding_table
+from ma52lib.engine.train import train
 from ma52lib.losses import JointEmbeddingLoss
-from ma52lib.models import available_models
+from ma52lib.models import ModelContractError, available_models, build_model
+
+from tinydata import make_tiny_dataset
 
 NAMES = available_models()
 SIZE = 32  # frame side of the tiny clips (the `tiny` presets fit 32 px)
@@ -81,3 +87,44 @@ def test_bf16_autocast_and_cam_layer(name: str) -> None:
     cam_in = seen[0] if model.cam_reshape is None else model.cam_reshape(seen[0])
     # Grad-CAM needs [N, C, T, h, w] with the clip's batch size.
     assert cam_in.dim() == 5 and cam_in.shape[0] == 2
+
+
+# --- bring your own model -------------------------------------------------------------------------------
+
+
+def test_a_model_path_builds_the_example_and_trains(tmp_path: Path) -> None:
+    model = build_model("examples.temporal_cnn:build", num_classes=52, num_segments=4, size="tiny")
+    assert model.num_frames == 4 and not model.has_embedding
+    root = make_tiny_dataset(tmp_path / "data", {"train": 1, "val": 1, "test": 1})
+    cfg = make_config("smoke", {"model.name": "examples.temporal_cnn:build", "data.root": str(root),
+                                "model.num_segments": 4, "optim.epochs": 1, "optim.batch_size": 8,
+                                "loss.weight": 0.0, "runtime.precision": "fp32", "data.num_workers": 0})
+    assert run_name(cfg).startswith("examples.temporal_cnn_build-smoke-")
+    out = train(cfg, out=tmp_path / "run", echo=None)
+    assert json.loads((out / "results.json").read_text())["model"] == "examples.temporal_cnn:build"
+
+
+def test_bad_model_paths_and_broken_contracts_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelContractError, match="cannot import 'no_such_pkg.mod'"):
+        build_model("no_such_pkg.mod:build")
+    with pytest.raises(ModelContractError, match="no callable 'nope'"):
+        build_model("examples.temporal_cnn:nope")
+    with pytest.raises(ModelContractError, match="package.module:factory"):
+        build_model("examples.temporal_cnn:")
+    (tmp_path / "my_models.py").write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "def plain(**kw):\n    return nn.Linear(3, 52)\n"
+        "class Half(nn.Module):\n"
+        "    num_frames, sampling, frame_interval, has_embedding = 4, 'tsn', 1, False\n"
+        "    def features(self, x):\n        return x.mean(dim=(1, 3, 4))\n"
+        "    def forward(self, x, return_embedding=False):\n        return self.features(x)\n"
+        "def half(**kw):\n    return Half()\n"
+        "def notamodel(**kw):\n    return 3\n")
+    monkeypatch.chdir(tmp_path)  # found beside the working directory, as `python -m` would
+    with pytest.raises(ModelContractError, match="lacks num_frames"):
+        build_model("my_models:plain")
+    with pytest.raises(ModelContractError, match="not a torch.nn.Module"):
+        build_model("my_models:notamodel")
+    with pytest.raises(ModelContractError, match=r"return \(logits, embedding or None\)"):
+        build_model("my_models:half", num_segments=4)

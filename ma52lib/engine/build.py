@@ -15,11 +15,10 @@ from ma52lib.config import Config
 from ma52lib.data.dataset import MA52Dataset, collate
 from ma52lib.data.synth import synthesize
 from ma52lib.embeddings import label_embeddings
+from ma52lib.engine.pretrain import SYNTH, backbone_file
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.models import build_model
-
-# MANet's size presets (the baselines carry their own): depth and base width of the ResNet.
-MANET_SIZES = {"paper": (50, 64), "cpu": (18, 32), "tiny": (18, 16)}
+from ma52lib.models.manet import MANET_SIZES
 
 
 def resolve_data_root(cfg: Config, *, progress: bool = True) -> Path:
@@ -55,7 +54,9 @@ def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
     m = cfg.model
     opts: dict[str, Any] = {"dropout": m.dropout}
     if m.pretrained:
-        opts["pretrained"] = m.pretrained
+        if m.pretrained == SYNTH:
+            raise ValueError('model.pretrained="synth" must be resolved first (engine.pretrain.resolve_pretrained)')
+        opts["pretrained"] = str(backbone_file(m.pretrained))
     if m.name == "manet":
         depth, width = MANET_SIZES[m.size]
         # No embedding branch without the joint loss: it would be dead weight (and break DDP).

@@ -10,6 +10,9 @@ positional embeddings, learned offsets of baselines) go to a generic group: deca
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
@@ -66,3 +69,25 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
     groups = [g for g in groups if g["params"]]
     groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
     return [g for g in groups if g["params"]]
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning-rate schedule, stepped after every optimiser step.
+
+    ``step``: x ``gamma`` from each milestone epoch on (as MultiStepLR stepped per epoch, the paper's);
+    ``cosine``: half a cosine from lr to zero over the epochs (per step). Both after ``warmup_epochs``
+    of linear warm-up.
+    """
+    warmup = cfg.warmup_epochs * steps_per_epoch
+    total = cfg.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+        epoch = step // steps_per_epoch
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

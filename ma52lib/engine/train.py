@@ -47,8 +47,9 @@ from ma52lib.engine.checkpoint import (
     set_rng_state,
 )
 from ma52lib.engine.evaluate import autocast, predict_loader, scalar_metrics
-from ma52lib.engine.optim import param_groups
+from ma52lib.engine.optim import build_scheduler, param_groups
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
+from ma52lib.engine.pretrain import ensure_pretrained, resolve_pretrained
 from ma52lib.engine.progress import progress_bar
 from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.losses import JointEmbeddingLoss
@@ -73,14 +74,17 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def default_run_dir(cfg: Config) -> Path:
-    """Where a config's run goes unless told otherwise (named after the config with its precision resolved)."""
+    """Where a config's run goes unless told otherwise (named after the resolved config: precision, pretraining)."""
+    cfg = resolve_pretrained(cfg)
     if cfg.runtime.precision == "auto":
         cfg, _ = resolve(cfg)
     return runs_dir() / run_name(cfg)
 
 
 def resolve_for_run(cfg: Config) -> tuple[Config, Choice]:
-    """``cfg`` with a concrete precision, the same on every rank (rank 0 measures, the others follow)."""
+    """``cfg`` made concrete, the same on every rank (rank 0 measures, the others follow): the pretrained
+    backbone it names (``model.pretrained="synth"``) and its precision."""
+    cfg = resolve_pretrained(cfg)
     choice = None
     if dist.is_main():
         cfg, choice = resolve(cfg)
@@ -173,6 +177,9 @@ def train(
     root = resolve_data_root(cfg) if dist.is_main() else None  # before any folder is made: a bad root stops here
     dist.barrier()
     root = root or resolve_data_root(cfg, progress=False)
+    if dist.is_main():
+        ensure_pretrained(cfg, echo=echo)  # the ImageNet analogue, trained once and reused by every run naming it
+    dist.barrier()
     has_checkpoint = _prepare_run_dir(run_dir, cfg, resume=resume, force=force, echo=echo)
     log = _Log(run_dir / "train.log", echo)
     log(f"precision: {precision.precision} ({precision.reason})")
@@ -254,14 +261,13 @@ def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: i
     if table is not None and model.has_embedding:
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
     optimizer = build_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.optim.milestones), cfg.optim.gamma)
     train_ds = build_dataset(cfg, root, cfg.data.train_split, model, train=True)
     val_ds = build_dataset(cfg, root, cfg.data.val_split, model, train=False)
     pin = device.type == "cuda"
+    train_loader = build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin)
     run = _Session(
         cfg, run_dir, root, device, world, model, DistributedDataParallel(model) if world > 1 else model,
-        loss_fn, optimizer, scheduler,
-        build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin),
+        loss_fn, optimizer, build_scheduler(optimizer, cfg.optim, len(train_loader)), train_loader,
         build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin), log,
     )
     _warn_leaks(root, cfg, log)
@@ -290,7 +296,7 @@ def _run_epoch(run: _Session, epoch: int) -> None:
     run.train_loader.dataset.set_epoch(epoch)
     run.train_loader.sampler.set_epoch(epoch)
     try:
-        stats = _train_one_epoch(run.net, run.loss_fn, run.optimizer, run.train_loader, run.device, cfg, epoch)
+        stats = _train_one_epoch(run, epoch)
     except TrainingError as exc:
         run.log(f"error: {exc}")  # the run folder says why it stopped
         raise
@@ -302,8 +308,7 @@ def _run_epoch(run: _Session, epoch: int) -> None:
         pred = predict_loader(run.model, run.val_loader, run.device, bf16=uses_bf16(cfg), desc=f"val {epoch + 1}")
         eval_s = time.perf_counter() - t0
         val, val_skipped = compute_metrics(pred["probs"], pred["labels"]), pred["skipped"]
-    lr = run.optimizer.param_groups[0]["lr"]
-    run.scheduler.step()
+    lr = run.optimizer.param_groups[0]["lr"]  # where the schedule ended the epoch
     if dist.is_main():
         row = {"epoch": epoch + 1, "lr": lr, **stats, "eval_seconds": eval_s,
                **({"val_skipped": val_skipped, "val": val} if val is not None else {})}
@@ -341,13 +346,15 @@ def _record_epoch(run: _Session, epoch: int, row: dict[str, Any]) -> None:
             f"{stats['clips_per_s']:.1f} clips/s, {scores}{' (best)' if improved else ''}{skipped}")
 
 
-def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch: int) -> dict[str, Any]:
+def _train_one_epoch(run: _Session, epoch: int) -> dict[str, Any]:
+    """One pass over the training loader (the schedule steps after every optimiser step); the epoch's stats."""
+    net, optimizer, device, cfg = run.net, run.optimizer, run.device, run.cfg
     net.train()
     total_loss, parts_sum, seen, skipped, steps = 0.0, {}, 0, 0, 0
     wait_s = 0.0
     t_start = time.perf_counter()
     t_fetch = time.perf_counter()
-    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch")
+    bar = progress_bar(run.train_loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch")
     for clips, labels, _, n_skip in bar:
         wait_s += time.perf_counter() - t_fetch
         skipped += int(n_skip)
@@ -358,7 +365,7 @@ def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch
         labels = labels.to(device, non_blocking=True)
         with autocast(device, uses_bf16(cfg)):
             logits, emb = net(clips, return_embedding=True)
-        loss, parts = _compute_loss(loss_fn, logits, labels, emb)
+        loss, parts = _compute_loss(run.loss_fn, logits, labels, emb)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1}; stopped without saving, the "
@@ -369,6 +376,7 @@ def _train_one_epoch(net, loss_fn, optimizer, loader, device, cfg: Config, epoch
         if cfg.optim.clip_grad:
             nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.clip_grad)
         optimizer.step()
+        run.scheduler.step()
         n = len(labels)
         total_loss += float(loss.detach()) * n
         for k, v in parts.items():

@@ -34,12 +34,15 @@ TemporalModuleFactory = Callable[[int, int], nn.Module]
 
 # depth -> (block type, blocks per stage), as torchvision's resnet18/34/50/101.
 ARCHS: dict[int, tuple[type[BasicBlock | Bottleneck], tuple[int, int, int, int]]] = {
+    10: (BasicBlock, (1, 1, 1, 1)),  # the small presets' one-block-per-stage ResNet (as resnet3d's)
     18: (BasicBlock, (2, 2, 2, 2)),
     34: (BasicBlock, (3, 4, 6, 3)),
     50: (Bottleneck, (3, 4, 6, 3)),
     101: (Bottleneck, (3, 4, 23, 3)),
 }
 SE_REDUCTION = 4
+# MANet's size presets, (depth, base width) of the ResNet; TSN/TSM/TIN use the same ones.
+MANET_SIZES: dict[str, tuple[int, int]] = {"paper": (50, 64), "cpu": (18, 32), "tiny": (18, 16)}
 
 
 def build_resnet(depth: int = 50, width: int = 64) -> ResNet:

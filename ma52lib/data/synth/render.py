@@ -131,9 +131,41 @@ def pose_clip(spec: ClipSpec, participant: Participant, fps: float) -> tuple[Pos
     return pose, sk
 
 
-def _render(
-    spec: ClipSpec, person: Participant, size: tuple[int, int], fps: float, with_masks: bool
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+@dataclass
+class Stage:
+    """One clip set up for drawing: posed skeleton, camera, light and scene; ``draw(f)`` paints frame f.
+
+    ``_render`` draws every frame in order; ``stills`` draws a few chosen ones (the sensor noise of a
+    frame then differs from the video's, which no consumer of stills relies on).
+    """
+
+    spec: ClipSpec
+    person: Participant
+    pose: Pose
+    skeleton: Skeleton
+    camera: Camera
+    light: np.ndarray
+    gain: np.ndarray
+    look: HeadLook
+    scene: list[_Prim]
+    order: np.ndarray  # [P, T] painter's order of the primitives per frame
+    rng: np.random.Generator
+
+    def draw(self, f: int, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame ``f`` as uint8 [H, W, 3] and, with ``labels``, its region-tag map int8 [H, W] (0 = background)."""
+        canvas = Canvas(_background(self.camera, self.person, f, self.light), self.light, labels=labels)
+        self.look.blink = bool(self.pose.blink[f])
+        self.look.glasses_lift = float(self.pose.glasses_lift[f])
+        for k in self.order[:, f]:
+            self.scene[k].paint(canvas, f)
+        img = canvas.img * self.gain
+        if self.spec.noise > 0:
+            img += self.rng.standard_normal(img.shape, dtype=np.float32) * np.float32(self.spec.noise / 255.0)
+        return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), canvas.labels
+
+
+def stage_clip(spec: ClipSpec, person: Participant, size: tuple[int, int], fps: float) -> Stage:
+    """Pose a forward-class clip and set up its camera, light and scene (nothing drawn yet)."""
     width, height = int(size[0]), int(size[1])
     if width < 8 or height < 8:
         raise ValueError(f"frame size must be at least 8x8 pixels, got {width}x{height}")
@@ -155,21 +187,20 @@ def _render(
     scene = _scene(sk, pose, cam, person, look, colours)
     # Painter's order per frame: sort the primitives by camera depth (larger = nearer = later).
     order = np.argsort(np.stack([prim.depth for prim in scene]), axis=0, kind="stable")  # [P, T]
+    return Stage(spec, person, pose, sk, cam, light, gain, look, scene, order, rng)
 
+
+def _render(
+    spec: ClipSpec, person: Participant, size: tuple[int, int], fps: float, with_masks: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    stage = stage_clip(spec, person, size, fps)
+    t, (width, height) = stage.pose.t, (int(size[0]), int(size[1]))
     frames = np.empty((t, height, width, 3), np.uint8)
     labels = np.empty((t, height, width), np.int8) if with_masks else None
     for f in range(t):
-        canvas = Canvas(_background(cam, person, f, light), light, labels=with_masks)
-        look.blink = bool(pose.blink[f])
-        look.glasses_lift = float(pose.glasses_lift[f])
-        for k in order[:, f]:
-            scene[k].paint(canvas, f)
-        img = canvas.img * gain
-        if spec.noise > 0:
-            img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(spec.noise / 255.0)
-        frames[f] = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        if labels is not None and canvas.labels is not None:
-            labels[f] = canvas.labels
+        frames[f], tags = stage.draw(f, labels=with_masks)
+        if labels is not None and tags is not None:
+            labels[f] = tags
     masks: dict[str, np.ndarray] = {}
     if labels is not None:
         for part, tags in MASK_TAGS.items():

@@ -120,7 +120,7 @@ def plan_clips(
         for label in range(NUM_CLASSES):
             for _ in range(int(counts[name][label])):
                 pid = int(ids[_choose(seed, index, pool, p_pool)])
-                planned.append((name, label, _draw_spec(seed, index, label, pid)))
+                planned.append((name, label, draw_spec(seed, index, label, pid)))
                 index += 1
     return _name_files(planned, rng)
 
@@ -159,7 +159,7 @@ def _choose(seed: int, index: int, pool: np.ndarray, p: np.ndarray) -> int:
     return int(pool[np.random.default_rng([seed, 0xC0FFEE, index]).choice(len(pool), p=p)])
 
 
-def _draw_spec(seed: int, index: int, label: int, pid: int) -> ClipSpec:
+def draw_spec(seed: int, index: int, label: int, pid: int) -> ClipSpec:
     """The random per-clip parameters of clip ``index`` (class ranges, nuisances, distractor)."""
     rng = np.random.default_rng([seed, index])
     (a_lo, a_hi), (s_lo, s_hi) = class_ranges(label)

@@ -1,0 +1,213 @@
+"""The ImageNet analogue: a 2-D backbone pretrained once on rendered still frames, loaded by the video models.
+
+The paper's TSN, TSM, TIN and MANet start from an ImageNet ResNet-50 and its I3D inflates one (their
+mmaction2 configs); C3D starts from Sports-1M video weights, R(2+1)D and SlowFast from scratch, and
+TimeSformer / Video Swin from ImageNet ViT / Swin weights that a ResNet cannot stand in for: those train
+from scratch here. ``model.pretrained="synth"`` gives the first group a backbone trained on
+``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
+micro-action poses) to segment the drawn body parts and locate 23 joints (``ma52lib.models.pretext``).
+
+A pretraining run is named ``pretrain-r<depth>w<width>-<hash>`` after everything that shapes it (the
+pretrain section, the backbone, the frame size and crop of the data) and lives beside the other runs
+(``backbone.pt`` in torchvision's key names, ``results.json``, ``train.log``); every run that uses it
+carries its name in ``model.pretrained`` ("synth:<name>"), so a changed pretraining is a new run all
+the way down, and an unchanged one is trained once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+from ma52lib.config import Config
+from ma52lib.data.synth import PROFILES as SYNTH_PROFILES
+from ma52lib.data.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
+from ma52lib.data.transforms import MEAN, STD, center_crop_box, short_side_size
+from ma52lib.files import atomic_write_text, file_lock
+from ma52lib.models.baselines.i3d import PRESETS as I3D_PRESETS
+from ma52lib.models.manet import MANET_SIZES
+from ma52lib.models.pretext import PretextNet
+from ma52lib.paths import runs_dir
+
+SYNTH = "synth"
+# Models whose official configs start from ImageNet (see the module docstring); their backbone shapes.
+IMAGENET_INIT = ("manet", "tsn", "tsm", "tin", "i3d")
+JITTER = 4  # pixels of random crop translation in pretraining (the video models see the centre crop)
+_MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def backbone_spec(cfg: Config) -> tuple[int, int] | None:
+    """(depth, width) of the 2-D ResNet the model's backbone is (or inflates), or None when the paper does not
+    ImageNet-initialise the model."""
+    m = cfg.model
+    if m.name not in IMAGENET_INIT:
+        return None
+    depth, width = (I3D_PRESETS[m.size]["depth"], I3D_PRESETS[m.size]["width"]) if m.name == "i3d" \
+        else MANET_SIZES[m.size]  # TSN/TSM/TIN use MANet's presets
+    return m.depth or depth, m.width or width
+
+
+def identity(cfg: Config, depth: int, width: int) -> dict[str, Any]:
+    """Everything a pretraining run depends on."""
+    size = SYNTH_PROFILES[cfg.data.synth_profile].size
+    fps = SYNTH_PROFILES[cfg.data.synth_profile].fps
+    return {"pretrain": asdict(cfg.pretrain), "depth": depth, "width": width, "frame_size": list(size), "fps": fps,
+            "short_side": cfg.data.short_side, "crop_size": cfg.data.crop_size, "version": 1}
+
+
+def run_name_of(ident: dict[str, Any]) -> str:
+    """``pretrain-r<depth>w<width>-<12 hex digits>``."""
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+    return f"pretrain-r{ident['depth']}w{ident['width']}-{digest}"
+
+
+def resolve_pretrained(cfg: Config) -> Config:
+    """``model.pretrained="synth"`` made concrete: "synth:<pretraining run>" for ImageNet-initialised models,
+    None (random init, as in the paper) for the others. Other values are kept."""
+    if cfg.model.pretrained != SYNTH:
+        return cfg
+    spec = backbone_spec(cfg)
+    value = None if spec is None else f"{SYNTH}:{run_name_of(identity(cfg, *spec))}"
+    return replace(cfg, model=replace(cfg.model, pretrained=value))
+
+
+def backbone_file(pretrained: str) -> Path:
+    """The weights file a resolved ``model.pretrained`` value names (a path, or "synth:<run>")."""
+    if pretrained.startswith(f"{SYNTH}:"):
+        return runs_dir() / pretrained.split(":", 1)[1] / "backbone.pt"
+    return Path(pretrained).expanduser()
+
+
+def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print) -> Path | None:
+    """Train the pretraining run a resolved config names if it is not there yet; its backbone file (or None)."""
+    value = cfg.model.pretrained
+    if not value or not value.startswith(f"{SYNTH}:"):
+        return None
+    path = backbone_file(value)
+    spec = backbone_spec(cfg)
+    if spec is None or path.parent.name != run_name_of(identity(cfg, *spec)):
+        raise ValueError(f"model.pretrained={value!r} does not match this config's backbone; use "
+                         f"model.pretrained={SYNTH!r} and let ma52 resolve it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(path.parent / ".lock"):  # one process pretrains; the others wait and reuse it
+        if not path.exists():
+            pretrain(cfg, *spec, out=path.parent, echo=echo)
+    return path
+
+
+def pretrain(cfg: Config, depth: int, width: int, *, out: Path, echo: Callable[[str], None] | None = print) -> Path:
+    """Render the stills, train ``PretextNet`` on them, write ``backbone.pt`` and ``results.json`` into ``out``."""
+    say = echo or (lambda _msg: None)
+    p, ident = cfg.pretrain, identity(cfg, depth, width)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(ident, indent=1) + "\n")
+    t0 = time.perf_counter()
+    say(f"pretraining {out.name}: rendering {p.clips * p.frames_per_clip} still frames")
+    stills = render_stills(p.clips, frames_per_clip=p.frames_per_clip, size=tuple(ident["frame_size"]),
+                           fps=ident["fps"], seed=p.seed, progress=echo is not None)
+    data = _Frames.from_stills(stills, cfg.data.short_side, cfg.data.crop_size)
+    render_s = time.perf_counter() - t0
+    net, history = _fit(data, cfg, depth, width, say)
+    torch.save(net.backbone.state_dict(), out / "backbone.partial.pt")
+    (out / "backbone.partial.pt").replace(out / "backbone.pt")  # complete or absent
+    results = {"run": out.name, "identity": ident, "frames": len(data.images), "render_seconds": render_s,
+               "train_seconds": time.perf_counter() - t0 - render_s, "history": history, "final": history[-1]}
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
+    say(f"pretraining done in {time.perf_counter() - t0:.0f} s: {_describe(history[-1])}")
+    return out / "backbone.pt"
+
+
+class _Frames:
+    """Stills in the video pipeline's geometry: short side resized, uint8 images, tags and joints in pixels."""
+
+    def __init__(self, images: torch.Tensor, tags: torch.Tensor, joints: torch.Tensor, crop: int) -> None:
+        self.images, self.tags, self.joints, self.crop = images, tags, joints, crop
+
+    @classmethod
+    def from_stills(cls, stills: Any, short_side: int, crop: int) -> _Frames:
+        h, w = stills.images.shape[1:3]
+        new_h, new_w = short_side_size(h, w, short_side)
+        images = TF.resize(torch.from_numpy(stills.images).permute(0, 3, 1, 2), [new_h, new_w], antialias=True)
+        tags = TF.resize(torch.from_numpy(stills.tags.astype(np.uint8))[:, None], [new_h, new_w],
+                         interpolation=InterpolationMode.NEAREST)[:, 0].long()  # [N, h, w]
+        joints = torch.from_numpy(stills.joints) * torch.tensor([new_w / w, new_h / h])  # [N, K, 2]
+        return cls(images.contiguous(), tags, joints, crop)
+
+    def batch(self, index: torch.Tensor, offset: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Crops at ``offset`` (top, left): normalised images, tags at stride 4, joints in [-1, 1] crop units."""
+        top, left, c = offset[0], offset[1], self.crop
+        x = self.images[index, :, top:top + c, left:left + c].float().sub_(_MEAN).div_(_STD)
+        x = x.contiguous(memory_format=torch.channels_last)  # [B, 3, c, c]
+        tags = self.tags[index, top + 2:top + c:4, left + 2:left + c:4]  # centre of each stride-4 cell
+        joints = (self.joints[index] - torch.tensor([left, top])) / (c / 2) - 1.0
+        return x, tags, joints
+
+    def offset(self, gen: torch.Generator | None) -> tuple[int, int]:
+        """The centre crop's (top, left), moved by up to JITTER pixels when ``gen`` is given."""
+        top, left, _, _ = center_crop_box(self.images.shape[2], self.images.shape[3], self.crop)
+        if gen is None:
+            return top, left
+        h, w = self.images.shape[2] - self.crop, self.images.shape[3] - self.crop
+        dy, dx = (torch.randint(-JITTER, JITTER + 1, (2,), generator=gen)).tolist()
+        return min(max(top + dy, 0), h), min(max(left + dx, 0), w)
+
+
+def _fit(data: _Frames, cfg: Config, depth: int, width: int,
+         say: Callable[[str], None]) -> tuple[PretextNet, list[dict[str, float]]]:
+    """Train the pretext network (AdamW, one-cycle); a held-out 5% of the frames is scored after each epoch."""
+    p = cfg.pretrain
+    torch.manual_seed(p.seed)
+    net = PretextNet(depth=depth, width=width, num_tags=NUM_TAGS, num_joints=len(KEYPOINTS))
+    net = net.to(memory_format=torch.channels_last)
+    order = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(p.seed))
+    n_val = max(16, len(order) // 20)
+    val, train = order[:n_val], order[n_val:]
+    batches = max(1, len(train) // p.batch_size)
+    opt = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=p.epochs * batches, pct_start=0.1)
+    gen = torch.Generator().manual_seed(p.seed + 1)
+    history = []
+    for epoch in range(p.epochs):
+        net.train()
+        shuffled = train[torch.randperm(len(train), generator=gen)]
+        total = 0.0
+        for i in range(batches):
+            x, tags, joints = data.batch(shuffled[i * p.batch_size:(i + 1) * p.batch_size], data.offset(gen))
+            parts, pred = net(x)
+            loss = F.cross_entropy(parts, tags) + p.joint_weight * F.smooth_l1_loss(pred, joints, beta=0.05)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        history.append({"epoch": epoch + 1, "loss": total / batches, **_score(net, data, val)})
+        say(f"  pretrain epoch {epoch + 1}/{p.epochs}: {_describe(history[-1])}")
+    return net, history
+
+
+@torch.no_grad()
+def _score(net: PretextNet, data: _Frames, index: torch.Tensor) -> dict[str, float]:
+    """Held-out pretext scores: pixel accuracy on body pixels, mean joint error in input pixels."""
+    net.eval()
+    x, tags, joints = data.batch(index, data.offset(None))
+    parts, pred = net(x)
+    body = tags > 0
+    return {"part_accuracy": 100.0 * float((parts.argmax(1)[body] == tags[body]).float().mean()),
+            "joint_error_px": float(((pred - joints).norm(dim=-1) * data.crop / 2).mean())}
+
+
+def _describe(row: dict[str, float]) -> str:
+    return (f"loss {row['loss']:.3f}, body-part pixel accuracy {row['part_accuracy']:.1f}%, "
+            f"joint error {row['joint_error_px']:.2f} px")

@@ -1,0 +1,201 @@
+"""How sure a number is: bootstrap intervals over clips, paired differences, seeds, and a verdict rule.
+
+A test split of a few hundred clips moves a top-1 by ~0.3 points per clip, and a training seed moves it
+by several points, so every comparison in the book carries an interval:
+
+- ``interval``: a metric of one run with its 95% bootstrap interval over the scored clips;
+- ``difference``: metric(A) - metric(B) of models scored on the same clips, resampling clips jointly
+  (paired); with several seeds per model, the difference of the seed means, plus a t-interval over
+  the per-seed differences (the training-seed spread);
+- ``verdict``: "supported" when every interval of an effect lies above zero, "contradicted" when every
+  one lies below, "inconclusive at this size" otherwise.
+
+Resampling is scipy's ``stats.bootstrap`` (percentile intervals) on vectorised metrics that match
+``ma52lib.metrics.compute_metrics`` exactly (macro F1 over the classes present in labels or predictions,
+as the official scoring does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from ma52lib.labels import FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
+
+LEVEL = 0.95
+N_RESAMPLES = 2000
+METRICS = ("action_top1", "body_top1", "action_top5", "action_f1_macro", "body_f1_macro", "f1_mean")
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive at this size"
+_TO_BODY = np.asarray(FINE_TO_BODY, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One run's predictions on a split: top-1 class, whether the label is in the top 5, and the labels."""
+
+    pred: np.ndarray  # [N] argmax fine class
+    top5: np.ndarray  # [N] bool: label among the 5 highest scores
+    labels: np.ndarray  # [N] fine labels
+
+    @classmethod
+    def from_probs(cls, probs: np.ndarray, labels: np.ndarray) -> Scored:
+        """From class scores ``[N, 52]`` and labels ``[N]`` (ties broken towards the lower id, as the metrics)."""
+        probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+        ranked = np.argsort(-probs, axis=1, kind="stable")[:, :5]
+        return cls(ranked[:, 0], (ranked == labels[:, None]).any(axis=1), labels)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its interval (percent points)."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.1f} [{self.low:.1f}, {self.high:.1f}]"
+
+    def signed(self) -> str:
+        """As a difference: ``+4.2 [+1.0, +7.5]``."""
+        return f"{self.value:+.1f} [{self.low:+.1f}, {self.high:+.1f}]"
+
+
+def _macro_f1(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
+    """Macro F1 (percent) along the last axis over the classes present in ``true`` or ``pred``."""
+    one_t = true[..., None] == np.arange(classes)  # [..., N, C]
+    one_p = pred[..., None] == np.arange(classes)
+    tp = (one_t & one_p).sum(-2)
+    support = one_t.sum(-2) + one_p.sum(-2)  # [..., C]: 2tp + fp + fn
+    present = support > 0
+    f1 = np.where(present, 2 * tp / np.maximum(support, 1), 0.0)
+    return 100.0 * f1.sum(-1) / np.maximum(present.sum(-1), 1)
+
+
+def metric_values(name: str, pred: np.ndarray, top5: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Metric ``name`` (percent) along the last axis of arrays ``[..., N]``; any leading axes are batches."""
+    body_pred, body_true = _TO_BODY[pred], _TO_BODY[labels]
+    if name == "action_top1":
+        return 100.0 * (pred == labels).mean(-1)
+    if name == "body_top1":
+        return 100.0 * (body_pred == body_true).mean(-1)
+    if name == "action_top5":
+        return 100.0 * top5.mean(-1)
+    if name == "action_f1_macro":
+        return _macro_f1(labels, pred, NUM_CLASSES)
+    if name == "body_f1_macro":
+        return _macro_f1(body_true, body_pred, NUM_BODY_PARTS)
+    if name == "f1_mean":  # micro F1 equals top-1 for single-label data
+        return (metric_values("action_top1", pred, top5, labels) + metric_values("body_top1", pred, top5, labels)
+                + _macro_f1(labels, pred, NUM_CLASSES) + _macro_f1(body_true, body_pred, NUM_BODY_PARTS)) / 4.0
+    raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}")
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], seed: int) -> tuple[float, float]:
+    """Percentile interval of ``statistic`` resampling the clips of every array in ``data`` jointly."""
+    res = sps.bootstrap(data, statistic, paired=True, vectorized=True, n_resamples=N_RESAMPLES,
+                        confidence_level=LEVEL, method="percentile", random_state=np.random.default_rng(seed))
+    low, high = res.confidence_interval
+    return float(low), float(high)
+
+
+def interval(run: Scored, metric: str, *, seed: int = 0) -> Interval:
+    """``metric`` of one run with its bootstrap interval over the clips."""
+    def statistic(pred: np.ndarray, top5: np.ndarray, labels: np.ndarray, axis: int = -1) -> np.ndarray:
+        return metric_values(metric, pred, top5, labels)
+
+    data = (run.pred, run.top5, run.labels)
+    return Interval(float(statistic(*data)), *_bootstrap(data, statistic, seed))
+
+
+def _same_clips(runs: Sequence[Scored]) -> np.ndarray:
+    labels = runs[0].labels
+    if any(len(r.labels) != len(labels) or not np.array_equal(r.labels, labels) for r in runs):
+        raise ValueError("paired comparisons need every run scored on the same clips in the same order")
+    return labels
+
+
+def difference(a: Sequence[Scored] | Scored, b: Sequence[Scored] | Scored, metric: str, *,
+               seed: int = 0) -> tuple[Interval, Interval | None]:
+    """mean metric(A) - mean metric(B) over their runs (seeds), scored on the same clips.
+
+    Returns (the difference with its paired bootstrap interval over clips, the t-interval over the
+    per-seed differences or None with fewer than two seeds per side). Seeds pair up in order.
+    """
+    a, b = ([a] if isinstance(a, Scored) else list(a)), ([b] if isinstance(b, Scored) else list(b))
+    labels = _same_clips(a + b)
+    k = len(a)
+
+    def statistic(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
+        preds, top5s = arrays[: len(arrays) // 2], arrays[len(arrays) // 2: -1]
+        values = [metric_values(metric, p, t, arrays[-1]) for p, t in zip(preds, top5s)]
+        return np.mean(values[:k], axis=0) - np.mean(values[k:], axis=0)
+
+    data = tuple(r.pred for r in a + b) + tuple(r.top5 for r in a + b) + (labels,)
+    clips = Interval(float(statistic(*data)), *_bootstrap(data, statistic, seed))
+    if min(len(a), len(b)) < 2:
+        return clips, None
+    per_seed = np.array([metric_values(metric, x.pred, x.top5, labels) - metric_values(metric, y.pred, y.top5, labels)
+                         for x, y in zip(a, b)])
+    low, high = sps.ttest_1samp(per_seed, 0.0).confidence_interval(LEVEL)
+    return clips, Interval(float(per_seed.mean()), float(low), float(high))
+
+
+def spread(runs: Sequence[Scored], metric: str) -> tuple[float, float]:
+    """(mean, sample standard deviation) of ``metric`` over runs (e.g. seeds); sd 0 for one run."""
+    values = np.array([metric_values(metric, r.pred, r.top5, r.labels) for r in runs])
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def verdict(*intervals: Interval | None) -> str:
+    """supported / contradicted / inconclusive at this size, from the intervals of one effect (None ignored)."""
+    given = [i for i in intervals if i is not None]
+    if not given:
+        raise ValueError("verdict needs at least one interval")
+    if all(i.low > 0 for i in given):
+        return SUPPORTED
+    if all(i.high < 0 for i in given):
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def pair_order_accuracy(probs: np.ndarray, labels: np.ndarray,
+                        pairs: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip of a time-reversed pair's classes: 1 if the model scores its class above the reversed partner.
+
+    Returns (correct [M] 0/1, pair index [M]) for the M clips whose label is in a pair; a model blind to
+    frame order sits at 50% (balanced over the two classes of each pair, see ``order_interval``).
+    """
+    probs, labels = np.asarray(probs), np.asarray(labels)
+    partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+    which = {c: i for i, pair in enumerate(pairs) for c in pair}
+    rows = np.array([i for i, y in enumerate(labels) if int(y) in partner], dtype=np.int64)
+    if rows.size == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    own = probs[rows, labels[rows]]
+    other = probs[rows, [partner[int(y)] for y in labels[rows]]]
+    return (own > other).astype(np.float64), np.array([which[int(y)] for y in labels[rows]])
+
+
+def order_interval(probs: np.ndarray, labels: np.ndarray, pairs: Sequence[tuple[int, int]], *,
+                   seed: int = 0) -> Interval:
+    """Order accuracy (percent): recall within each reversed pair, balanced over its two classes, averaged
+    over the pairs; chance is 50% whatever the class frequencies. Bootstrap interval over the pair clips."""
+    correct, _ = pair_order_accuracy(probs, labels, pairs)
+    if correct.size == 0:
+        raise ValueError("no clip of a time-reversed pair in this split")
+    cls = np.asarray(labels)[np.isin(labels, [c for pair in pairs for c in pair])]
+    present = np.unique(cls)
+
+    def statistic(correct: np.ndarray, cls: np.ndarray, axis: int = -1) -> np.ndarray:
+        recalls = []
+        for c in present:  # a resample missing a class leaves it at chance (0.5), not undefined
+            mask = cls == c
+            hits = (correct * mask).sum(-1)
+            recalls.append(np.where(mask.sum(-1) > 0, hits / np.maximum(mask.sum(-1), 1), 0.5))
+        return 100.0 * np.mean(recalls, axis=0)
+
+    return Interval(float(statistic(correct, cls)), *_bootstrap((correct, cls), statistic, seed))
