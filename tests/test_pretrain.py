@@ -13,6 +13,7 @@ from ma52lib.data.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 from ma52lib.engine.build import build_model_for
 from ma52lib.engine.pretrain import backbone_file, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.train import train
+
 from tinydata import make_tiny_dataset
 
 TINY = {"pretrain.clips": 48, "pretrain.frames_per_clip": 2, "pretrain.epochs": 3, "pretrain.batch_size": 16,
@@ -22,7 +23,8 @@ TINY = {"pretrain.clips": 48, "pretrain.frames_per_clip": 2, "pretrain.epochs": 
 def test_stills_carry_tags_and_joints_and_are_reproducible() -> None:
     a = render_stills(6, frames_per_clip=2, size=(40, 48), seed=3, workers=1, progress=False)
     b = render_stills(6, frames_per_clip=2, size=(40, 48), seed=3, workers=1, progress=False)
-    assert a.images.shape == (12, 48, 40, 3) and a.tags.shape == (12, 48, 40) and a.joints.shape == (12, len(KEYPOINTS), 2)
+    assert a.images.shape == (12, 48, 40, 3) and a.tags.shape == (12, 48, 40)
+    assert a.joints.shape == (12, len(KEYPOINTS), 2)
     assert np.array_equal(a.images, b.images) and np.array_equal(a.joints, b.joints)
     assert 0 < (a.tags > 0).mean() < 0.6 and a.tags.max() < NUM_TAGS  # a seated figure on a wall
     # Joints lie on the figure: the head point on a head/hair pixel for most frames.
