@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ma52lib.chapters import bench, reproduce
-from ma52lib.config import Config, describe_fields, make_config, to_dict
+from ma52lib.config import Config, describe_fields, make_config, set_field, to_dict
 from ma52lib.data import AnnotationError, VideoError, check_dataset
 from ma52lib.data.prepare import add_prepare_parser
 from ma52lib.data.synth import cli as synth_cli
 from ma52lib.emotion import cli as emotion_cli
 from ma52lib.engine.checkpoint import CheckpointError
+from ma52lib.engine.pretrain import SYNTH, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_videos, submit
 from ma52lib.engine.train import TrainingError, default_run_dir, train
 from ma52lib.explain import cli as explain_cli
@@ -82,6 +83,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     run_dir = train(cfg, out=args.out, resume=args.resume, force=args.force)  # errors: see main()
     print(f"run folder: {run_dir}")
+    return 0
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    cfg = resolve_pretrained(set_field(config_from_args(args), "model.pretrained", SYNTH))
+    if cfg.model.pretrained is None:
+        raise ValueError(f"{cfg.model.name} is not ImageNet-initialised in the paper: it has no pretrained "
+                         "backbone (see README 'The ImageNet analogue')")
+    path = ensure_pretrained(cfg)
+    print(f"backbone: {path} (model.pretrained={cfg.model.pretrained})")
     return 0
 
 
@@ -176,6 +187,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="discard a previous run in the folder and retrain")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("pretrain", help="pretrain the 2-D backbone on rendered stills (the ImageNet analogue)",
+                       description="Render still frames of new MA-52-Synth participants, train a 2-D ResNet to "
+                       "segment the body parts and locate 23 joints, and keep the backbone as a cached run that "
+                       "`model.pretrained=synth` names (TSN, TSM, TIN, MANet load it; I3D inflates it). "
+                       "`ma52 train` does this by itself when needed. Example: ma52 pretrain --profile cpu")
+    _config_args(p)
+    p.set_defaults(func=_cmd_pretrain)
 
 
 def _add_run_commands(sub: argparse._SubParsersAction) -> None:

@@ -138,10 +138,28 @@ def difference(a: Sequence[Scored] | Scored, b: Sequence[Scored] | Scored, metri
     clips = Interval(float(statistic(*data)), *_bootstrap(data, statistic, seed))
     if min(len(a), len(b)) < 2:
         return clips, None
-    per_seed = np.array([metric_values(metric, x.pred, x.top5, labels) - metric_values(metric, y.pred, y.top5, labels)
-                         for x, y in zip(a, b)])
-    low, high = sps.ttest_1samp(per_seed, 0.0).confidence_interval(LEVEL)
-    return clips, Interval(float(per_seed.mean()), float(low), float(high))
+    per_seed = [float(metric_values(metric, x.pred, x.top5, labels) - metric_values(metric, y.pred, y.top5, labels))
+                for x, y in zip(a, b)]
+    return clips, seed_interval(per_seed)
+
+
+def seed_interval(values: Sequence[float]) -> Interval | None:
+    """Mean of per-seed values (e.g. differences) with its t-interval; None with fewer than two seeds."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return None
+    low, high = sps.ttest_1samp(values, 0.0).confidence_interval(LEVEL)
+    return Interval(float(values.mean()), float(low), float(high))
+
+
+def mean_interval(values: Sequence[float], *, seed: int = 0) -> Interval:
+    """Mean of per-item values (e.g. per-clip differences) with its bootstrap interval over the items."""
+    values = np.asarray(values, dtype=np.float64)
+
+    def statistic(v: np.ndarray, axis: int = -1) -> np.ndarray:
+        return v.mean(axis)
+
+    return Interval(float(values.mean()), *_bootstrap((values,), statistic, seed))
 
 
 def spread(runs: Sequence[Scored], metric: str) -> tuple[float, float]:

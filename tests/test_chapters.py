@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
 
 from ma52lib.chapters import ablations as ab
 from ma52lib.chapters import benchmark as bm
@@ -22,7 +23,7 @@ from ma52lib.chapters import reproducibility as rep
 from ma52lib.cli import build_parser, config_from_args
 from ma52lib.config import config_hash, make_config, run_name, to_dict
 from ma52lib.emotion import Session, manet_config
-from ma52lib.engine.evaluate import scored_results
+from ma52lib.engine.evaluate import save_predictions, scored_results
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, NUM_CLASSES
 from ma52lib.metrics import compute_metrics
 
@@ -54,10 +55,11 @@ def _fake_run(runs: Path, name: str, *, data_root: Path, profile: str = "smoke",
         "best_epoch": 2, "data_root": str(data_root),
         "timings": {"train_seconds": seconds, "eval_seconds": 1.5, "clips_per_s": 8.25, "data_wait_fraction": 0.1},
         "environment": {"torch": "x", "device": "cpu", "cpu": "x", "threads": 1, "world_size": 1},
-        "val": compute_metrics(_probs(labels, correct, 1), labels),
     }
-    if test:
-        res["test"] = compute_metrics(_probs(labels, correct, 2), labels)
+    for split, seed in (("val", 1), ("test", 2)) if test else (("val", 1),):
+        probs = _probs(labels, correct, seed)
+        res[split] = compute_metrics(probs, labels)
+        save_predictions(run, split, {"probs": probs, "labels": labels, "indices": np.arange(len(labels))})
     (run / "results.json").write_text(json.dumps(res))
     return run
 
@@ -102,8 +104,11 @@ def test_class_counts_of_test_use_the_true_labels_where_present(tmp_path: Path) 
 def test_compact_table_says_not_public_for_the_paper(runs) -> None:
     table = ab.compact_table(runs, split="test")
     assert list(table.index) == ["tsn", "manet"]
-    assert table.loc["tsn", "split"] == "test" and table.loc["manet", "split"] == "val"
-    assert table.loc["manet", "Action top-1"] == pytest.approx(75.0)
+    assert table.loc["tsn", "split"].startswith("test") and table.loc["manet", "split"].startswith("val")
+    assert table.loc["manet", "Action top-1"].startswith("75.0 [")  # with its bootstrap interval
+    labels = np.repeat(np.arange(NUM_CLASSES), 2)
+    top5 = compute_metrics(_probs(labels, 0.75, 1), labels)["action_top5"]
+    assert table.loc["manet", "Action top-5"] == pytest.approx(top5, abs=0.005)  # other columns: rounded numbers
     assert set(table["paper"]) == {"not public"}
 
 
@@ -147,10 +152,13 @@ def test_bar_chart_labels_models_and_marks_public_paper_numbers(runs) -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == ["TSN", "MANet"]
     assert ax.get_ylabel() == "percent"
     labels = ax.get_legend_handles_labels()[1]
-    assert "paper (real MA-52, published)" in labels and "Action top-1 (this run)" in labels
+    assert "paper (real MA-52, published)" in labels and "Action top-1 (this run, 95% CI)" in labels
     # Only MANet has public numbers: three diamonds, one per metric.
-    paper = [c for c in ax.collections if c.get_label() == "paper (real MA-52, published)"]
-    assert sum(len(c.get_offsets()) for c in ax.collections) == 3 and paper
+    paper = [c for c in ax.collections if isinstance(c, PathCollection)]  # the diamonds (error bars are lines)
+    assert sum(len(c.get_offsets()) for c in paper) == 3
+    # Every bar carries its interval as an error bar.
+    bars = [c for c in ax.containers if hasattr(c, "errorbar")]
+    assert len(bars) == 3 and all(c.errorbar is not None for c in bars)
 
 
 def test_per_class_figure_names_every_class_most_frequent_first() -> None:
@@ -321,7 +329,7 @@ def test_sweeps_for_replaces_only_what_is_given(tmp_path: Path) -> None:
     extra = tmp_path / "glove.npy"
     sweeps = ab.sweeps_for("cpu", lambdas=[1, 2], extra_embeddings=str(extra))
     assert sweeps["lambdas"] == (1.0, 2.0) and sweeps["segments"] == ab.ABLATION_DEFAULTS["cpu"]["segments"]
-    assert sweeps["embedding_sources"] == ("default", "random", str(extra.resolve()))
+    assert sweeps["embedding_sources"] == (*ab.ABLATION_DEFAULTS["cpu"]["embedding_sources"], str(extra.resolve()))
 
 
 def test_paper_configs_lists_each_run_once() -> None:

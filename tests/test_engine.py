@@ -15,7 +15,7 @@ from ma52lib.chapters.benchmark import results_table
 from ma52lib.chapters.common import run_configs
 from ma52lib.config import make_config
 from ma52lib.engine import train as train_mod
-from ma52lib.engine.build import build_model_for
+from ma52lib.engine.build import build_model_for, without_weights
 from ma52lib.engine.optim import param_groups
 from ma52lib.engine.train import TrainingError, train
 
@@ -129,7 +129,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, 
 
 
 def test_paper_parameter_groups_follow_the_official_constructor():
-    cfg = make_config("smoke")
+    cfg = without_weights(make_config("smoke"))
     model = build_model_for(cfg, emb_dim=300)
     groups = {g["name"]: g for g in param_groups(model, make_config("paper").optim)}
     lr = 0.00125
@@ -168,7 +168,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str, root: str) -> None:
     dist.setup("cpu")
     cfg = tiny_cfg(Path(root))
     torch.manual_seed(0)
-    model = build_model_for(cfg, emb_dim=None).eval()  # eval: BatchNorm/dropout identical across splits
+    model = build_model_for(without_weights(cfg), emb_dim=None).eval()  # eval: BatchNorm/dropout identical
     ddp = DistributedDataParallel(model)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, 4, 3, 32, 32, generator=g)
@@ -188,7 +188,7 @@ def test_ddp_two_gloo_processes_match_one_process(tiny_root, tmp_path):
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path), str(tiny_root)), nprocs=2, join=True)
     cfg = tiny_cfg(tiny_root)
     torch.manual_seed(0)
-    model = build_model_for(cfg, emb_dim=None).eval()
+    model = build_model_for(without_weights(cfg), emb_dim=None).eval()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, 4, 3, 32, 32, generator=g)
     y = torch.tensor([0, 9, 24, 43])

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ma52lib.config import make_config, run_name
-from ma52lib.engine.build import build_model_for, embedding_table
+from ma52lib.engine.build import build_model_for, embedding_table, without_weights
 from ma52lib.engine.train import train
 from ma52lib.losses import JointEmbeddingLoss
 from ma52lib.models import ModelContractError, available_models, build_model
@@ -34,7 +34,7 @@ def _build(name: str) -> tuple[nn.Module, JointEmbeddingLoss | None]:
     over = {"model.name": name, "model.size": "tiny", "model.num_segments": 8}
     if name != "manet":
         over["loss.weight"] = 0.0  # the baselines train with plain CE, as in the benchmark
-    cfg = make_config("smoke", over)
+    cfg = without_weights(make_config("smoke", over))  # random init: the contract, not the pretraining
     table = embedding_table(cfg)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     return model, None if table is None else JointEmbeddingLoss(table, weight=cfg.loss.weight)

@@ -223,9 +223,10 @@ def test_render_shape_and_masks() -> None:
     # Hand-to-X regions hold the hand and its target.
     assert (masks["head-hand"] >= masks["head"]).all() and (masks["head-hand"] >= masks["upper limb"]).all()
     assert masks["head"].any(axis=(1, 2)).all() and masks["lower limb"].any(axis=(1, 2)).all()
-    # The figure is inside the frame and the background is light: a person on a plain wall.
+    # The figure is inside the frame and the background is light: a person on a plain wall, filling ~70% of
+    # the height and ~29% of the width (MA-52's framing), so 5-30% of the pixels.
     person_px = np.any([m for m in masks.values()], axis=0)
-    assert 0.1 < person_px.mean() < 0.5
+    assert 0.05 < person_px.mean() < 0.3
     assert frames[:, :5].mean() > 150
 
 

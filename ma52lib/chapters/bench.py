@@ -37,7 +37,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
 from ma52lib.config import Config, make_config, set_field
 from ma52lib.data.synth import synthesize
-from ma52lib.engine.build import build_dataset, build_loader, build_model_for, embedding_table, memory_format_of
+from ma52lib.engine.build import (
+    build_dataset,
+    build_loader,
+    build_model_for,
+    embedding_table,
+    memory_format_of,
+    without_weights,
+)
 from ma52lib.engine.evaluate import autocast
 from ma52lib.engine.optim import param_groups
 from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
@@ -157,7 +164,7 @@ def _config(size: str, model_name: str, device: torch.device) -> Config:
         # Rates are per clip, so a smaller batch measures the same thing: a 10-clip ResNet-50 step
         # at 224 px would keep ~10 GB of activations on a machine that may have little to spare.
         over["optim.batch_size"] = 2
-    return make_config(profile, over)
+    return without_weights(make_config(profile, over))  # timings: random init, no pretraining run needed
 
 
 def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, channels_last: bool, repeats: int,

@@ -21,15 +21,20 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
+from ma52lib import stats
 from ma52lib.chapters.common import (
     COLUMN_TITLES,
+    HEADLINE,
     NOT_PUBLIC,
     TABLE_COLUMNS,
     base_config,
     display_name,
+    interval_of,
+    seeds_of,
+    with_seed,
 )
 from ma52lib.config import Config
-from ma52lib.engine.evaluate import scored_results
+from ma52lib.engine.evaluate import load_predictions, scored_results
 from ma52lib.engine.run import load_run, predict_split
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
 
@@ -54,13 +59,15 @@ BENCHMARK_MODELS: tuple[str, ...] = ("tsn", "tsm", "tin", "c3d", "i3d", "r2plus1
                                      "vswin", "manet")
 
 
-def benchmark_configs(profile: str, data_root: str | None, seed: int = 0) -> dict[str, Config]:
+def benchmark_configs(profile: str, data_root: str | None, seed: int = 0,
+                      models: Sequence[str] | None = None) -> dict[str, Config]:
     """One config per benchmark model: same data, same epochs, same evaluation (honest comparison).
 
     Baselines train with plain cross-entropy as in their papers; MANet with its joint-embedding loss.
+    ``models`` picks a subset, or adds models of your own (``package.module:factory``, trained like a baseline).
     """
     configs = {}
-    for name in BENCHMARK_MODELS:
+    for name in BENCHMARK_MODELS if models is None else tuple(models):
         over: dict[str, Any] = {"model.name": name}
         if name != "manet":
             over["loss.weight"] = 0.0
@@ -68,15 +75,30 @@ def benchmark_configs(profile: str, data_root: str | None, seed: int = 0) -> dic
     return configs
 
 
+# The benchmark's models trained at every seed of the profile: the ledger's core contrasts.
+SEEDED_MODELS: tuple[str, ...] = ("tsn", "tsm", "manet")
+
+
+def seeded_configs(profile: str, data_root: str | None, seed: int = 0) -> dict[str, dict[int, Config]]:
+    """TSN, TSM and MANet of the benchmark at each of the profile's seeds (``common.SEEDS``)."""
+    base = benchmark_configs(profile, data_root, seed, models=SEEDED_MODELS)
+    return {name: {s: with_seed(cfg, s) for s in seeds_of(profile, seed)} for name, cfg in base.items()}
+
+
 def results_table(runs: Mapping[str, str | Path], *, split: str = "test", with_paper: bool = True,
-                  columns: tuple[str, ...] = TABLE_COLUMNS) -> pd.DataFrame:
-    """A DataFrame: one row per run (``this run``) and, when asked, the paper's row beside it."""
+                  columns: tuple[str, ...] = TABLE_COLUMNS,
+                  seeds: Mapping[str, Mapping[int, str | Path]] | None = None) -> pd.DataFrame:
+    """One row per run (``this run``, headline metrics with their 95% bootstrap interval over clips), the
+    mean and sd over seeds where a model has several, and the paper's row beside them when asked."""
     rows = []
     for label, run_dir in runs.items():
         metrics, used = scored_results(Path(run_dir), split)
         name = display_name(label)
-        rows.append({"model": name, "source": f"this run ({used})",
-                     **{COLUMN_TITLES[c]: round(float(metrics[c]), 2) for c in columns}})
+        ours = {COLUMN_TITLES[c]: round(float(metrics[c]), 2) for c in columns}
+        ours.update({COLUMN_TITLES[c]: str(interval_of(run_dir, c, split)) for c in HEADLINE if c in columns})
+        rows.append({"model": name, "source": f"this run ({used}, 95% CI)", **ours})
+        if seeds and len(seeds.get(label, {})) > 1:
+            rows.append(_seed_row(label, name, seeds[label], split, columns))
         if with_paper:
             rows.append(_paper_row(label, name, columns))
     for label, why in getattr(runs, "failed", {}).items():
@@ -86,6 +108,13 @@ def results_table(runs: Mapping[str, str | Path], *, split: str = "test", with_p
         if with_paper:
             rows.append(_paper_row(label, name, columns))
     return pd.DataFrame(rows).set_index(["model", "source"])
+
+
+def _seed_row(label: str, name: str, runs: Mapping[int, str | Path], split: str,
+              columns: tuple[str, ...]) -> dict[str, Any]:
+    values = {c: [float(scored_results(Path(d), split)[0][c]) for d in runs.values()] for c in columns}
+    return {"model": name, "source": f"{len(runs)} seeds (mean ± sd)",
+            **{COLUMN_TITLES[c]: f"{np.mean(v):.1f} ± {np.std(v, ddof=1):.1f}" for c, v in values.items()}}
 
 
 def _paper_row(label: str, name: str, columns: tuple[str, ...]) -> dict[str, Any]:
@@ -99,18 +128,22 @@ def _paper_row(label: str, name: str, columns: tuple[str, ...]) -> dict[str, Any
 
 def bar_chart(runs: Mapping[str, str | Path], *, split: str = "test",
               metrics: Sequence[str] = ("body_top1", "action_top1", "f1_mean"), with_paper: bool = True) -> Figure:
-    """Grouped bars of ``metrics`` per model; the paper's published values as black markers where public."""
+    """Grouped bars of ``metrics`` per model with their 95% bootstrap intervals (error bars); the paper's
+    published values as black markers where public."""
     names = list(runs)
-    scored = [scored_results(Path(runs[n]), split) for n in names]
-    ours = np.array([[metrics_[m] for m in metrics] for metrics_, _ in scored])  # [models, metrics]
-    used = "/".join(sorted({u for _, u in scored}))  # "val" where the test labels are withheld
+    intervals = [[interval_of(runs[n], m, split) for m in metrics] for n in names]  # [models][metrics]
+    used = "/".join(sorted({scored_results(Path(runs[n]), split)[1] for n in names}))  # val where test is withheld
     width = 0.8 / len(metrics)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 5.0))
     x = np.arange(len(names))
     paper_drawn = False
     for j, metric in enumerate(metrics):
         pos = x - 0.4 + width * (j + 0.5)
-        ax.bar(pos, ours[:, j], width, label=f"{COLUMN_TITLES[metric]} (this run)")
+        values = np.array([row[j].value for row in intervals])
+        errors = np.array([[row[j].value - row[j].low for row in intervals],
+                           [row[j].high - row[j].value for row in intervals]])  # [2, models]
+        ax.bar(pos, values, width, yerr=errors, capsize=2, error_kw={"elinewidth": 0.8},
+               label=f"{COLUMN_TITLES[metric]} (this run, 95% CI)")
         if with_paper:
             pub = [PAPER_RESULTS.get(n, {}).get(metric) for n in names]
             px = [p for p, v in zip(pos, pub) if v is not None]
@@ -245,6 +278,30 @@ def reversal_table(confusions: Mapping[str, Sequence[Sequence[int]]], pairs: Seq
             row[f"{display_name(name)}: % given to the partner"] = round(100.0 * swapped / clips, 1) if clips else "-"
         rows.append(row)
     return pd.DataFrame(rows).set_index("pair")
+
+
+def order_table(runs: Mapping[str, str | Path], pairs: Sequence[tuple[int, int]], *, split: str = "test",
+                seeds: Mapping[str, Mapping[int, str | Path]] | None = None) -> pd.DataFrame:
+    """Order accuracy per model on the time-reversed class pairs: does the model score a clip's class above
+    its reversed partner? Balanced over each pair's classes, so a model blind to frame order is at 50%
+    whatever the class frequencies; 95% bootstrap interval over the pairs' clips (``stats.order_interval``)."""
+    rows = []
+    for label, run_dir in runs.items():
+        probs, labels, used = load_predictions(Path(run_dir), split)
+        if not np.isin(labels, np.ravel(pairs)).any():
+            rows.append({"model": display_name(label), "clips in the pairs": 0,
+                         "order accuracy % (95% CI)": f"no clip of a reversed pair in the {used} split"})
+            continue
+        result = stats.order_interval(probs, labels, pairs)
+        row = {"model": display_name(label), "clips in the pairs": int(np.isin(labels, np.ravel(pairs)).sum()),
+               "order accuracy % (95% CI)": str(result),
+               "above chance (50%)": "yes" if result.low > 50 else "no" if result.high < 50 else "not shown"}
+        if seeds and len(seeds.get(label, {})) > 1:
+            per_seed = [stats.order_interval(*load_predictions(Path(d), split)[:2], pairs).value
+                        for d in seeds[label].values()]
+            row[f"seeds (mean ± sd, n={len(per_seed)})"] = f"{np.mean(per_seed):.1f} ± {np.std(per_seed, ddof=1):.1f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
 
 
 # -- feature space ----------------------------------------------------------------------------------------

@@ -11,12 +11,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ma52lib.config import Config, make_config
+from ma52lib import stats
+from ma52lib.config import Config, make_config, set_field
 from ma52lib.data.lists import labels_path, list_path, read_list
+from ma52lib.engine.evaluate import load_predictions
 from ma52lib.engine.train import TrainingError, train
 from ma52lib.labels import NUM_CLASSES
 
 NOT_PUBLIC = "not public"
+# Seeds of the claims' core contrasts (TSN, TSM, MANet, MANet without the joint-embedding loss); every
+# other run is one seed and says so. Seed k changes the initialisation, the data order and augmentation.
+SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0, 1), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
+HEADLINE: tuple[str, ...] = ("action_top1", "body_top1", "f1_mean")  # metrics shown with intervals
 
 DISPLAY_NAMES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "c3d": "C3D", "i3d": "I3D", "r2plus1d": "R(2+1)D",
                  "slowfast": "SlowFast", "timesformer": "TimeSformer", "vswin": "Video Swin", "manet": "MANet"}
@@ -65,6 +71,27 @@ def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = pri
     return runs
 
 
+def seeds_of(profile: str, seed: int = 0) -> tuple[int, ...]:
+    """The seeds of the core contrasts for ``profile``, starting at the book's ``seed``."""
+    return tuple(seed + k for k in SEEDS.get(profile, (0,)))
+
+
+def with_seed(cfg: Config, seed: int) -> Config:
+    """``cfg`` with another ``runtime.seed``."""
+    return set_field(cfg, "runtime.seed", seed)
+
+
+def scored(run_dir: str | Path, split: str = "test") -> tuple[stats.Scored, str]:
+    """A finished run's per-clip predictions on ``split`` (val where test labels are withheld), and the split."""
+    probs, labels, used = load_predictions(Path(run_dir), split)
+    return stats.Scored.from_probs(probs, labels), used
+
+
+def interval_of(run_dir: str | Path, metric: str, split: str = "test") -> stats.Interval:
+    """``metric`` of a run with its 95% bootstrap interval over the scored clips."""
+    return stats.interval(scored(run_dir, split)[0], metric)
+
+
 def echo_brief(line: str) -> None:
     """An ``echo`` for ``run_configs`` that prints one line per run (its label and outcome), not every epoch."""
     if line.startswith(("== ", "reusing finished run", "done:", "resumed from")):
@@ -84,6 +111,7 @@ def class_counts(root: str | Path, split: str = "train") -> np.ndarray:
 
 
 __all__ = [
-    "COLUMN_TITLES", "DISPLAY_NAMES", "NOT_PUBLIC", "TABLE_COLUMNS", "RunSet", "base_config", "class_counts",
-    "display_name", "echo_brief", "labelled", "run_configs",
+    "COLUMN_TITLES", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "base_config",
+    "class_counts", "display_name", "echo_brief", "interval_of", "labelled", "run_configs", "scored", "seeds_of",
+    "with_seed",
 ]

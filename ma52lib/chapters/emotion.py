@@ -12,6 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from ma52lib.emotion import EMOTIONS, Session, assumptions
+from ma52lib.emotion.experiment import EmotionResult
 
 
 def rate_table() -> pd.DataFrame:
@@ -50,4 +51,15 @@ def cue_figure(freq: pd.DataFrame, *, seed: int = 0) -> sns.FacetGrid:
     return g
 
 
-__all__ = ["cue_figure", "rate_table", "session_table", "style_table"]
+
+
+def emotion_evidence(result: EmotionResult) -> dict[str, object]:
+    """For the ledger: accuracy of visual + micro-action cues minus visual only, with the 95% interval over test
+    sessions (percentage points)."""
+    c = result.comparison("fused", "visual", "accuracy")
+    low, high = c["ci_test"]
+    return {"fused_minus_visual": [100.0 * c["diff"], 100.0 * low, 100.0 * high], "test_sessions": result.n_test,
+            "seeds": result.n_seeds}
+
+
+__all__ = ["cue_figure", "emotion_evidence", "rate_table", "session_table", "style_table"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from ma52lib import stats
 from ma52lib.chapters.benchmark import benchmark_configs
 from ma52lib.chapters.common import display_name, run_configs
 from ma52lib.engine.run import LoadedRun, load_run
@@ -39,4 +40,12 @@ def region_lines(study: Any, profile: str) -> list[str]:
     return lines
 
 
-__all__ = ["MODELS", "chapter_runs", "region_lines"]
+def cam_evidence(study: Any, model: str = "manet") -> dict[str, Any]:
+    """For the ledger: ``model``'s CAM mass on the acting body part minus that part's area (chance), per clip,
+    averaged with its 95% bootstrap interval over the clips (points)."""
+    rows = study[(study["model"] == model)].dropna(subset=["mass"])
+    effect = stats.mean_interval(100.0 * (rows["mass"].to_numpy() - rows["area"].to_numpy()))
+    return {"model": model, "clips": len(rows), "manet_mass_minus_area": [effect.value, effect.low, effect.high]}
+
+
+__all__ = ["MODELS", "cam_evidence", "chapter_runs", "region_lines"]

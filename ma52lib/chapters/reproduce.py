@@ -30,9 +30,16 @@ from ma52lib.engine.progress import progress_bar
 from ma52lib.files import LockHeld, atomic_write_text, file_lock
 from ma52lib.paths import project_root
 
-# Chapter notebooks in book order, with parameters beyond the common ones (profile, data_root, seed).
+# Chapter notebooks in execution order (the book's order is _toc.yml's: the ledger comes first there, but it
+# reads what the other chapters made, so it runs last).
 CHAPTERS: tuple[str, ...] = ("dataset", "benchmark", "ablations", "gradcam", "emotion", "performance",
-                             "reproducibility")
+                             "reproducibility", "ledger")
+# Chapters that take models of your own (`--extra-model`), and the files whose change re-executes a chapter
+# (beside its notebook, parameters, the package and the data).
+EXTRA_MODEL_CHAPTERS = ("benchmark", "ledger")
+INPUT_FILES: dict[str, tuple[str, ...]] = {"performance": ("bench.json",),
+                                           "ledger": ("evidence/gradcam.json", "evidence/emotion.json")}
+SUMMARY = "ledger_summary.md"  # the ledger's counts, quoted by the introduction
 
 
 @dataclass
@@ -133,9 +140,10 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     if not src.exists():
         _placeholder(out, name, f"the notebook notebooks/{name}.ipynb does not exist in this version.")
         return ChapterResult(name, "missing", message=f"notebooks/{name}.ipynb not found")
-    bench = out_dir / "bench.json"  # the performance chapter shows `ma52 bench` results: a new bench re-executes it
-    key = _key(src, params, pkg, data + (hashlib.sha256(bench.read_bytes()).hexdigest() if name == "performance"
-                                         and bench.exists() else ""))
+    # e.g. the performance chapter shows `ma52 bench` results: a new bench.json re-executes it
+    inputs = "".join(hashlib.sha256((out_dir / f).read_bytes()).hexdigest() for f in INPUT_FILES.get(name, ())
+                     if (out_dir / f).exists())
+    key = _key(src, params, pkg, data + inputs)
     if not force and out.exists() and record.exists():
         try:
             if json.loads(record.read_text()).get("key") == key:
@@ -152,8 +160,10 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     pm_logger.addHandler(handler)
     pm_logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
-    env_quiet, env_path = os.environ.get("MA52_QUIET"), os.environ.get("PYTHONPATH")
+    saved = {var: os.environ.get(var) for var in ("MA52_QUIET", "PYTHONPATH", "MA52_GENERATED")}
+    env_path = saved["PYTHONPATH"]
     os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
+    os.environ["MA52_GENERATED"] = str(out_dir)  # where chapters leave evidence for the ledger
     # The kernel imports this checkout's ma52lib even when it is not pip-installed.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
     try:
@@ -177,7 +187,7 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     finally:
         pm_logger.removeHandler(handler)
         handler.close()
-        for var, value in (("MA52_QUIET", env_quiet), ("PYTHONPATH", env_path)):
+        for var, value in saved.items():
             if value is None:
                 os.environ.pop(var, None)
             else:
@@ -221,8 +231,9 @@ def build_book(root: Path, *, strict: bool = True) -> tuple[bool, Path, str]:
 
 def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[str] | None = None,
               force: bool = False, timeout: int | None = None, seed: int = 0, build: bool = True,
-              wait: bool = False, echo=print) -> ReproduceReport:
-    """Regenerate the book: data, chapters (cached), jupyter-book build."""
+              wait: bool = False, extra_models: list[str] | None = None, echo=print) -> ReproduceReport:
+    """Regenerate the book: data, chapters (cached), jupyter-book build. ``extra_models`` (``pkg.mod:factory``)
+    join the benchmark and get ledger rows."""
     root = project_root()
     source_dir, out_dir = root / "notebooks", generated_dir()
     report = ReproduceReport(profile)
@@ -250,14 +261,13 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
         names = [n for n in CHAPTERS if not only or n in only]
         echo(f"[2/3] executing {len(names)} notebook(s) into {out_dir}")
         for name in progress_bar(names, desc="notebooks", unit="nb"):
-            result = execute_chapter(name, params, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
+            own = {**params, "extra_models": list(extra_models or [])} if name in EXTRA_MODEL_CHAPTERS else params
+            result = execute_chapter(name, own, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
                                      force=force, timeout=timeout)
             report.chapters.append(result)
             detail = f" ({result.seconds:.0f} s)" if result.seconds else ""
             echo(f"  {name}: {result.status}{detail}{' - ' + result.message if result.message else ''}")
-        for name in CHAPTERS:  # the toc lists every chapter: give skipped ones a page too
-            if not (out_dir / f"{name}.ipynb").exists():
-                _placeholder(out_dir / f"{name}.ipynb", name, "not executed yet (run `ma52 reproduce`).")
+        _fill_missing_pages(out_dir)
         _write_timings(out_dir, report)
         if build:
             echo("[3/3] jupyter-book build")
@@ -267,6 +277,15 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     report.seconds = time.perf_counter() - t_all
     _write_timings(out_dir, report)
     return report
+
+
+def _fill_missing_pages(out_dir: Path) -> None:
+    """The toc lists every chapter and the introduction includes the ledger's summary: give each a page."""
+    for name in CHAPTERS:
+        if not (out_dir / f"{name}.ipynb").exists():
+            _placeholder(out_dir / f"{name}.ipynb", name, "not executed yet (run `ma52 reproduce`).")
+    if not (out_dir / SUMMARY).exists():
+        atomic_write_text(out_dir / SUMMARY, "The findings ledger has not been computed in this build yet.\n")
 
 
 def _write_timings(out_dir: Path, report: ReproduceReport) -> None:
@@ -296,13 +315,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the book")
     p.add_argument("--wait", action="store_true", help="wait for another running reproduce instead of refusing")
+    p.add_argument("--extra-model", action="append", default=[], metavar="PKG.MODULE:FACTORY",
+                   help="a model of your own (see examples/temporal_cnn.py) for the benchmark and the ledger "
+                   "(repeatable)")
     p.set_defaults(func=_cmd)
 
 
 def _cmd(args: argparse.Namespace) -> int:
     try:
         report = reproduce(args.profile, data_root=args.data_root, only=args.only, force=args.force,
-                           timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait)
+                           timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait,
+                           extra_models=args.extra_model)
     except ReproduceLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,12 @@ def memory_format_of(model: nn.Module) -> torch.memory_format:
         return declared
     has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
     return torch.channels_last_3d if has_3d else torch.channels_last
+
+
+def without_weights(cfg: Config) -> Config:
+    """``cfg`` for a randomly initialised model: for shapes and timings, or before a checkpoint replaces every weight
+    (no pretrained backbone needs to exist then)."""
+    return replace(cfg, model=replace(cfg.model, pretrained=None))
 
 
 def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:

@@ -7,6 +7,7 @@ split asked for, or val where that split was not scored).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from ma52lib.engine import dist
 from ma52lib.engine.progress import progress_bar
+from ma52lib.files import atomic_write_bytes
 from ma52lib.metrics import SCALAR_KEYS
 
 
@@ -114,3 +116,26 @@ def scored_results(run_dir: Path, split: str = "test") -> tuple[dict[str, Any], 
     if "val" not in res:
         raise KeyError(f"{Path(run_dir) / 'results.json'} has neither {split!r} nor 'val' metrics; retrain the run")
     return res["val"], "val"
+
+
+def save_predictions(run_dir: Path, split: str, pred: dict[str, Any]) -> Path:
+    """Write a split's class probabilities, labels and dataset indices as ``predictions_<split>.npz``."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, probs=np.asarray(pred["probs"], dtype=np.float32),
+                        labels=np.asarray(pred["labels"], dtype=np.int64),
+                        indices=np.asarray(pred["indices"], dtype=np.int64))
+    path = Path(run_dir) / f"predictions_{split}.npz"
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def load_predictions(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray, str]:
+    """(probabilities [N, 52], labels [N], split used) of a finished run, in dataset order; val where ``split``
+    was not scored (the real MA-52 test split), as ``scored_results``."""
+    _, used = scored_results(run_dir, split)
+    path = Path(run_dir) / f"predictions_{used}.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the run was made by a version that did not keep per-clip "
+                                "predictions; retrain it (ma52 train --force) to get intervals")
+    with np.load(path) as data:
+        return data["probs"], data["labels"], used

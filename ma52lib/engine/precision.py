@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from ma52lib.config import PRECISIONS, Config, ModelConfig
-from ma52lib.engine.build import build_model_for, memory_format_of
+from ma52lib.engine.build import build_model_for, memory_format_of, without_weights
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.paths import runs_dir
@@ -243,7 +243,7 @@ def _remembered(cfg: Config, model: nn.Module | None) -> Choice:
         memory = _read_memory(path)
         if key in memory:
             return Choice(memory[key]["precision"], memory[key]["reason"] + f" (measured {memory[key]['when']})")
-        kind = work_kind(model if model is not None else build_model_for(cfg))  # random init: layer types only
+        kind = work_kind(model if model is not None else build_model_for(without_weights(cfg)))  # layer types only
         choice = choose("auto", torch.device("cpu"), kind,
                         measure=(lambda: model_probe(cfg)) if native_bf16() else None)
         memory[key] = {"precision": choice.precision, "reason": choice.reason, "when": time.strftime("%Y-%m-%d")}

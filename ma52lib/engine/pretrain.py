@@ -109,9 +109,16 @@ def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print
 
 def pretrain(cfg: Config, depth: int, width: int, *, out: Path, echo: Callable[[str], None] | None = print) -> Path:
     """Render the stills, train ``PretextNet`` on them, write ``backbone.pt`` and ``results.json`` into ``out``."""
-    say = echo or (lambda _msg: None)
     p, ident = cfg.pretrain, identity(cfg, depth, width)
     out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "train.log"
+
+    def say(msg: str) -> None:  # echoed, and kept in the run's train.log
+        if echo:
+            echo(msg)
+        with open(log_path, "a") as fh:
+            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + msg + "\n")
+
     atomic_write_text(out / "config.json", json.dumps(ident, indent=1) + "\n")
     t0 = time.perf_counter()
     say(f"pretraining {out.name}: rendering {p.clips * p.frames_per_clip} still frames")

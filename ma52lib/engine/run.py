@@ -22,6 +22,7 @@ from ma52lib.engine.build import (
     embedding_table,
     memory_format_of,
     resolve_data_root,
+    without_weights,
 )
 from ma52lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from ma52lib.engine.evaluate import autocast, predict_loader
@@ -51,7 +52,8 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
     ckpt = run_dir / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(ckpt)
     table = embedding_table(cfg)
-    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    # Random init: the checkpoint replaces every weight (the pretrained backbone need not be here).
+    model = build_model_for(without_weights(cfg), None if table is None else int(table.shape[1]))
     model.load_state_dict(state["model"])
     if cfg.runtime.precision == "auto":  # a hand-made config.json: choose as training would
         cfg, _ = resolve(cfg, model=model)

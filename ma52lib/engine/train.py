@@ -46,7 +46,7 @@ from ma52lib.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from ma52lib.engine.evaluate import autocast, predict_loader, scalar_metrics
+from ma52lib.engine.evaluate import autocast, predict_loader, save_predictions, scalar_metrics
 from ma52lib.engine.optim import build_scheduler, param_groups
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.pretrain import ensure_pretrained, resolve_pretrained
@@ -145,6 +145,7 @@ class _Session:
     log: Callable[[str], None]
     best_top1: float = -1.0
     best_epoch: int = -1
+    best_val: dict[str, Any] | None = None  # val predictions of the best epoch (finalize need not recompute them)
 
     @property
     def checkpoints(self) -> Path:
@@ -193,7 +194,7 @@ def train(
             dist.cleanup()
             return run_dir
     if dist.is_main():
-        results = finalize(run_dir, cfg, model=run.model, root=root, device=device,
+        results = finalize(run_dir, cfg, model=run.model, root=root, device=device, best_val=run.best_val,
                            n_params=sum(p.numel() for p in run.model.parameters()), log=log, precision=precision)
         log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
     dist.barrier()
@@ -308,6 +309,8 @@ def _run_epoch(run: _Session, epoch: int) -> None:
         pred = predict_loader(run.model, run.val_loader, run.device, bf16=uses_bf16(cfg), desc=f"val {epoch + 1}")
         eval_s = time.perf_counter() - t0
         val, val_skipped = compute_metrics(pred["probs"], pred["labels"]), pred["skipped"]
+        if val["action_top1"] > run.best_top1:
+            run.best_val = pred
     lr = run.optimizer.param_groups[0]["lr"]  # where the schedule ended the epoch
     if dist.is_main():
         row = {"epoch": epoch + 1, "lr": lr, **stats, "eval_seconds": eval_s,
@@ -426,6 +429,7 @@ def _truncate_metrics(path: Path, start_epoch: int) -> None:
 
 
 def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device: torch.device,
+             best_val: dict[str, Any] | None = None,
              n_params: int, log: Callable[[str], None], precision: Choice | None = None) -> dict[str, Any]:
     """Score the best-val checkpoint on val (and test when labelled) and write results.json atomically."""
 
@@ -458,18 +462,28 @@ def finalize(run_dir: Path, cfg: Config, *, model: nn.Module, root: Path, device
     }
     splits = [cfg.data.val_split] + ([cfg.data.test_split] if cfg.runtime.eval_test else [])
     for split in splits:
+        if split == cfg.data.val_split and best_val is not None:  # scored by this process with these weights
+            _record_split(results, run_dir, "val", best_val, log)
+            continue
         ds = build_dataset(cfg, root, split, model, train=False)
         if not getattr(ds, "has_labels", True):
             log(f"{split}: labels withheld (real MA-52 test split); use `ma52 submit` for Codabench")
             continue
         loader = build_loader(cfg, ds, train=False)
         pred = predict_loader(model, loader, device, bf16=uses_bf16(cfg), desc=split, gather=False)
-        metrics = compute_metrics(pred["probs"], pred["labels"])
-        results["val" if split == cfg.data.val_split else "test"] = metrics
-        results[f"{'val' if split == cfg.data.val_split else 'test'}_skipped"] = pred["skipped"]
-        log(f"{split}: " + ", ".join(f"{k} {v:.2f}" for k, v in scalar_metrics(metrics).items()))
+        _record_split(results, run_dir, "val" if split == cfg.data.val_split else "test", pred, log)
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1, default=_json_default) + "\n")
     return results
+
+
+def _record_split(results: dict[str, Any], run_dir: Path, kind: str, pred: dict[str, Any],
+                  log: Callable[[str], None]) -> None:
+    """Metrics of one scored split into ``results``, its per-clip predictions beside them, one log line."""
+    metrics = compute_metrics(pred["probs"], pred["labels"])
+    results[kind] = metrics
+    results[f"{kind}_skipped"] = pred["skipped"]
+    save_predictions(run_dir, kind, pred)  # per-clip scores: intervals and paired comparisons need them
+    log(f"{kind}: " + ", ".join(f"{k} {v:.2f}" for k, v in scalar_metrics(metrics).items()))
 
 
 def _json_default(obj: Any) -> Any:

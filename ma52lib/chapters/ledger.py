@@ -1,0 +1,269 @@
+"""The findings ledger: each claim of the paper, the paper's evidence, ours with its interval, and a verdict.
+
+One row per claim. The effect is always "what the paper says is better" minus the alternative, in
+percentage points, with 95% intervals (``ma52lib.stats``): a paired bootstrap over the test clips, and
+where the contrast was trained with several seeds also a t-interval over the per-seed differences. The
+verdict is computed from the intervals alone (``stats.verdict``): supported when every interval lies
+above zero, contradicted when every one lies below, otherwise inconclusive at this size.
+
+Evidence comes from this build's runs (found by their configs, trained by the benchmark and ablation
+chapters) and from what the Grad-CAM and emotion chapters saved (``save_evidence``); a claim whose
+chapter did not run says so instead of a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ma52lib import stats
+from ma52lib.chapters.ablations import ablation_configs, ablation_defaults, noemb_seeds
+from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS, benchmark_configs, seeded_configs
+from ma52lib.chapters.common import NOT_PUBLIC, display_name, run_configs, scored
+from ma52lib.config import Config
+from ma52lib.data.synth import REVERSED_PAIRS
+from ma52lib.engine.evaluate import load_predictions
+from ma52lib.files import atomic_write_text
+from ma52lib.paths import project_root
+
+CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"
+CONFUSED_PAIRS = 5  # the most confused action pairs of the claim on the joint-embedding loss
+
+
+def generated_dir() -> Path:
+    """The book's generated folder: ``$MA52_GENERATED`` (set by ``ma52 reproduce``) or ``book/generated``."""
+    return Path(os.environ.get("MA52_GENERATED", project_root() / "book" / "generated"))
+
+
+def evidence_dir() -> Path:
+    """Where chapters leave evidence for the ledger (beside the executed notebooks)."""
+    return generated_dir() / "evidence"
+
+
+def save_evidence(chapter: str, evidence: Mapping[str, Any]) -> Path:
+    """Write a chapter's evidence for the ledger as JSON (``evidence/<chapter>.json``)."""
+    path = evidence_dir() / f"{chapter}.json"
+    atomic_write_text(path, json.dumps(evidence, indent=1, default=float) + "\n")
+    return path
+
+
+def load_evidence(chapter: str) -> dict[str, Any] | None:
+    """A chapter's saved evidence, or None when that chapter has not run in this book."""
+    path = evidence_dir() / f"{chapter}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@dataclass
+class Row:
+    """One claim: the paper's evidence, our effect (text), its intervals and the verdict they give."""
+
+    claim: str
+    paper: str
+    ours: str
+    intervals: tuple[stats.Interval | None, ...]
+    basis: str  # what the intervals are over (clips, seeds, sessions)
+
+    @property
+    def verdict(self) -> str:
+        given = [i for i in self.intervals if i is not None]
+        return stats.verdict(*given) if given else "not measured in this build"
+
+
+class Runs:
+    """The runs a ledger reads: run folders by key (benchmark model names, ``study/label`` of the ablations) and
+    by seed (``seeded[name]``: tsn, tsm, manet, manet_noemb), plus the models of your own."""
+
+    def __init__(self, dirs: Mapping[str, Path], seeded: Mapping[str, Sequence[Path]],
+                 extra: Sequence[str] = ()) -> None:
+        self.dirs, self.seeded, self.extra = dict(dirs), {k: list(v) for k, v in seeded.items()}, tuple(extra)
+
+    @classmethod
+    def train(cls, profile: str, data_root: str | None, seed: int, extra_models: Sequence[str] = (), *,
+              echo: Callable[[str], None] = print) -> Runs:
+        """Every run the claims need, trained or (mostly) reused from the benchmark and ablation chapters."""
+        bench = benchmark_configs(profile, data_root, seed, models=(*BENCHMARK_MODELS, *extra_models))
+        seeded = seeded_configs(profile, data_root, seed)
+        seeded["manet_noemb"] = noemb_seeds(profile, data_root, seed)
+        studies = ablation_configs(profile, data_root, seed, **ablation_defaults(profile))
+        flat: dict[str, Config] = {**bench, **{f"{n}@{s}": c for n, by in seeded.items() for s, c in by.items()},
+                                   **{f"{k}/{label}": c for k, study in studies.items() for label, c in study.items()}}
+        dirs = run_configs(flat, echo=echo)
+        by_seed = {n: [dirs[f"{n}@{s}"] for s in by if f"{n}@{s}" in dirs] for n, by in seeded.items()}
+        return cls(dirs, by_seed, extra_models)
+
+    def scored(self, key: str) -> stats.Scored:
+        return scored(self.dirs[key])[0]
+
+    def seeds(self, name: str) -> list[stats.Scored]:
+        return [scored(d)[0] for d in self.seeded[name]]
+
+
+def _fmt(clips: stats.Interval, seeds: stats.Interval | None) -> str:
+    text = f"{clips.signed()} (clips)"
+    return text + (f"; {seeds.signed()} (seeds)" if seeds is not None else "")
+
+
+def _paper_gap(better: str, worse: str) -> str:
+    a, b = PAPER_RESULTS.get(better), PAPER_RESULTS.get(worse)
+    if not (a and b):
+        return NOT_PUBLIC
+    return "; ".join(f"{m.split('_')[0]} {a[m]:.2f} vs {b[m]:.2f} ({a[m] - b[m]:+.2f})" for m in CLAIM_METRICS)
+
+
+def beats_rows(runs: Runs) -> list[Row]:
+    """MANet beats each baseline (and each model of your own) at both granularities."""
+    rows = []
+    for other in [m for m in (*BENCHMARK_MODELS, *runs.extra) if m != "manet"]:
+        if other not in runs.dirs or "manet" not in runs.dirs:
+            continue
+        seeded = other in runs.seeded and len(runs.seeded[other]) > 1
+        a = runs.seeds("manet") if seeded else runs.scored("manet")
+        b = runs.seeds(other) if seeded else runs.scored(other)
+        cells, intervals = [], []
+        for metric in CLAIM_METRICS:
+            clips, seeds = stats.difference(a, b, metric)
+            cells.append(f"{metric.split('_')[0]}: {_fmt(clips, seeds)}")
+            intervals += [clips, seeds]
+        rows.append(Row(f"MANet beats {display_name(other)} (action and body top-1)", _paper_gap("manet", other),
+                        "; ".join(cells), tuple(intervals),
+                        f"{len(runs.seeded['manet'])} seeds" if seeded else "one seed, test clips"))
+    return rows
+
+
+def contrast_row(runs: Runs, claim: str, better: str, worse: str, metric: str = "action_top1") -> Row:
+    """A seeded contrast of the ablations (e.g. TSM vs TSN), on ``metric``."""
+    clips, seeds = stats.difference(runs.seeds(better), runs.seeds(worse), metric)
+    return Row(claim, NOT_PUBLIC, f"{metric.replace('_', ' ')}: {_fmt(clips, seeds)}", (clips, seeds),
+               f"{len(runs.seeded[better])} seeds")
+
+
+def confused_pairs_row(runs: Runs, k: int = CONFUSED_PAIRS) -> Row:
+    """The joint-embedding loss on the most confused action pairs: the pairs are chosen on val (where the
+    models without the loss confuse most), the effect is measured on the test clips of those classes."""
+    confusion = np.zeros((52, 52), dtype=np.int64)
+    for run_dir in runs.seeded["manet_noemb"]:
+        probs, labels, _ = load_predictions(Path(run_dir), "val")
+        np.add.at(confusion, (labels, probs.argmax(1)), 1)
+    sym = confusion + confusion.T
+    np.fill_diagonal(sym, 0)
+    picks = np.argsort(-np.triu(sym), axis=None, kind="stable")[:k]
+    classes = np.unique(np.concatenate(np.unravel_index(picks, sym.shape)))
+    a, b = runs.seeds("manet"), runs.seeds("manet_noemb")
+    keep = np.isin(a[0].labels, classes)
+    subset = [stats.Scored(r.pred[keep], r.top5[keep], r.labels[keep]) for r in a + b]
+    clips, seeds = stats.difference(subset[:len(a)], subset[len(a):], "action_top1")
+    return Row(f"... and on the {k} most confused action pairs (chosen on val, {int(keep.sum())} test clips)",
+               NOT_PUBLIC, f"action top-1: {_fmt(clips, seeds)}", (clips, seeds), f"{len(a)} seeds")
+
+
+def single_row(runs: Runs, claim: str, better: str, worse: str, metric: str = "action_top1") -> Row:
+    """A one-seed contrast between two ablation runs (by their study/label keys)."""
+    if better not in runs.dirs or worse not in runs.dirs:
+        return Row(claim, NOT_PUBLIC, "not trained in this build", (), "-")
+    clips, _ = stats.difference(runs.scored(better), runs.scored(worse), metric)
+    return Row(claim, NOT_PUBLIC, f"{metric.replace('_', ' ')}: {_fmt(clips, None)}", (clips,), "one seed, test clips")
+
+
+def order_row(runs: Runs) -> Row:
+    """Temporal modules tell a movement from its reverse: TSM's order accuracy on the reversed pairs over TSN's
+    (seeds), and TSM's over chance (50%, clips of the pairs)."""
+    def order(name: str) -> list[stats.Interval]:
+        return [stats.order_interval(*load_predictions(Path(d))[:2], REVERSED_PAIRS) for d in runs.seeded[name]]
+
+    claim = "A temporal module tells a movement from its time reverse (TSM over TSN, and above chance)"
+    if not np.isin(load_predictions(Path(runs.seeded["tsm"][0]))[1], np.ravel(REVERSED_PAIRS)).any():
+        return Row(claim, "not in the paper", "no clip of a reversed pair in the scored split", (), "-")
+    tsm, tsn = order("tsm"), order("tsn")
+    over_tsn = stats.seed_interval([a.value - b.value for a, b in zip(tsm, tsn)])
+    over_chance = stats.Interval(tsm[0].value - 50.0, tsm[0].low - 50.0, tsm[0].high - 50.0)
+    ours = f"TSM - TSN: {over_tsn.signed()} (seeds); " if over_tsn else ""
+    return Row(claim, "not in the paper (MA-52-Synth's built-in test)",
+               ours + f"TSM - 50%: {over_chance.signed()} (clips of the pairs)", (over_tsn, over_chance),
+               f"{len(tsm)} seeds; clips of the reversed pairs")
+
+
+def evidence_rows() -> list[Row]:
+    """The claims whose evidence another chapter saved: Grad-CAM's regions and the emotion experiment."""
+    rows = []
+    cam = load_evidence("gradcam")
+    if cam is None:
+        rows.append(Row("MANet's Grad-CAM falls on the acting body part", "qualitative figures", "Grad-CAM chapter "
+                        "not run in this build", (), "-"))
+    else:
+        effect = stats.Interval(*cam["manet_mass_minus_area"])
+        rows.append(Row("MANet's Grad-CAM falls on the acting body part (map mass on the part minus its area)",
+                        "qualitative figures", f"{effect.signed()} points ({cam['clips']} clips)", (effect,),
+                        "test clips"))
+    emo = load_evidence("emotion")
+    if emo is None:
+        rows.append(Row("Micro-action cues improve emotion recognition", "claimed; MA-52-Pro numbers not public",
+                        "emotion chapter not run in this build", (), "-"))
+    else:
+        effect = stats.Interval(*emo["fused_minus_visual"])
+        rows.append(Row("Micro-action cues improve emotion recognition (accuracy, visual + cues minus visual)",
+                        "claimed; MA-52-Pro numbers not public", f"{effect.signed()} points", (effect,),
+                        f"{emo['test_sessions']} test sessions"))
+    return rows
+
+
+def ledger_rows(runs: Runs, profile: str) -> list[Row]:
+    """Every claim, in the paper's order."""
+    sweeps = ablation_defaults(profile)
+    rows = beats_rows(runs)
+    rows += [
+        contrast_row(runs, "TSM helps: ResNet + temporal shift over TSN", "tsm", "tsn"),
+        contrast_row(runs, "SE helps: +SE on top of TSM (MANet without the embedding loss over TSM)",
+                     "manet_noemb", "tsm"),
+        contrast_row(runs, "The joint-embedding loss helps: MANet over MANet without it", "manet", "manet_noemb"),
+        confused_pairs_row(runs),
+    ]
+    if 10.0 in sweeps["lambdas"]:
+        rows.append(single_row(runs, "The paper's loss weight (lambda = 50) beats a smaller one (10)",
+                               "lambda/lambda=50", "lambda/lambda=10"))
+    if 4 in sweeps["segments"]:
+        rows.append(single_row(runs, "8 segments beat 4", "segments/T=8", "segments/T=4"))
+    rows += evidence_rows()
+    rows.append(order_row(runs))
+    return rows
+
+
+def ledger_table(rows: Sequence[Row]) -> pd.DataFrame:
+    """The ledger as a DataFrame: claim, the paper's evidence, ours (points, 95% CI), basis, verdict."""
+    return pd.DataFrame([{"claim": r.claim, "paper's evidence": r.paper, "ours (points, 95% CI)": r.ours,
+                          "intervals over": r.basis, "verdict": r.verdict} for r in rows]).set_index("claim")
+
+
+def counts(rows: Sequence[Row]) -> dict[str, int]:
+    """How many claims got each verdict."""
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r.verdict] = out.get(r.verdict, 0) + 1
+    return out
+
+
+def summary_markdown(rows: Sequence[Row], profile: str) -> str:
+    """The sentence the introduction quotes (written to ``book/generated/ledger_summary.md``)."""
+    c = counts(rows)
+    parts = [f"**{c.get(v, 0)} supported**" if v == stats.SUPPORTED else f"{c.get(v, 0)} {v}"
+             for v in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE)]
+    missing = c.get("not measured in this build", 0)
+    return (f"In this build ({profile} profile), the [findings ledger](generated/ledger) checks {len(rows)} claims: "
+            f"{', '.join(parts)}" + (f", {missing} not measured" if missing else "") + ".\n")
+
+
+def write_summary(rows: Sequence[Row], profile: str) -> Path:
+    """Write the introduction's sentence beside the executed notebooks."""
+    path = generated_dir() / "ledger_summary.md"
+    atomic_write_text(path, summary_markdown(rows, profile))
+    return path
+
+
+__all__ = ["Row", "Runs", "counts", "evidence_dir", "ledger_rows", "ledger_table", "load_evidence", "save_evidence",
+           "summary_markdown", "write_summary"]
