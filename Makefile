@@ -8,12 +8,12 @@ ENV_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16
 STAMP  := $(VENV)/.installed-$(ENV_HASH)
 PROFILE ?= cpu
 
-.PHONY: setup test test-fast book book-smoke bench clean help
+.PHONY: setup test test-fast book book-study book-smoke bench clean help
 
 help:
 	@echo "make book   build the Jupyter Book on MA-52-Synth (profile $(PROFILE)); prints where index.html is"
 	@echo "make test   run the linter (ruff) and the test suite"
-	@echo "make book-smoke / make bench / make clean"
+	@echo "make book-study (the book plus the recipe study's runs) / make book-smoke / make bench / make clean"
 
 setup: $(STAMP)
 
@@ -31,6 +31,9 @@ test: $(STAMP)
 
 book: $(STAMP)
 	$(BIN)/ma52 reproduce --profile $(PROFILE)
+
+book-study: $(STAMP)
+	$(BIN)/ma52 reproduce --profile $(PROFILE) --study
 
 book-smoke: $(STAMP)
 	$(BIN)/ma52 reproduce --profile smoke

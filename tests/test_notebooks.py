@@ -29,6 +29,7 @@ OTHER_CHAPTERS: dict[str, tuple[str, dict]] = {
     "gradcam": ("tiny", {"n_clips": 2, "mass_clips": 20}),
     "emotion": ("tiny", {"n_seeds": 2}),
     "performance": ("synth", {}),
+    "study": ("tiny", {}),
 }
 
 
@@ -40,8 +41,10 @@ def book_env(tmp_path_factory: pytest.TempPathFactory):
 
     base = tmp_path_factory.mktemp("book")
     data = make_tiny_dataset(base / "tiny", per_class={"train": 2, "val": 1, "test": 1})
-    saved = {k: os.environ.get(k) for k in ("MA52_RUNS_DIR", "MA52_DATA_DIR", "MA52_QUIET", "PYTHONPATH", "MPLBACKEND")}
+    saved = {k: os.environ.get(k) for k in ("MA52_RUNS_DIR", "MA52_DATA_DIR", "MA52_QUIET", "PYTHONPATH", "MPLBACKEND",
+                                            "MA52_GENERATED")}
     os.environ["MA52_RUNS_DIR"] = str(base / "runs")
+    os.environ["MA52_GENERATED"] = str(base / "generated")  # the ledger's evidence and summary
     os.environ["MA52_DATA_DIR"] = str(base / "data")
     os.environ["MA52_QUIET"] = "1"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -149,6 +152,20 @@ def test_reproducibility_notebook(book_env, tmp_path: Path) -> None:
     assert f"{len(finished)} finished run(s)" in text
 
 
+def test_ledger_notebook(book_env, tmp_path: Path) -> None:
+    # Last, as in the book: it reuses what the other chapters trained and reads their evidence.
+    nb = _execute("ledger", tmp_path / "ledger.ipynb", data_root=str(book_env["data"]),
+                  extra_models=["examples.temporal_cnn:build"])
+    counts = _outputs(nb)
+    assert counts["errors"] == 0 and counts["tables"] == 1
+    table = next(o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+                 if "text/html" in o.get("data", {}))
+    assert "MANet beats TSN" in table and "MANet beats examples.temporal_cnn:build" in table
+    assert "time reverse" in table and "joint-embedding loss helps" in table
+    summary = (book_env["base"] / "generated" / "ledger_summary.md").read_text()
+    assert "the [findings ledger](generated/ledger) checks" in summary
+
+
 @pytest.mark.parametrize("name", list(OTHER_CHAPTERS))
 def test_other_chapters(name: str, book_env, tmp_path: Path) -> None:
     if not (NOTEBOOKS / f"{name}.ipynb").exists():
@@ -254,3 +271,22 @@ def test_runner_gives_the_profiles_own_synth_as_none(book_env, tmp_path: Path, m
     assert seen[0]["data_root"] is None
     assert seen[1]["data_root"].endswith("ma52-synth-smoke-3")  # another seed: another dataset, named
     assert seen[2]["data_root"] == str(Path(book_env["data"]).resolve())
+
+
+def test_chapter_parameters_and_reproduce_flags() -> None:
+    common = {"profile": "cpu", "data_root": None, "seed": 0}
+    assert rp._chapter_params("dataset", common, ["m:build"], True) == common
+    assert rp._chapter_params("benchmark", common, ["m:build"], False)["extra_models"] == ["m:build"]
+    assert rp._chapter_params("ledger", common, None, False)["extra_models"] == []
+    assert rp._chapter_params("study", common, None, True)["train"] is True
+    assert "train" not in rp._chapter_params("study", common, None, False)  # the notebook's default decides
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    rp.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["reproduce", "--study", "--extra-model", "a.b:c", "--extra-model", "d:e"])
+    assert args.study and args.extra_model == ["a.b:c", "d:e"]
+    # The ledger runs last (it reads the others) but the book shows it first, after the introduction.
+    assert rp.CHAPTERS[-1] == "ledger"
+    toc = (ROOT / "_toc.yml").read_text()
+    assert toc.index("generated/ledger") < toc.index("generated/dataset")

@@ -33,7 +33,7 @@ from ma52lib.paths import project_root
 # Chapter notebooks in execution order (the book's order is _toc.yml's: the ledger comes first there, but it
 # reads what the other chapters made, so it runs last).
 CHAPTERS: tuple[str, ...] = ("dataset", "benchmark", "ablations", "gradcam", "emotion", "performance",
-                             "reproducibility", "ledger")
+                             "reproducibility", "study", "ledger")
 # Chapters that take models of your own (`--extra-model`), and the files whose change re-executes a chapter
 # (beside its notebook, parameters, the package and the data).
 EXTRA_MODEL_CHAPTERS = ("benchmark", "ledger")
@@ -231,9 +231,10 @@ def build_book(root: Path, *, strict: bool = True) -> tuple[bool, Path, str]:
 
 def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[str] | None = None,
               force: bool = False, timeout: int | None = None, seed: int = 0, build: bool = True,
-              wait: bool = False, extra_models: list[str] | None = None, echo=print) -> ReproduceReport:
+              wait: bool = False, extra_models: list[str] | None = None, study: bool = False,
+              echo=print) -> ReproduceReport:
     """Regenerate the book: data, chapters (cached), jupyter-book build. ``extra_models`` (``pkg.mod:factory``)
-    join the benchmark and get ledger rows."""
+    join the benchmark and get ledger rows; ``study`` trains the recipe study's runs (the appendix)."""
     root = project_root()
     source_dir, out_dir = root / "notebooks", generated_dir()
     report = ReproduceReport(profile)
@@ -261,7 +262,7 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
         names = [n for n in CHAPTERS if not only or n in only]
         echo(f"[2/3] executing {len(names)} notebook(s) into {out_dir}")
         for name in progress_bar(names, desc="notebooks", unit="nb"):
-            own = {**params, "extra_models": list(extra_models or [])} if name in EXTRA_MODEL_CHAPTERS else params
+            own = _chapter_params(name, params, extra_models, study)
             result = execute_chapter(name, own, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
                                      force=force, timeout=timeout)
             report.chapters.append(result)
@@ -277,6 +278,16 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     report.seconds = time.perf_counter() - t_all
     _write_timings(out_dir, report)
     return report
+
+
+def _chapter_params(name: str, common: dict[str, Any], extra_models: list[str] | None, study: bool) -> dict[str, Any]:
+    """The common parameters plus what one chapter takes: models of your own, the study's training switch."""
+    own = dict(common)
+    if name in EXTRA_MODEL_CHAPTERS:
+        own["extra_models"] = list(extra_models or [])
+    if name == "study" and study:
+        own["train"] = True  # otherwise the notebook's default: train only for the smoke profile
+    return own
 
 
 def _fill_missing_pages(out_dir: Path) -> None:
@@ -318,6 +329,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--extra-model", action="append", default=[], metavar="PKG.MODULE:FACTORY",
                    help="a model of your own (see examples/temporal_cnn.py) for the benchmark and the ledger "
                    "(repeatable)")
+    p.add_argument("--study", action="store_true",
+                   help="also train the recipe study's runs (the appendix; ~2x the book's training time for cpu)")
     p.set_defaults(func=_cmd)
 
 
@@ -325,7 +338,7 @@ def _cmd(args: argparse.Namespace) -> int:
     try:
         report = reproduce(args.profile, data_root=args.data_root, only=args.only, force=args.force,
                            timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait,
-                           extra_models=args.extra_model)
+                           extra_models=args.extra_model, study=args.study)
     except ReproduceLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -1,0 +1,90 @@
+"""The recipe study (appendix): each lever tried for the cpu profile, its effect on val, and what the profile keeps.
+
+Every lever is the profile's MANet run with one thing changed (``LEVERS``), scored on **val** (the recipe
+is chosen on val, never on test). The levers' runs cost about as much as the book's own trainings, so the
+book only reads the ones that exist; ``ma52 reproduce --study`` (or ``make book-study``) trains the
+missing ones first. The smoke profile trains them always (seconds), so CI executes the whole page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ma52lib.chapters.common import COLUMN_TITLES, base_config, run_configs
+from ma52lib.config import Config
+from ma52lib.engine.evaluate import read_results
+from ma52lib.engine.train import default_run_dir
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One change to the profile's recipe: a name, its dotted overrides, and whether the profile keeps it."""
+
+    name: str
+    overrides: dict[str, Any]
+    kept: str  # "reference", "not kept", or the reason beside the measured effect (the budget)
+
+
+LEVERS: tuple[Lever, ...] = (
+    Lever("the cpu profile as kept (reference)", {}, "reference"),
+    Lever("without the ImageNet analogue (random init)", {"model.pretrained": None}, "not kept"),
+    Lever("step schedule (x0.1 at epoch 3) instead of cosine",
+          {"optim.schedule": "step", "optim.milestones": (3,), "optim.warmup_epochs": 0.0}, "not kept"),
+    Lever("learning rate 2e-3", {"optim.lr": 2e-3}, "not kept"),
+    Lever("batch 8 (twice the steps)", {"optim.batch_size": 8}, "not kept"),
+    Lever("2 epochs", {"optim.epochs": 2, "runtime.eval_every": 2}, "not kept"),
+    Lever("10 epochs (2.5x the book's training time)", {"optim.epochs": 10, "runtime.eval_every": 10},
+          "not kept: the budget"),
+    Lever("the paper's MultiScaleCrop and flip", {"data.train_crop": "multiscale", "data.flip": True}, "not kept"),
+)
+COLUMNS = ("action_top1", "body_top1", "action_top5", "f1_mean")
+
+
+def lever_configs(profile: str, data_root: str | None, seed: int = 0,
+                  levers: Sequence[Lever] = LEVERS) -> dict[str, Config]:
+    """MANet of ``profile`` with each lever's change."""
+    return {lever.name: base_config(profile, data_root, seed, **{"model.name": "manet", **lever.overrides})
+            for lever in levers}
+
+
+def study_runs(configs: dict[str, Config], *, train: bool,
+               echo: Callable[[str], None] = print) -> dict[str, Path | None]:
+    """The lever runs: trained (or reused) when ``train``, else the finished ones that exist (None for the rest)."""
+    if train:
+        return dict(run_configs(configs, echo=echo))
+    found: dict[str, Path | None] = {}
+    for name, cfg in configs.items():
+        folder = default_run_dir(cfg)
+        found[name] = folder if (folder / "results.json").exists() else None
+    return found
+
+
+def study_table(runs: dict[str, Path | None], levers: Sequence[Lever] = LEVERS) -> pd.DataFrame:
+    """One row per lever: its val metrics and their difference to the reference, and what the profile keeps."""
+    reference = runs.get(levers[0].name)
+    base = read_results(reference)["val"] if reference else None
+    rows = []
+    for lever in levers:
+        folder = runs.get(lever.name)
+        row: dict[str, Any] = {"lever": lever.name, "the profile": lever.kept}
+        if folder is None:
+            row["val"] = "not run in this build (ma52 reproduce --study)"
+        else:
+            res = read_results(folder)
+            val = res["val"]
+            row["epochs"] = res["config"]["optim"]["epochs"]
+            row["train s"] = round(res["timings"]["train_seconds"])
+            for metric in COLUMNS:
+                row[f"val {COLUMN_TITLES[metric]}"] = round(val[metric], 1)
+                if base is not None and lever is not levers[0]:
+                    row[f"vs reference: {COLUMN_TITLES[metric]}"] = f"{val[metric] - base[metric]:+.1f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("lever")
+
+
+__all__ = ["LEVERS", "Lever", "lever_configs", "study_runs", "study_table"]
