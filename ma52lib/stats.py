@@ -182,7 +182,8 @@ def verdict(*intervals: Interval | None) -> str:
 
 def pair_order_accuracy(probs: np.ndarray, labels: np.ndarray,
                         pairs: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per clip of a time-reversed pair's classes: 1 if the model scores its class above the reversed partner.
+    """Per clip of a time-reversed pair's classes: 1 if the model scores its class above the reversed partner,
+    0.5 on a tie (a model that scores both alike cannot tell them apart: chance, not an error).
 
     Returns (correct [M] 0/1, pair index [M]) for the M clips whose label is in a pair; a model blind to
     frame order sits at 50% (balanced over the two classes of each pair, see ``order_interval``).
@@ -195,7 +196,8 @@ def pair_order_accuracy(probs: np.ndarray, labels: np.ndarray,
         return np.zeros(0), np.zeros(0, dtype=np.int64)
     own = probs[rows, labels[rows]]
     other = probs[rows, [partner[int(y)] for y in labels[rows]]]
-    return (own > other).astype(np.float64), np.array([which[int(y)] for y in labels[rows]])
+    correct = (own > other).astype(np.float64) + 0.5 * (own == other)
+    return correct, np.array([which[int(y)] for y in labels[rows]])
 
 
 def order_interval(probs: np.ndarray, labels: np.ndarray, pairs: Sequence[tuple[int, int]], *,

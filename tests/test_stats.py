@@ -98,5 +98,9 @@ def test_order_accuracy_of_reversed_pairs() -> None:
     blind[:, [6, 18]] = 0.5
     result = stats.order_interval(blind, labels, pairs)
     assert result.value == pytest.approx(50.0) and result.low <= 50.0 <= result.high
+    # Tied scores (an untrained model, or both members at zero) are chance, not errors: 50%, not 0%.
+    tied = np.zeros((len(labels), NUM_CLASSES))
+    assert stats.pair_order_accuracy(tied, labels, pairs)[0].tolist() == [0.5] * 80
+    assert stats.order_interval(tied, labels, pairs).value == pytest.approx(50.0)
     with pytest.raises(ValueError, match="no clip"):
         stats.order_interval(perfect[-5:], labels[-5:], pairs)
