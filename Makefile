@@ -27,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/ruff check ma52lib tests scripts examples
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 book: $(STAMP)
 	$(BIN)/ma52 reproduce --profile $(PROFILE)

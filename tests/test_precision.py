@@ -71,6 +71,14 @@ def test_the_real_probes_measure_both_precisions() -> None:
     assert step.kind == "manet step" and step.fp32_s > 0 and step.bf16_s > 0
 
 
+def test_a_large_run_is_probed_at_a_smaller_batch() -> None:
+    assert P.probe_batch(16, 8, 56) == 16  # the cpu profile: its own batch
+    assert P.probe_batch(10, 8, 224) == 1  # the paper's 224 px: one clip, seconds instead of minutes
+    assert P.probe_batch(4, 32, 224) == 1  # never below one clip
+    assert P.probe_batch(4, 8, 32) == 4  # the smoke size: capped by the run's batch, not the budget
+    assert P.probe_batch(64, 8, 32) == 49  # a large batch of small clips: cut to the budget
+
+
 def test_work_kind_follows_the_weights() -> None:
     assert P.work_kind(build_model("manet", depth=18, width=16, num_segments=4)) == "conv2d"
     assert P.work_kind(build_model("i3d", size="tiny", num_segments=4)) == "conv3d"

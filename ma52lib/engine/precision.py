@@ -44,6 +44,9 @@ from ma52lib.paths import runs_dir
 
 BF16_MARGIN = 1.20  # bf16 must be clearly faster (beyond timing noise) to be worth its rounding
 MEMORY_FILE = ".precision.json"  # in the runs folder: choices measured on this machine
+# The most frame pixels one timed step of a model probe holds (the cpu profile's batch: 16 clips x 8 x 56 x 56):
+# a larger run (the paper's 224 px) is timed at a smaller batch, which keeps the probe to seconds on a CPU.
+PROBE_PIXELS = 16 * 8 * 56 * 56
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ def _model_probe(model_cfg: ModelConfig, batch: int, crop: int, channels_last: b
     model = build_model_for(Config(model=replace(model_cfg, pretrained=None)), None)
     if channels_last:
         model = model.to(memory_format=memory_format_of(model))
+    batch = probe_batch(batch, model.num_frames, crop)
     clips = torch.randn(batch, model.num_frames, 3, crop, crop)  # [N, T, 3, H, W]
     labels = torch.randint(0, NUM_CLASSES, (batch,))
     model.train()
@@ -156,6 +160,11 @@ def _model_probe(model_cfg: ModelConfig, batch: int, crop: int, channels_last: b
         nn.functional.cross_entropy(logits.float(), labels).backward()
 
     return _measure(f"{model_cfg.name} step", step)
+
+
+def probe_batch(batch: int, frames: int, crop: int) -> int:
+    """The batch a model probe times: the run's own, cut to ``PROBE_PIXELS`` of frames (at least one clip)."""
+    return max(1, min(batch, PROBE_PIXELS // (frames * crop * crop)))
 
 
 def model_probe(cfg: Config) -> Probe:
