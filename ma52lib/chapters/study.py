@@ -84,7 +84,7 @@ def study_table(runs: dict[str, Path | None], levers: Sequence[Lever] = LEVERS) 
                 if base is not None and lever is not levers[0]:
                     row[f"vs reference: {COLUMN_TITLES[metric]}"] = f"{val[metric] - base[metric]:+.1f}"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("lever")
+    return pd.DataFrame(rows).set_index("lever").astype(object).fillna("")  # a lever not run: blank, not NaN
 
 
 __all__ = ["LEVERS", "Lever", "lever_configs", "study_runs", "study_table"]
