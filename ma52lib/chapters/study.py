@@ -1,8 +1,8 @@
 """The recipe study (appendix): each lever tried for the cpu profile, its effect on val, and what the profile keeps.
 
 Every lever is the profile's MANet run with one thing changed (``LEVERS``), scored on **val** (the recipe
-is chosen on val, never on test). The levers' runs cost about as much as the book's own trainings, so the
-book only reads the ones that exist; ``ma52 reproduce --study`` (or ``make book-study``) trains the
+is chosen on val, never on test). The seven lever runs add ~12 minutes to a cpu book on two AVX2 cores, so
+the book only reads the ones that exist; ``ma52 reproduce --study`` (or ``make book-study``) trains the
 missing ones first. The smoke profile trains them always (seconds), so CI executes the whole page.
 """
 

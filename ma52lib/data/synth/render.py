@@ -260,45 +260,58 @@ def _caps(cam: Camera, a: np.ndarray, b: np.ndarray, ra: Any, rb: Any, colour: n
 
 
 def _scene(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, look: HeadLook, col: _Colours) -> list[_Prim]:
-    """Every primitive of the clip with its per-frame geometry precomputed (vectorised over T)."""
-    t, g = pose.t, p.girth
-    far = np.full(t, -100.0)
-    radii = np.array([p.head_rx, p.head_ry, p.head_rz])
-    scene: list[_Prim] = []
+    """Every primitive of the clip with its per-frame geometry precomputed (vectorised over T), back to front
+    where depths tie (the order of the parts below)."""
+    far = np.full(pose.t, -100.0)
+    head_depth = cam.project(sk.head_c)[1]
+    torso_depth = cam.project(0.5 * (sk.neck_base + sk.pelvis))[1]
+    return (_furniture(cam, p, col, far) + _hair(sk, cam, p, col, far, head_depth)
+            + _trunk_and_head(sk, cam, p, look, col, head_depth, torso_depth) + _arms(sk, pose, cam, p, col)
+            + _legs(sk, cam, p, col, torso_depth))
 
-    # Floor shadow and stool: always behind the sitter.
+
+def _furniture(cam: Camera, p: Participant, col: _Colours, far: np.ndarray) -> list[_Prim]:
+    """Floor shadow and stool: always behind the sitter."""
     (c_sh, _, k_sh) = cam.project(np.array([[p.seat_x, 0.0, 0.2]]))
-    scene.append(_Prim(far - 3, lambda cv, f: cv.darken(c_sh[f], 0.32 * k_sh[f], 0.07 * k_sh[f], 0.28)))
+    shadow = _Prim(far - 3, lambda cv, f: cv.darken(c_sh[f], 0.32 * k_sh[f], 0.07 * k_sh[f], 0.28))
     angles = np.deg2rad(np.array([90, 210, 330] if p.stool_legs == 3 else [45, 135, 225, 315]))
     n = len(angles)
     top = np.stack([p.seat_x + 0.13 * np.cos(angles), np.full(n, p.seat_height - 0.03), 0.13 * np.sin(angles)], -1)
     bottom = np.stack([p.seat_x + 0.17 * np.cos(angles), np.zeros(n), 0.17 * np.sin(angles)], -1)
-    scene.append(_caps(cam, top[None], bottom[None], 0.014, 0.012, col.stool * 0.8, draw.TAG_STOOL, far - 2))
+    legs = _caps(cam, top[None], bottom[None], 0.014, 0.012, col.stool * 0.8, draw.TAG_STOOL, far - 2)
     (c_seat, _, k_seat) = cam.project(np.array([[p.seat_x, p.seat_height - 0.015, 0.0]]))
-    scene.append(_Prim(far - 1, lambda cv, f: cv.ellipse(
-        c_seat[f], 0.18 * k_seat[f], (0.18 * cam.sin + 0.02) * k_seat[f], col.stool, draw.TAG_STOOL)))
+    seat = _Prim(far - 1, lambda cv, f: cv.ellipse(
+        c_seat[f], 0.18 * k_seat[f], (0.18 * cam.sin + 0.02) * k_seat[f], col.stool, draw.TAG_STOOL))
+    return [shadow, legs, seat]
 
-    # Hair: long hair hangs behind the shoulders (the farthest body layer); a bun sits behind the head.
-    head_depth = cam.project(sk.head_c)[1]
+
+def _hair(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, far: np.ndarray,
+          head_depth: np.ndarray) -> list[_Prim]:
+    """Long hair hangs behind the shoulders (the farthest body layer); a bun sits behind the head."""
+    radii = np.array([p.head_rx, p.head_ry, p.head_rz])
     if p.hair_style == "long":
         down = sk.head_c + np.einsum("tij,j->ti", sk.torso_rot, np.array([0.0, -0.2, -0.03]))
-        scene.append(_caps(cam, sk.head_c, down, 1.05 * p.head_rx, 0.95 * p.head_rx, col.hair, draw.TAG_HAIR, far))
+        return [_caps(cam, sk.head_c, down, 1.05 * p.head_rx, 0.95 * p.head_rx, col.hair, draw.TAG_HAIR, far)]
     if p.hair_style == "bun":
         bun = sk.head_c + np.einsum("tij,j->ti", sk.head_rot, np.array([0.0, 0.75, -0.75]) * radii)
-        scene.append(_caps(cam, bun, bun, 0.045, 0.045, col.hair, draw.TAG_HAIR, head_depth - 3e-4))
+        return [_caps(cam, bun, bun, 0.045, 0.045, col.hair, draw.TAG_HAIR, head_depth - 3e-4)]
+    return []
 
-    # Trunk: tapered box from the shoulder line to below the hips, plus round shoulders.
+
+def _trunk_and_head(sk: Skeleton, cam: Camera, p: Participant, look: HeadLook, col: _Colours,
+                    head_depth: np.ndarray, torso_depth: np.ndarray) -> list[_Prim]:
+    """Trunk (a tapered box from the shoulder line to below the hips, round shoulders), neck, ears, head."""
+    g, radii = p.girth, np.array([p.head_rx, p.head_ry, p.head_rz])
     (sh, _, ksh) = cam.project(sk.shoulder)
     (hp, _, khp) = cam.project(sk.hip)
     (pv, _, _) = cam.project(sk.pelvis + np.array([0.0, -0.05, 0.0]))
-    torso_depth = cam.project(0.5 * (sk.neck_base + sk.pelvis))[1]
     top_c = 0.5 * (sh[:, 0] + sh[:, 1])
     half_top = 0.5 * np.linalg.norm(sh[:, 1] - sh[:, 0], axis=-1)
     half_bot = 0.5 * np.linalg.norm(hp[:, 1] - hp[:, 0], axis=-1) + 0.01 * khp[:, 0]
     shoulder_r = 0.055 * g * ksh.mean(1)
-    scene.append(_Prim(torso_depth, lambda cv, f: cv.trunk(
+    scene = [_Prim(torso_depth, lambda cv, f: cv.trunk(
         top_c[f], pv[f], float(half_top[f]), float(half_bot[f]), (sh[f, 0], sh[f, 1]), float(shoulder_r[f]),
-        col.shirt, draw.TAG_TORSO)))
+        col.shirt, draw.TAG_TORSO))]
     # Neck just in front of the trunk and behind the head; ears behind the head.
     neck_top = sk.neck_top + np.einsum("tij,j->ti", sk.head_rot, np.array([0.0, 0.25 * p.head_ry, -0.01]))
     scene.append(_caps(cam, sk.neck_base, neck_top, 0.05 * g**0.5, 0.045 * g**0.5, col.skin * 0.92,
@@ -313,10 +326,15 @@ def _scene(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, look: HeadLook
     to_cam = np.array([[1.0, 0, 0], [0, cam.cos, -cam.sin], [0, cam.sin, cam.cos]])
     rot_cam = to_cam[None] @ sk.head_rot  # head-local -> camera axes
     scene.append(_Prim(head_depth, lambda cv, f: cv.head(hc[f], rot_cam[f], radii, float(kh[f]), look, draw.TAG_HEAD)))
+    return scene
 
-    # Arms and hands (palm + five fingers as one union), then legs and feet.
+
+def _arms(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, col: _Colours) -> list[_Prim]:
+    """Arms and hands (palm + five fingers as one union), and the handled object if any."""
     assert sk.elbow is not None and sk.wrist is not None and sk.fingers is not None and sk.knuckle is not None
+    g = p.girth
     finger_r = np.array([0.04, 0.012, 0.0105, 0.011, 0.0105, 0.0095]) * g**0.5
+    scene: list[_Prim] = []
     for i in (0, 1):
         scene.append(_caps(cam, sk.shoulder[:, i], sk.elbow[:, i], 0.048 * g, 0.04 * g, col.shirt, draw.TAG_UPPER_ARM))
         scene.append(_caps(cam, sk.elbow[:, i], sk.wrist[:, i], 0.039 * g, 0.03 * g, col.sleeve, draw.TAG_FOREARM))
@@ -330,12 +348,19 @@ def _scene(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, look: HeadLook
         half = np.stack([np.cos(ang), np.sin(ang) * 0.5, np.sin(ang) * 0.5], -1) * 0.065
         obj_depth = cam.project(centre)[1] + 2e-3
         scene.append(_caps(cam, centre - half, centre + half, 0.016, 0.016, col.prop, draw.TAG_OBJECT, obj_depth))
-    # Seated, the arms rest on the legs and never pass under them: the legs form a layer just in
-    # front of the trunk (ordered among themselves by depth), below anything in front of the trunk.
+    return scene
+
+
+def _legs(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, torso_depth: np.ndarray) -> list[_Prim]:
+    """Thighs, shins and feet. Seated, the arms rest on the legs and never pass under them: the legs form a
+    layer just in front of the trunk (ordered among themselves by depth), below anything in front of it."""
+    g = p.girth
+
     def leg_layer(*points: np.ndarray, extra: float = 0.0) -> np.ndarray:
         own = cam.project(np.mean(points, 0))[1] + extra
         return torso_depth + 0.002 + 0.001 * np.tanh(own - torso_depth)
 
+    scene: list[_Prim] = []
     for i in (0, 1):
         hip, knee, ankle = sk.hip_joint[:, i], sk.knee[:, i], sk.ankle[:, i]
         scene.append(_caps(cam, hip, knee, 0.085 * g, 0.06 * g, col.trousers, draw.TAG_THIGH, leg_layer(hip, knee)))
