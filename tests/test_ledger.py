@@ -98,3 +98,16 @@ def test_a_contradicted_claim_and_saved_evidence(runs: lg.Runs, tmp_path: Path, 
     assert f"checks {len(rows)} claims" in text and f"**{counts[stats.SUPPORTED]} supported**" in text
     assert counts[stats.CONTRADICTED] >= 1 and f"{counts[stats.CONTRADICTED]} contradicted" in text
     assert lg.write_summary(list(rows.values()), "cpu").read_text() == text
+
+
+def test_order_table_marks_single_seed_models(tmp_path: Path) -> None:
+    from ma52lib.chapters.benchmark import order_table
+
+    seeds = {"tsm": {s: fake_run(tmp_path / f"tsm{s}", 0.9, 50 + s) for s in range(2)}}
+    runs = {"tsm": seeds["tsm"][0], "tsn": fake_run(tmp_path / "tsn", 0.9, 60, order_aware=False)}
+    table = order_table(runs, REVERSED_PAIRS, seeds=seeds)
+    column = "seeds (mean ± sd, n=2)"
+    assert table.loc["TSN", column] == "one seed" and "±" in table.loc["TSM", column]
+    # Scoring both members alike, the second above: 100% on one member, 0% on the other: chance, balanced.
+    assert table.loc["TSN", "order accuracy % (95% CI)"].startswith("50.0")
+    assert table.loc["TSM", "above chance (50%)"] == "yes"

@@ -301,7 +301,10 @@ def order_table(runs: Mapping[str, str | Path], pairs: Sequence[tuple[int, int]]
                         for d in seeds[label].values()]
             row[f"seeds (mean ± sd, n={len(per_seed)})"] = f"{np.mean(per_seed):.1f} ± {np.std(per_seed, ddof=1):.1f}"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+    table = pd.DataFrame(rows).set_index("model")
+    seeded = [c for c in table.columns if c.startswith("seeds")]
+    table[seeded] = table[seeded].fillna("one seed")  # the models trained at one seed only
+    return table
 
 
 # -- feature space ----------------------------------------------------------------------------------------
