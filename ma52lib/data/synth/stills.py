@@ -9,7 +9,6 @@ landmarks. No action label is kept: the pretext is pose and body parts, as Image
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from ma52lib.data.synth.motions import REVERSE_OF
 from ma52lib.data.synth.participants import Participant, make_participants
 from ma52lib.data.synth.render import stage_clip
 from ma52lib.data.synth.skeleton import Rig, Skeleton
-from ma52lib.data.synth.writer import draw_spec
+from ma52lib.data.synth.writer import draw_spec, map_in_workers
 from ma52lib.labels import NUM_CLASSES
 
 # Reversed classes are their partner's frames backwards: as stills they add nothing new.
@@ -92,20 +91,10 @@ def render_stills(clips: int, *, frames_per_clip: int = 2, size: tuple[int, int]
     parts: list[Any] = [None] * clips
     quiet = not progress or os.environ.get("MA52_QUIET") == "1"
     bar = tqdm(total=clips, desc="stills", unit="clip", disable=True if quiet else None)
-    if workers <= 1:
-        _init_worker(*initargs)
-        results = map(_render_clip_stills, range(clips))
-        for i, *arrays in results:
-            parts[i] = arrays
-            bar.update()
-    else:
-        # forkserver, as the dataset writer: no inherited torch threads; the renderer imported once.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ma52lib.data.synth.render"])
-        with ctx.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
-            for i, *arrays in pool.imap_unordered(_render_clip_stills, range(clips), chunksize=16):
-                parts[i] = arrays
-                bar.update()
+    for i, *arrays in map_in_workers(_render_clip_stills, range(clips), workers=workers, initializer=_init_worker,
+                                     initargs=initargs, chunksize=16):
+        parts[i] = arrays
+        bar.update()
     bar.close()
     return Stills(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
                   np.concatenate([p[2] for p in parts]))

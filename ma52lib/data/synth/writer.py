@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -215,6 +215,23 @@ def encode_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, *, cr
 _WORKER: dict[str, Any] = {}
 
 
+def map_in_workers(func: Callable[[Any], Any], items: Sequence[Any], *, workers: int,
+                   initializer: Callable[..., None], initargs: tuple, chunksize: int) -> Iterator[Any]:
+    """``func`` over ``items`` in this process (``workers <= 1``) or in a pool, results in any order.
+
+    The pool is forkserver: children do not inherit the parent's threads (torch, notebooks), and the
+    render module is imported once in the server instead of once per child.
+    """
+    if workers <= 1:
+        initializer(*initargs)
+        yield from map(func, items)
+        return
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ma52lib.data.synth.render"])
+    with ctx.Pool(workers, initializer=initializer, initargs=initargs) as pool:
+        yield from pool.imap_unordered(func, items, chunksize=chunksize)
+
+
 def _init_worker(participants: dict[int, Participant], size: tuple[int, int], fps: int, root: str) -> None:
     _WORKER.update(participants=participants, size=size, fps=fps, root=Path(root))
 
@@ -254,21 +271,10 @@ def write_dataset(
     frames_of = [0] * len(clips)
     bar = tqdm(total=len(jobs), desc="MA-52-Synth", unit="clip", disable=True if _quiet(progress) else None)
     initargs = (by_id, size, fps, str(root))
-    if workers <= 1:
-        _init_worker(*initargs)
-        for job in jobs:
-            i, n = _make_clip(job)
-            frames_of[i] = n
-            bar.update()
-    else:
-        # forkserver: children do not inherit the parent's threads (torch, notebooks); the render
-        # module is imported once in the server instead of once per child.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ma52lib.data.synth.render"])
-        with ctx.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
-            for i, n in pool.imap_unordered(_make_clip, jobs, chunksize=4):
-                frames_of[i] = n
-                bar.update()
+    for i, n in map_in_workers(_make_clip, jobs, workers=workers, initializer=_init_worker, initargs=initargs,
+                               chunksize=4):
+        frames_of[i] = n
+        bar.update()
     bar.close()
 
     for name in SPLITS:
