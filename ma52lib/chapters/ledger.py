@@ -83,6 +83,7 @@ class Runs:
     def __init__(self, dirs: Mapping[str, Path], seeded: Mapping[str, Sequence[Path]],
                  extra: Sequence[str] = ()) -> None:
         self.dirs, self.seeded, self.extra = dict(dirs), {k: list(v) for k, v in seeded.items()}, tuple(extra)
+        self._scored: dict[Path, stats.Scored] = {}  # each run's predictions are read once for all claims
 
     @classmethod
     def train(cls, profile: str, data_root: str | None, seed: int, extra_models: Sequence[str] = (), *,
@@ -99,10 +100,15 @@ class Runs:
         return cls(dirs, by_seed, extra_models)
 
     def scored(self, key: str) -> stats.Scored:
-        return scored(self.dirs[key])[0]
+        return self._read(self.dirs[key])
 
     def seeds(self, name: str) -> list[stats.Scored]:
-        return [scored(d)[0] for d in self.seeded[name]]
+        return [self._read(d) for d in self.seeded[name]]
+
+    def _read(self, run_dir: Path) -> stats.Scored:
+        if run_dir not in self._scored:
+            self._scored[run_dir] = scored(run_dir)[0]
+        return self._scored[run_dir]
 
 
 def _fmt(clips: stats.Interval, seeds: stats.Interval | None) -> str:
