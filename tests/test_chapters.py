@@ -356,3 +356,17 @@ def test_emotion_chapter_tables() -> None:
     table = emotion_chapter.session_table(sessions)
     assert list(table.index) == ["train", "val", "test"] and list(table["clips"]) == [4, 2, 2]
 
+
+
+def test_seed_count_sets_the_seeded_configs() -> None:
+    assert common.seeds_of("cpu") == (0, 1, 2) and common.seeds_of("cpu", 5, 2) == (5, 6)
+    assert common.seeds_of("smoke", n_seeds=1) == (0,)
+    with pytest.raises(ValueError, match="at least 1"):
+        common.seeds_of("cpu", n_seeds=0)
+    one = ab.seeded_components("cpu", None, 0, n_seeds=1)
+    assert list(one) == ["ResNet-TSN (base)", "+TSM", "+TSM+SE", "+TSM+SE+joint embedding (MANet)"]
+    assert all(list(by_seed) == [0] for by_seed in one.values())
+    # Seed 0 of the seeded rows is the benchmark's own run: one seed trains nothing beyond the benchmark.
+    bench = bm.benchmark_configs("cpu", None, 0)
+    assert config_hash(one["+TSM"][0]) == config_hash(bench["tsm"])
+    assert [list(v) for v in bm.seeded_configs("cpu", None, 0).values()] == [[0, 1, 2]] * 3

@@ -111,3 +111,27 @@ def test_order_table_marks_single_seed_models(tmp_path: Path) -> None:
     # Scoring both members alike, the second above: 100% on one member, 0% on the other: chance, balanced.
     assert table.loc["TSN", "order accuracy % (95% CI)"].startswith("50.0")
     assert table.loc["TSM", "above chance (50%)"] == "yes"
+
+
+def test_one_seed_book_has_clip_intervals_only(runs: lg.Runs, tmp_path: Path, monkeypatch) -> None:
+    """`ma52 reproduce --seeds 1`: every contrast has one run a side; rows say so and still reach verdicts."""
+    monkeypatch.setenv("MA52_GENERATED", str(tmp_path / "generated"))
+    one = lg.Runs(runs.dirs, {name: dirs[:1] for name, dirs in runs.seeded.items()})
+    rows = {r.claim: r for r in lg.ledger_rows(one, "cpu")}
+    tsm = rows["TSM helps: ResNet + temporal shift over TSN"]
+    assert tsm.basis == "one seed, test clips" and "(seeds)" not in tsm.ours and tsm.intervals[1] is None
+    assert tsm.verdict == stats.SUPPORTED  # the clip interval alone decides
+    beats = next(r for claim, r in rows.items() if claim.startswith("MANet beats TSM"))
+    assert beats.basis == "one seed, test clips"
+    order = next(r for claim, r in rows.items() if "time reverse" in claim)
+    assert order.basis.startswith("one seed;") and "(seeds)" not in order.ours
+    assert not any("1 seeds" in r.basis for r in rows.values())
+
+
+def test_seed_table_with_one_seed_has_no_spread(runs: lg.Runs) -> None:
+    from ma52lib.chapters.ablations import seed_table
+
+    table = seed_table({"TSM": {0: runs.seeded["tsm"][0]}, "TSN": dict(enumerate(runs.seeded["tsn"]))})
+    column = "Action top-1 (mean ± sd)"
+    assert table.loc["TSM", column].endswith("(one seed)") and "nan" not in table.loc["TSM", column]
+    assert "±" in table.loc["TSN", column] and table.loc["TSN", "seeds"] == 3

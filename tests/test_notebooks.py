@@ -280,12 +280,24 @@ def test_chapter_parameters_and_reproduce_flags() -> None:
     assert rp._chapter_params("ledger", common, None, False)["extra_models"] == []
     assert rp._chapter_params("study", common, None, True)["train"] is True
     assert "train" not in rp._chapter_params("study", common, None, False)  # the notebook's default decides
+    # --seeds N reaches the chapters that train or read the seeds; without it their parameters (cache keys) stay.
+    assert [name for name in rp.CHAPTERS if "n_seeds" in rp._chapter_params(name, common, None, False, 1)] == [
+        "benchmark", "ablations", "ledger"]
+    assert rp._chapter_params("ablations", common, None, False, 1)["n_seeds"] == 1
+    assert all("n_seeds" not in rp._chapter_params(name, common, None, False) for name in rp.CHAPTERS)
     import argparse
 
     parser = argparse.ArgumentParser()
     rp.add_parser(parser.add_subparsers())
     args = parser.parse_args(["reproduce", "--study", "--extra-model", "a.b:c", "--extra-model", "d:e"])
     assert args.study and args.extra_model == ["a.b:c", "d:e"]
+    assert parser.parse_args(["reproduce", "--seeds", "1"]).seeds == 1
+    assert parser.parse_args(["reproduce"]).seeds is None
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it before anything is rendered or trained
+        parser.parse_args(["reproduce", "--seeds", "0"])
+    assert stop.value.code == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        rp.reproduce("smoke", n_seeds=0, build=False, echo=lambda s: None)
     # The ledger runs last (it reads the others) but the book shows it first, after the introduction.
     assert rp.CHAPTERS[-1] == "ledger"
     toc = (ROOT / "_toc.yml").read_text()

@@ -89,17 +89,26 @@ def ablation_configs(profile: str, data_root: str | None, seed: int = 0, *,
     }
 
 
-def noemb_seeds(profile: str, data_root: str | None, seed: int = 0) -> dict[int, Config]:
-    """MANet without the joint-embedding loss (+TSM+SE) at each of the profile's seeds: the fourth core contrast."""
+def noemb_seeds(profile: str, data_root: str | None, seed: int = 0, n_seeds: int | None = None) -> dict[int, Config]:
+    """MANet without the joint-embedding loss (+TSM+SE) at each seed: the fourth core contrast."""
     cfg = base_config(profile, data_root, seed, **{"model.name": "manet", "loss.weight": 0.0})
-    return {s: with_seed(cfg, s) for s in seeds_of(profile, seed)}
+    return {s: with_seed(cfg, s) for s in seeds_of(profile, seed, n_seeds)}
 
 
-def seeded_components(profile: str, data_root: str | None, seed: int = 0) -> dict[str, dict[int, Config]]:
-    """The components study's seeded rows: TSN, +TSM, +TSM+SE and MANet at every seed of the profile."""
-    bench = seeded_configs(profile, data_root, seed)
-    return {"ResNet-TSN (base)": bench["tsn"], "+TSM": bench["tsm"], "+TSM+SE": noemb_seeds(profile, data_root, seed),
+def seeded_components(profile: str, data_root: str | None, seed: int = 0,
+                      n_seeds: int | None = None) -> dict[str, dict[int, Config]]:
+    """The components study's seeded rows: TSN, +TSM, +TSM+SE and MANet at each seed (None: the profile's)."""
+    bench = seeded_configs(profile, data_root, seed, n_seeds)
+    return {"ResNet-TSN (base)": bench["tsn"], "+TSM": bench["tsm"],
+            "+TSM+SE": noemb_seeds(profile, data_root, seed, n_seeds),
             "+TSM+SE+joint embedding (MANet)": bench["manet"]}
+
+
+def _mean_sd(values: Sequence[float]) -> str:
+    """``mean ± sd`` over seeds; a single seed has no spread (``ma52 reproduce --seeds 1``)."""
+    if len(values) < 2:
+        return f"{values[0]:.1f} (one seed)"
+    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
 
 
 def seed_table(runs: Mapping[str, Mapping[int, str | Path]], *, split: str = "test",
@@ -109,8 +118,7 @@ def seed_table(runs: Mapping[str, Mapping[int, str | Path]], *, split: str = "te
     for label, by_seed in runs.items():
         values = {m: [float(scored_results(Path(d), split)[0][m]) for d in by_seed.values()] for m in metrics}
         rows.append({"configuration": label, "seeds": len(by_seed),
-                     **{f"{COLUMN_TITLES[m]} (mean ± sd)": f"{np.mean(v):.1f} ± {np.std(v, ddof=1):.1f}"
-                        for m, v in values.items()},
+                     **{f"{COLUMN_TITLES[m]} (mean ± sd)": _mean_sd(v) for m, v in values.items()},
                      **{f"{COLUMN_TITLES[m]} per seed": ", ".join(f"{x:.1f}" for x in v) for m, v in values.items()}})
     return pd.DataFrame(rows).set_index("configuration")
 

@@ -79,10 +79,11 @@ def benchmark_configs(profile: str, data_root: str | None, seed: int = 0,
 SEEDED_MODELS: tuple[str, ...] = ("tsn", "tsm", "manet")
 
 
-def seeded_configs(profile: str, data_root: str | None, seed: int = 0) -> dict[str, dict[int, Config]]:
-    """TSN, TSM and MANet of the benchmark at each of the profile's seeds (``common.SEEDS``)."""
+def seeded_configs(profile: str, data_root: str | None, seed: int = 0,
+                   n_seeds: int | None = None) -> dict[str, dict[int, Config]]:
+    """TSN, TSM and MANet of the benchmark at each seed (``n_seeds`` of them; None: the profile's ``common.SEEDS``)."""
     base = benchmark_configs(profile, data_root, seed, models=SEEDED_MODELS)
-    return {name: {s: with_seed(cfg, s) for s in seeds_of(profile, seed)} for name, cfg in base.items()}
+    return {name: {s: with_seed(cfg, s) for s in seeds_of(profile, seed, n_seeds)} for name, cfg in base.items()}
 
 
 def results_table(runs: Mapping[str, str | Path], *, split: str = "test", with_paper: bool = True,

@@ -71,9 +71,14 @@ def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = pri
     return runs
 
 
-def seeds_of(profile: str, seed: int = 0) -> tuple[int, ...]:
-    """The seeds of the core contrasts for ``profile``, starting at the book's ``seed``."""
-    return tuple(seed + k for k in SEEDS.get(profile, (0,)))
+def seeds_of(profile: str, seed: int = 0, n_seeds: int | None = None) -> tuple[int, ...]:
+    """The seeds of the core contrasts, starting at the book's ``seed``: ``n_seeds`` of them (``ma52 reproduce
+    --seeds N``), or the profile's default number (``SEEDS``)."""
+    if n_seeds is None:
+        return tuple(seed + k for k in SEEDS.get(profile, (0,)))
+    if int(n_seeds) < 1:
+        raise ValueError(f"n_seeds must be at least 1, got {n_seeds}")
+    return tuple(seed + k for k in range(int(n_seeds)))
 
 
 def with_seed(cfg: Config, seed: int) -> Config:

@@ -87,11 +87,12 @@ class Runs:
 
     @classmethod
     def train(cls, profile: str, data_root: str | None, seed: int, extra_models: Sequence[str] = (), *,
-              echo: Callable[[str], None] = print) -> Runs:
-        """Every run the claims need, trained or (mostly) reused from the benchmark and ablation chapters."""
+              n_seeds: int | None = None, echo: Callable[[str], None] = print) -> Runs:
+        """Every run the claims need, trained or (mostly) reused from the benchmark and ablation chapters
+        (``n_seeds`` seeds of the core contrasts; None: the profile's)."""
         bench = benchmark_configs(profile, data_root, seed, models=(*BENCHMARK_MODELS, *extra_models))
-        seeded = seeded_configs(profile, data_root, seed)
-        seeded["manet_noemb"] = noemb_seeds(profile, data_root, seed)
+        seeded = seeded_configs(profile, data_root, seed, n_seeds)
+        seeded["manet_noemb"] = noemb_seeds(profile, data_root, seed, n_seeds)
         studies = ablation_configs(profile, data_root, seed, **ablation_defaults(profile))
         flat: dict[str, Config] = {**bench, **{f"{n}@{s}": c for n, by in seeded.items() for s, c in by.items()},
                                    **{f"{k}/{label}": c for k, study in studies.items() for label, c in study.items()}}
@@ -114,6 +115,11 @@ class Runs:
 def _fmt(clips: stats.Interval, seeds: stats.Interval | None) -> str:
     text = f"{clips.signed()} (clips)"
     return text + (f"; {seeds.signed()} (seeds)" if seeds is not None else "")
+
+
+def _basis(n_seeds: int) -> str:
+    """What a seeded row's intervals are over (``ma52 reproduce --seeds 1`` leaves one seed per contrast)."""
+    return f"{n_seeds} seeds" if n_seeds > 1 else "one seed, test clips"
 
 
 def _paper_gap(better: str, worse: str) -> str:
@@ -147,7 +153,7 @@ def contrast_row(runs: Runs, claim: str, better: str, worse: str, metric: str = 
     """A seeded contrast of the ablations (e.g. TSM vs TSN), on ``metric``."""
     clips, seeds = stats.difference(runs.seeds(better), runs.seeds(worse), metric)
     return Row(claim, NOT_PUBLIC, f"{metric.replace('_', ' ')}: {_fmt(clips, seeds)}", (clips, seeds),
-               f"{len(runs.seeded[better])} seeds")
+               _basis(len(runs.seeded[better])))
 
 
 def confused_pairs_row(runs: Runs, k: int = CONFUSED_PAIRS) -> Row:
@@ -166,7 +172,7 @@ def confused_pairs_row(runs: Runs, k: int = CONFUSED_PAIRS) -> Row:
     subset = [stats.Scored(r.pred[keep], r.top5[keep], r.labels[keep]) for r in a + b]
     clips, seeds = stats.difference(subset[:len(a)], subset[len(a):], "action_top1")
     return Row(f"... and on the {k} most confused action pairs (chosen on val, {int(keep.sum())} test clips)",
-               NOT_PUBLIC, f"action top-1: {_fmt(clips, seeds)}", (clips, seeds), f"{len(a)} seeds")
+               NOT_PUBLIC, f"action top-1: {_fmt(clips, seeds)}", (clips, seeds), _basis(len(a)))
 
 
 def single_row(runs: Runs, claim: str, better: str, worse: str, metric: str = "action_top1") -> Row:
@@ -192,7 +198,7 @@ def order_row(runs: Runs) -> Row:
     ours = f"TSM - TSN: {over_tsn.signed()} (seeds); " if over_tsn else ""
     return Row(claim, "not in the paper (MA-52-Synth's built-in test)",
                ours + f"TSM - 50%: {over_chance.signed()} (clips of the pairs)", (over_tsn, over_chance),
-               f"{len(tsm)} seeds; clips of the reversed pairs")
+               f"{_basis(len(tsm)).split(',')[0]}; clips of the reversed pairs")
 
 
 def evidence_rows() -> list[Row]:

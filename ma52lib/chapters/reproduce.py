@@ -37,6 +37,7 @@ CHAPTERS: tuple[str, ...] = ("dataset", "benchmark", "ablations", "gradcam", "em
 # Chapters that take models of your own (`--extra-model`), and the files whose change re-executes a chapter
 # (beside its notebook, parameters, the package and the data).
 EXTRA_MODEL_CHAPTERS = ("benchmark", "ledger")
+SEEDED_CHAPTERS = ("benchmark", "ablations", "ledger")  # chapters that train or read the core contrasts' seeds
 INPUT_FILES: dict[str, tuple[str, ...]] = {"performance": ("bench.json",),
                                            "ledger": ("evidence/gradcam.json", "evidence/emotion.json")}
 SUMMARY = "ledger_summary.md"  # the ledger's counts, quoted by the introduction
@@ -232,9 +233,10 @@ def build_book(root: Path, *, strict: bool = True) -> tuple[bool, Path, str]:
 def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[str] | None = None,
               force: bool = False, timeout: int | None = None, seed: int = 0, build: bool = True,
               wait: bool = False, extra_models: list[str] | None = None, study: bool = False,
-              echo=print) -> ReproduceReport:
+              n_seeds: int | None = None, echo=print) -> ReproduceReport:
     """Regenerate the book: data, chapters (cached), jupyter-book build. ``extra_models`` (``pkg.mod:factory``)
-    join the benchmark and get ledger rows; ``study`` trains the recipe study's runs (the appendix)."""
+    join the benchmark and get ledger rows; ``study`` trains the recipe study's runs (the appendix); ``n_seeds``
+    sets how many seeds the core contrasts are trained with (None: the profile's)."""
     root = project_root()
     source_dir, out_dir = root / "notebooks", generated_dir()
     report = ReproduceReport(profile)
@@ -242,6 +244,8 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     unknown = set(only or []) - set(CHAPTERS)
     if unknown:  # before anything is rendered or trained
         raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {', '.join(CHAPTERS)}")
+    if n_seeds is not None and n_seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {n_seeds}")
     if profile == "paper" and not data_root:
         raise ValueError("the paper profile is the official recipe on the real MA-52: pass --data-root (the "
                          "download, see README 'The real MA-52'); the book on MA-52-Synth is --profile cpu")
@@ -262,7 +266,7 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
         names = [n for n in CHAPTERS if not only or n in only]
         echo(f"[2/3] executing {len(names)} notebook(s) into {out_dir}")
         for name in progress_bar(names, desc="notebooks", unit="nb"):
-            own = _chapter_params(name, params, extra_models, study)
+            own = _chapter_params(name, params, extra_models, study, n_seeds)
             result = execute_chapter(name, own, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
                                      force=force, timeout=timeout)
             report.chapters.append(result)
@@ -280,9 +284,13 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     return report
 
 
-def _chapter_params(name: str, common: dict[str, Any], extra_models: list[str] | None, study: bool) -> dict[str, Any]:
-    """The common parameters plus what one chapter takes: models of your own, the study's training switch."""
+def _chapter_params(name: str, common: dict[str, Any], extra_models: list[str] | None, study: bool,
+                    n_seeds: int | None = None) -> dict[str, Any]:
+    """The common parameters plus what one chapter takes: models of your own, the study's training switch, the
+    number of seeds (only when asked: an unchanged command keeps its cached chapters)."""
     own = dict(common)
+    if name in SEEDED_CHAPTERS and n_seeds is not None:
+        own["n_seeds"] = int(n_seeds)
     if name in EXTRA_MODEL_CHAPTERS:
         own["extra_models"] = list(extra_models or [])
     if name == "study" and study:
@@ -331,14 +339,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(repeatable)")
     p.add_argument("--study", action="store_true",
                    help="also train the recipe study's seven runs (the appendix; ~12 more minutes for cpu on 2 cores)")
+    p.add_argument("--seeds", type=_at_least_one, default=None, metavar="N",
+                   help="train TSN, TSM, MANet and MANet without the loss at N seeds for the intervals over seeds "
+                   "(default: the profile's, 3 for cpu; --seeds 1 leaves out 8 of the cpu book's 22 trainings, "
+                   "~11 minutes on a 2-core AVX2 machine, and the ledger then has clip intervals only)")
     p.set_defaults(func=_cmd)
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _cmd(args: argparse.Namespace) -> int:
     try:
         report = reproduce(args.profile, data_root=args.data_root, only=args.only, force=args.force,
                            timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait,
-                           extra_models=args.extra_model, study=args.study)
+                           extra_models=args.extra_model, study=args.study, n_seeds=args.seeds)
     except ReproduceLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
