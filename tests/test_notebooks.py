@@ -285,6 +285,7 @@ def test_chapter_parameters_and_reproduce_flags() -> None:
         "benchmark", "ablations", "ledger"]
     assert rp._chapter_params("ablations", common, None, False, 1)["n_seeds"] == 1
     assert all("n_seeds" not in rp._chapter_params(name, common, None, False) for name in rp.CHAPTERS)
+    assert "n_seeds" not in rp._chapter_params("ledger", common, None, False, 3)  # cpu's own number: same cache key
     import argparse
 
     parser = argparse.ArgumentParser()

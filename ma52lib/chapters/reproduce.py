@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import nbformat
 
 import ma52lib
+from ma52lib.chapters.common import seeds_of
 from ma52lib.config import make_config
 from ma52lib.data.synth import synthesize
 from ma52lib.engine.progress import progress_bar
@@ -287,9 +288,10 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
 def _chapter_params(name: str, common: dict[str, Any], extra_models: list[str] | None, study: bool,
                     n_seeds: int | None = None) -> dict[str, Any]:
     """The common parameters plus what one chapter takes: models of your own, the study's training switch, the
-    number of seeds (only when asked: an unchanged command keeps its cached chapters)."""
+    number of seeds (only when it differs from the profile's: the same book has the same cache key)."""
     own = dict(common)
-    if name in SEEDED_CHAPTERS and n_seeds is not None:
+    if name in SEEDED_CHAPTERS and n_seeds is not None and len(seeds_of(common["profile"], 0, n_seeds)) != len(
+            seeds_of(common["profile"])):
         own["n_seeds"] = int(n_seeds)
     if name in EXTRA_MODEL_CHAPTERS:
         own["extra_models"] = list(extra_models or [])
@@ -342,7 +344,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=_at_least_one, default=None, metavar="N",
                    help="train TSN, TSM, MANet and MANet without the loss at N seeds for the intervals over seeds "
                    "(default: the profile's, 3 for cpu; --seeds 1 leaves out 8 of the cpu book's 22 trainings, "
-                   "~11 minutes on a 2-core AVX2 machine, and the ledger then has clip intervals only)")
+                   "~13 minutes on a 2-core AVX2 machine, and the ledger then has clip intervals only)")
     p.set_defaults(func=_cmd)
 
 
