@@ -117,9 +117,14 @@ def _fmt(clips: stats.Interval, seeds: stats.Interval | None) -> str:
     return text + (f"; {seeds.signed()} (seeds)" if seeds is not None else "")
 
 
+def _seeds(n_seeds: int) -> str:
+    """"3 seeds", or "one seed" (``ma52 reproduce --seeds 1`` leaves one seed per contrast)."""
+    return f"{n_seeds} seeds" if n_seeds > 1 else "one seed"
+
+
 def _basis(n_seeds: int) -> str:
-    """What a seeded row's intervals are over (``ma52 reproduce --seeds 1`` leaves one seed per contrast)."""
-    return f"{n_seeds} seeds" if n_seeds > 1 else "one seed, test clips"
+    """What a seeded row's intervals are over: the seeds, or with one seed the test clips only."""
+    return _seeds(n_seeds) if n_seeds > 1 else "one seed, test clips"
 
 
 def _paper_gap(better: str, worse: str) -> str:
@@ -198,7 +203,7 @@ def order_row(runs: Runs) -> Row:
     ours = f"TSM - TSN: {over_tsn.signed()} (seeds); " if over_tsn else ""
     return Row(claim, "not in the paper (MA-52-Synth's built-in test)",
                ours + f"TSM - 50%: {over_chance.signed()} (clips of the pairs)", (over_tsn, over_chance),
-               f"{_basis(len(tsm)).split(',')[0]}; clips of the reversed pairs")
+               f"{_seeds(len(tsm))}; clips of the reversed pairs")
 
 
 def evidence_rows() -> list[Row]:

@@ -290,8 +290,7 @@ def _chapter_params(name: str, common: dict[str, Any], extra_models: list[str] |
     """The common parameters plus what one chapter takes: models of your own, the study's training switch, the
     number of seeds (only when it differs from the profile's: the same book has the same cache key)."""
     own = dict(common)
-    if name in SEEDED_CHAPTERS and n_seeds is not None and len(seeds_of(common["profile"], 0, n_seeds)) != len(
-            seeds_of(common["profile"])):
+    if name in SEEDED_CHAPTERS and n_seeds is not None and n_seeds != len(seeds_of(common["profile"])):
         own["n_seeds"] = int(n_seeds)
     if name in EXTRA_MODEL_CHAPTERS:
         own["extra_models"] = list(extra_models or [])
