@@ -23,6 +23,7 @@ from ma52lib.files import atomic_write_text
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("step", "cosine")
+SAMPLERS = ("instance", "sqrt", "class")
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,16 @@ class DataConfig:
     cache: bool = False  # keep every decoded video in memory after its first read (small datasets)
     num_workers: int = 2  # loader processes; results never depend on it
     on_error: str = "raise"  # "raise" or "skip" unreadable videos (skips are counted and reported)
+    # which training clips an epoch draws: "instance" (each clip once, the paper), or with replacement a class
+    # in proportion to the square root of its count ("sqrt") or every class equally often ("class"): the long tail
+    sampler: str = "instance"
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"data.sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,15 @@ class ModelConfig:
     # models the paper ImageNet-initialises; resolved to "synth:<pretraining run>"), or a local torchvision
     # ResNet state_dict file
     pretrained: str | None = None
+    # frozen stages of the 2-D ResNets (as mmaction's frozen_stages): -1 trains every layer (the paper), 0 fixes
+    # the stem's weights, k >= 1 the stem and layer1..k. Frozen stages get no gradient (a cheaper step); unlike
+    # mmaction's, their BatchNorm keeps batch statistics, as the paper's norm_eval=False does for every layer
+    frozen_stages: int = -1
+
+    def __post_init__(self) -> None:
+        if not -1 <= self.frozen_stages <= 4:
+            raise ValueError(f"model.frozen_stages must be in [-1, 4] (-1: none, 4: the whole ResNet), "
+                             f"got {self.frozen_stages}")
 
 
 @dataclass(frozen=True)
@@ -284,6 +301,8 @@ def from_dict(raw: dict[str, Any]) -> Config:
 
 # Fields that change how a run executes but never its numbers: left out of the hash.
 _NOT_HASHED = {("data", "num_workers"), ("runtime", "threads")}
+# Fields added after runs were made, hashed only when set away from this default: older runs keep their names.
+_HASHED_WHEN_SET = {("data", "sampler"): "instance", ("model", "frozen_stages"): -1}
 
 
 def config_hash(cfg: Config) -> str:
@@ -296,6 +315,9 @@ def config_hash(cfg: Config) -> str:
     raw.pop("pretrain")
     for section, name in _NOT_HASHED:
         raw[section].pop(name, None)
+    for (section, name), default in _HASHED_WHEN_SET.items():
+        if raw[section][name] == default:
+            raw[section].pop(name)
     text = json.dumps(raw, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

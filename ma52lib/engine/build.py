@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -96,6 +97,22 @@ def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
     )
 
 
+def freeze_stages(model: nn.Module, stages: int) -> int:
+    """Fix the weights of the stem (``stages >= 0``) and of layer1..``stages`` of ``model.backbone``, a torchvision
+    ResNet (MANet, TSN, TSM, TIN); returns how many parameters were frozen. BatchNorm keeps batch statistics."""
+    if stages < 0:
+        return 0
+    backbone = getattr(model, "backbone", None)
+    if not all(hasattr(backbone, name) for name in ("conv1", "bn1", "layer1")):
+        raise ValueError(f"model.frozen_stages={stages} needs a 2-D ResNet backbone (manet, tsn, tsm, tin); "
+                         f"{type(model).__name__} has none")
+    modules = [backbone.conv1, backbone.bn1] + [getattr(backbone, f"layer{i}") for i in range(1, stages + 1)]
+    frozen = [p for m in modules for p in m.parameters()]
+    for p in frozen:
+        p.requires_grad_(False)
+    return sum(p.numel() for p in frozen)
+
+
 def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, train: bool):
     """An MA52Dataset sampling frames the way ``model`` expects."""
     return MA52Dataset(
@@ -140,6 +157,35 @@ class EpochSampler(Sampler):
         return len(self.base)
 
 
+class ClassSampler(Sampler):
+    """``len(labels)`` draws with replacement per epoch, a clip of class c with probability ~ count_c ** -power
+    (power 0.5: classes drawn ~ sqrt(count); 1: every class equally often). The draw depends on (seed, epoch)
+    only; with several processes each takes every ``world``-th draw of the same sequence."""
+
+    def __init__(self, labels: np.ndarray, *, power: float, seed: int, rank: int = 0, world: int = 1,
+                 epoch_keys: bool = False) -> None:
+        counts = np.bincount(labels)
+        self.weights = torch.as_tensor(counts[labels] ** -float(power), dtype=torch.float64)
+        self.seed, self.rank, self.world, self.epoch_keys = seed, rank, world, epoch_keys
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch of the draw (and of the augmentations, through the keys)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        draws = torch.multinomial(self.weights, len(self.weights), replacement=True, generator=gen)
+        mine = draws[self.rank::self.world].tolist()
+        return iter([(i, self.epoch) for i in mine] if self.epoch_keys else mine)
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.weights), self.world))
+
+
+SAMPLER_POWER = {"sqrt": 0.5, "class": 1.0}
+
+
 def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int = 1, pin: bool = False) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): DistributedSampler even with one process.
 
@@ -152,7 +198,10 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
     # Datasets that read the epoch from the key (MA52Dataset) keep their workers across epochs;
     # any other dataset gets workers forked per epoch, which see its set_epoch.
     epoch_keys = getattr(dataset, "epoch_keys", False)
-    if epoch_keys:
+    if train and cfg.data.sampler != "instance":
+        sampler = ClassSampler(dataset.labels, power=SAMPLER_POWER[cfg.data.sampler], seed=cfg.runtime.seed,
+                               rank=rank, world=world, epoch_keys=epoch_keys)
+    elif epoch_keys:
         sampler = EpochSampler(sampler)
     sampler.set_epoch(getattr(dataset, "epoch", 0))
     workers = cfg.data.num_workers

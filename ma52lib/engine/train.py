@@ -35,6 +35,7 @@ from ma52lib.engine.build import (
     build_model_for,
     default_threads,
     embedding_table,
+    freeze_stages,
     memory_format_of,
     resolve_data_root,
 )
@@ -255,6 +256,9 @@ def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: i
     table = embedding_table(cfg)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     n_params = sum(p.numel() for p in model.parameters())
+    if cfg.model.frozen_stages >= 0:
+        log(f"frozen stages: {cfg.model.frozen_stages} ({freeze_stages(model, cfg.model.frozen_stages):,} parameters "
+            "not trained)")
     if cfg.runtime.channels_last:
         model = model.to(memory_format=memory_format_of(model))
     model.to(device)
