@@ -109,7 +109,10 @@ def test_a_measured_choice_is_remembered_on_this_machine(machine, tmp_path) -> N
     machine(True, 0.010, 0.0095)
     again, why_again = P.resolve(cfg)
     assert again == first and calls == ["step"] and "measured" in why_again.reason
-    # Another model is measured on its own.
+    # Its ablation variants share the choice (a contrast compares runs of one precision) ...
+    variant, _ = P.resolve(make_config("smoke", {"model.se": False, "model.num_segments": 4, "loss.weight": 0.0}))
+    assert variant.runtime.precision == "bf16" and calls == ["step"]
+    # ... another model is measured on its own.
     other, _ = P.resolve(make_config("smoke", {"model.name": "tsn", "loss.weight": 0.0}))
     assert other.runtime.precision == "fp32" and calls == ["step", "step"]
     (tmp_path / "runs" / P.MEMORY_FILE).unlink()

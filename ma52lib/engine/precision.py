@@ -15,15 +15,15 @@ size, forward and backward in fp32 and under bf16 autocast, and takes bf16 only 
 
 Timings on a shared machine move by 10-20% from one process to the next, and the resolved precision
 is part of a run's identity (its config hash: a bf16 run is never reused as an fp32 one). So a
-measured choice is remembered per machine, model and input in ``<runs>/.precision.json``: every later
-process on the same machine reuses it, and an unchanged run keeps its folder. The choice is written
+measured choice is remembered per machine, model (name and size, shared by its ablation variants) and
+input in ``<runs>/.precision.json``: every later process on the same machine reuses it, and an unchanged
+run keeps its folder. The choice is written
 into the run's config, its ``results.json`` and ``train.log``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import platform
@@ -236,9 +236,15 @@ def resolve(cfg: Config, *, model: nn.Module | None = None,
 
 
 def _machine_key(cfg: Config) -> str:
-    """What a measured choice depends on: the CPU, torch, threads, the model and its input."""
+    """What a measured choice depends on: the CPU, torch, threads, the model at its size, and its input.
+
+    A model's ablation variants (SE, TSM, the embedding branch, segments, dropout, frozen stages) share
+    its choice: a contrast such as "8 segments beat 4" then compares runs made in the same precision,
+    where separate probes of ~1.2x-faster variants could land on either side of the margin.
+    """
+    m = cfg.model
     return json.dumps([_cpu_name(), torch.backends.cpu.get_cpu_capability(), torch.__version__,
-                       torch.get_num_threads(), dataclasses.asdict(replace(cfg.model, pretrained=None)),
+                       torch.get_num_threads(), {"name": m.name, "size": m.size, "depth": m.depth, "width": m.width},
                        cfg.optim.batch_size, cfg.data.crop_size, cfg.runtime.channels_last], sort_keys=True)
 
 
