@@ -17,8 +17,7 @@ Timings on a shared machine move by 10-20% from one process to the next, and the
 is part of a run's identity (its config hash: a bf16 run is never reused as an fp32 one). So a
 measured choice is remembered per machine, model (name and size, shared by its ablation variants) and
 input in ``<runs>/.precision.json``: every later process on the same machine reuses it, and an unchanged
-run keeps its folder. The choice is written
-into the run's config, its ``results.json`` and ``train.log``.
+run keeps its folder. The choice is written into the run's config, its ``results.json`` and ``train.log``.
 """
 
 from __future__ import annotations
