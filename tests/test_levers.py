@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ma52lib.config import config_hash, make_config
-from ma52lib.engine.build import ClassSampler, build_loader, build_model_for, freeze_stages
+from ma52lib.engine.build import ClassSampler, EpochSampler, build_loader, build_model_for, freeze_stages
 from ma52lib.engine.checkpoint import load_checkpoint
 from ma52lib.engine.train import build_optimizer, train
 
@@ -105,7 +105,9 @@ def test_class_sampler_splits_one_sequence_between_processes_and_keys_the_epoch(
     whole = draws(labels, 0.5, epoch=2)
     parts = [draws(labels, 0.5, epoch=2, rank=r, world=2) for r in range(2)]
     assert parts[0] == whole[0::2] and parts[1] == whole[1::2]
-    assert draws(labels, 0.5, epoch=2, epoch_keys=True) == [(i, 2) for i in whole]
+    keyed = EpochSampler(ClassSampler(labels, power=0.5, seed=0))
+    keyed.set_epoch(2)
+    assert list(keyed) == [(i, 2) for i in whole]
 
 
 def test_the_training_loader_uses_the_class_sampler_only_when_asked(tiny_root: Path) -> None:
@@ -113,6 +115,6 @@ def test_the_training_loader_uses_the_class_sampler_only_when_asked(tiny_root: P
 
     ds = MA52Dataset(tiny_root, "train", num_segments=4, train=True, short_side=40, crop_size=32)
     cfg = tiny_cfg(tiny_root, **{"data.sampler": "class"})
-    assert isinstance(build_loader(cfg, ds, train=True).sampler, ClassSampler)
-    assert not isinstance(build_loader(cfg, ds, train=False).sampler, ClassSampler)  # evaluation sees every clip
-    assert not isinstance(build_loader(tiny_cfg(tiny_root), ds, train=True).sampler, ClassSampler)
+    assert isinstance(build_loader(cfg, ds, train=True).sampler.base, ClassSampler)
+    assert not isinstance(build_loader(cfg, ds, train=False).sampler.base, ClassSampler)  # evaluation sees every clip
+    assert not isinstance(build_loader(tiny_cfg(tiny_root), ds, train=True).sampler.base, ClassSampler)

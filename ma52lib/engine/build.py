@@ -134,13 +134,14 @@ def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, trai
 
 
 class EpochSampler(Sampler):
-    """A DistributedSampler whose items are ``(index, epoch)``: the dataset reads the epoch from the key.
+    """A DistributedSampler (or ClassSampler) whose items are ``(index, epoch)``: the dataset reads the epoch
+    from the key.
 
     Loader workers then need no ``set_epoch`` of their own, so they can stay alive across epochs
     (``persistent_workers``) while augmentations remain a pure function of (seed, epoch, index).
     """
 
-    def __init__(self, base: DistributedSampler) -> None:
+    def __init__(self, base: DistributedSampler | ClassSampler) -> None:
         self.base = base
         self.epoch = 0
 
@@ -162,22 +163,20 @@ class ClassSampler(Sampler):
     (power 0.5: classes drawn ~ sqrt(count); 1: every class equally often). The draw depends on (seed, epoch)
     only; with several processes each takes every ``world``-th draw of the same sequence."""
 
-    def __init__(self, labels: np.ndarray, *, power: float, seed: int, rank: int = 0, world: int = 1,
-                 epoch_keys: bool = False) -> None:
+    def __init__(self, labels: np.ndarray, *, power: float, seed: int, rank: int = 0, world: int = 1) -> None:
         counts = np.bincount(labels)
         self.weights = torch.as_tensor(counts[labels] ** -float(power), dtype=torch.float64)
-        self.seed, self.rank, self.world, self.epoch_keys = seed, rank, world, epoch_keys
+        self.seed, self.rank, self.world = seed, rank, world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch of the draw (and of the augmentations, through the keys)."""
+        """Choose the epoch of the draw."""
         self.epoch = int(epoch)
 
-    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+    def __iter__(self) -> Iterator[int]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         draws = torch.multinomial(self.weights, len(self.weights), replacement=True, generator=gen)
-        mine = draws[self.rank::self.world].tolist()
-        return iter([(i, self.epoch) for i in mine] if self.epoch_keys else mine)
+        return iter(draws[self.rank::self.world].tolist())
 
     def __len__(self) -> int:
         return len(range(self.rank, len(self.weights), self.world))
@@ -200,8 +199,8 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
     epoch_keys = getattr(dataset, "epoch_keys", False)
     if train and cfg.data.sampler != "instance":
         sampler = ClassSampler(dataset.labels, power=SAMPLER_POWER[cfg.data.sampler], seed=cfg.runtime.seed,
-                               rank=rank, world=world, epoch_keys=epoch_keys)
-    elif epoch_keys:
+                               rank=rank, world=world)
+    if epoch_keys:
         sampler = EpochSampler(sampler)
     sampler.set_epoch(getattr(dataset, "epoch", 0))
     workers = cfg.data.num_workers
