@@ -339,7 +339,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a model of your own (see examples/temporal_cnn.py) for the benchmark and the ledger "
                    "(repeatable)")
     p.add_argument("--study", action="store_true",
-                   help="also train the recipe study's ten runs (the appendix; ~18 more minutes for cpu on 2 cores)")
+                   help="also train the recipe study's ten runs (the appendix; ~17 more minutes for cpu on 2 cores)")
     p.add_argument("--seeds", type=_at_least_one, default=None, metavar="N",
                    help="train TSN, TSM, MANet and MANet without the loss at N seeds for the intervals over seeds "
                    "(default: the profile's, 3 for cpu; --seeds 1 leaves out 8 of the cpu book's 22 trainings, "

@@ -1,7 +1,7 @@
 """The recipe study (appendix): each lever tried for the cpu profile, its effect on val, and what the profile keeps.
 
 Every lever is the profile's MANet run with one thing changed (``LEVERS``), scored on **val** (the recipe
-is chosen on val, never on test). The ten lever runs add ~18 minutes to a cpu book on two AVX2 cores, so
+is chosen on val, never on test). The ten lever runs add ~17 minutes to a cpu book on two AVX2 cores, so
 the book only reads the ones that exist; ``ma52 reproduce --study`` (or ``make book-study``) trains the
 missing ones first. The smoke profile trains them always (seconds), so CI executes the whole page.
 """
