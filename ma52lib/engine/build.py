@@ -191,15 +191,17 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
     ``pin`` (set it when the model is on a GPU) returns batches in page-locked memory, so
     ``.to(device, non_blocking=True)`` overlaps the copy with compute.
     """
-    sampler: Sampler = DistributedSampler(
-        dataset, num_replicas=world, rank=rank, shuffle=train, seed=cfg.runtime.seed, drop_last=False
-    )
-    # Datasets that read the epoch from the key (MA52Dataset) keep their workers across epochs;
-    # any other dataset gets workers forked per epoch, which see its set_epoch.
-    epoch_keys = getattr(dataset, "epoch_keys", False)
+    sampler: Sampler
     if train and cfg.data.sampler != "instance":
         sampler = ClassSampler(dataset.labels, power=SAMPLER_POWER[cfg.data.sampler], seed=cfg.runtime.seed,
                                rank=rank, world=world)
+    else:
+        sampler = DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=train, seed=cfg.runtime.seed, drop_last=False
+        )
+    # Datasets that read the epoch from the key (MA52Dataset) keep their workers across epochs;
+    # any other dataset gets workers forked per epoch, which see its set_epoch.
+    epoch_keys = getattr(dataset, "epoch_keys", False)
     if epoch_keys:
         sampler = EpochSampler(sampler)
     sampler.set_epoch(getattr(dataset, "epoch", 0))
