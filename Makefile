@@ -21,7 +21,16 @@ help:
 
 setup: $(STAMP)
 
+# A new .venv holds the pinned torch, a CUDA build (~6.4 GB), and pip unpacks through TMPDIR: with less
+# free space than this, stop before pip does with "No space left on device" minutes into the install.
+VENV_NEED_GB ?= 8
+
 $(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || for dir in . "$${TMPDIR:-/tmp}"; do \
+	  free=$$(df -Pk "$$dir" | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	  if [ "$$free" -lt $(VENV_NEED_GB) ]; then \
+	    echo "error: a new $(VENV) needs about $(VENV_NEED_GB) GB free; $$dir has $$free GB (df -h $$dir)." \
+	         "Free some space (old clones' .venv, runs/, data/) and rerun." >&2; exit 1; fi; done
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .

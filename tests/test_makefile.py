@@ -1,0 +1,34 @@
+"""The Makefile's own checks, run in a scratch copy (no environment is installed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _make(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    # PYTHON=echo: past the disk check, "creating" the venv prints a line and the install then fails at once.
+    return subprocess.run(["make", "setup", "PYTHON=echo CREATE", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_new_venv_stops_early_without_disk_space(tmp_path):
+    done = _make(tmp_path, "VENV_NEED_GB=100000000")
+    assert done.returncode != 0
+    assert "a new .venv needs about 100000000 GB free" in done.stderr
+    assert "CREATE -m venv" not in done.stdout and not (tmp_path / ".venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_disk_check_passes_with_enough_space(tmp_path):
+    done = _make(tmp_path, "VENV_NEED_GB=0")
+    assert "needs about" not in done.stderr
+    assert "CREATE -m venv .venv" in done.stdout  # it went on to create the environment
