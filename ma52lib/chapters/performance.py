@@ -25,6 +25,7 @@ from ma52lib.chapters.bench import (
     default_bench_path,
     run_bench,
 )
+from ma52lib.paths import project_root
 
 
 def book_bench(bench_json: str | os.PathLike[str] | None, *, profile: str,
@@ -98,6 +99,40 @@ def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
     } for t in bench["targets"]]).set_index("target")
     return {"machine": machine, "steps": steps, "loader": loader, "train_loop": loop, "book": book,
             "targets": targets}
+
+
+def gpu_check_path() -> Path:
+    """The GPU measurement kept with the book: ``scripts/gpu_check.py`` run on a lent H200."""
+    return project_root() / "book" / "measured" / "gpu_check_h200.json"
+
+
+def gpu_tables(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """(machine, steps, loader, user path) tables of a ``gpu_check.json``; {} when there is none."""
+    path = Path(path) if path else gpu_check_path()
+    if not path.exists():
+        return {}
+    check = json.loads(path.read_text())
+    bf16 = check["ceiling"]["bf16"]["gflops"]
+    rows = []
+    for row in check["steps"] + check["manet"] + check.get("compiled", []) + check.get("manet_more", []):
+        rows.append({"model": row["model"], "batch": row["batch"], "torch.compile": bool(row.get("compiled")),
+                     "clips/s": row["clips_per_s"], "frames/s": row["frames_per_s"],
+                     "TFLOP/s": row["gflops"] / 1000, "of bf16 ceiling": row["gflops"] / bf16})
+    steps = pd.DataFrame(rows).round({"clips/s": 1, "frames/s": 0, "TFLOP/s": 1, "of bf16 ceiling": 3})
+    data = check["data"]
+    size = f"{data['size'][0]}x{data['size'][1]}"
+    loader = pd.DataFrame([{"workers": r["workers"], "clips/s": round(r["clips_per_s"], 1),
+                            "frames": f"{size}, crop {r['crop']}"} for r in data["loaders"]])
+    user = pd.DataFrame([{"step": name, "return code": part["rc"], "seconds": round(part["seconds"], 1),
+                          "command": part["cmd"].replace(str(Path(part["cmd"].split()[0])), "python")}
+                         for name, part in ((k, check["user_path"][k]) for k in ("train", "eval"))
+                         if name in check["user_path"]])
+    machine = pd.DataFrame([("GPU", check["machine"].get("gpu")), ("torch", check["machine"]["torch"]),
+                            ("date", check["date"]), ("bf16 matmul ceiling", f"{bf16 / 1000:.0f} TFLOP/s"),
+                            ("fp32 matmul ceiling", f"{check['ceiling']['fp32']['gflops'] / 1000:.0f} TFLOP/s"),
+                            ("target", f"MANet training >= {check['target_frames_per_s']} frames/s")],
+                           columns=["what", "value"])
+    return {"machine": machine, "steps": steps, "loader": loader, "user_path": user}
 
 
 def load_bench(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
