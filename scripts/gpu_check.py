@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from ma52lib.chapters.bench import _config, loader_benchmark, machine_info, matmul_ceiling, step_benchmark
 from ma52lib.config import make_config
@@ -120,8 +121,6 @@ def manet_step(device: torch.device, size: str, batch: int, *, compile_model: bo
 
 def _flops_per_step(cfg: Any, device: torch.device, batch: int, table: Any) -> float:
     """FLOPs of one MANet training step (forward + backward) at ``batch``, counted eagerly."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     model = build_model_for(cfg, int(table.shape[1])).to(device).train()
     clips = torch.randn(batch, model.num_frames, 3, cfg.data.crop_size, cfg.data.crop_size, device=device)
     with FlopCounterMode(display=False) as counter, autocast(device, True):

@@ -54,3 +54,13 @@ def test_chapter_tables_of_the_kept_h200_run():
 
 def test_no_kept_run_gives_no_tables(tmp_path: Path):
     assert performance.gpu_tables(tmp_path / "absent.json") == {}
+
+
+def test_a_failed_training_shows_without_its_eval(tmp_path: Path):
+    check = json.loads(performance.gpu_check_path().read_text())
+    check["user_path"] = {"train": {**check["user_path"]["train"], "rc": 1}}
+    path = tmp_path / "gpu_check.json"
+    path.write_text(json.dumps(check))
+    user = performance.gpu_tables(path)["user_path"]
+    assert list(user["step"]) == ["train"] and list(user["return code"]) == [1]
+    assert user["command"][0].startswith("python -m torch.distributed.run")

@@ -123,10 +123,10 @@ def gpu_tables(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     size = f"{data['size'][0]}x{data['size'][1]}"
     loader = pd.DataFrame([{"workers": r["workers"], "clips/s": round(r["clips_per_s"], 1),
                             "frames": f"{size}, crop {r['crop']}"} for r in data["loaders"]])
+    # eval is absent when train failed (the check stops the user path at the first failing step).
+    ran = [(name, check["user_path"][name]) for name in ("train", "eval") if name in check["user_path"]]
     user = pd.DataFrame([{"step": name, "return code": part["rc"], "seconds": round(part["seconds"], 1),
-                          "command": part["cmd"].replace(str(Path(part["cmd"].split()[0])), "python")}
-                         for name, part in ((k, check["user_path"][k]) for k in ("train", "eval"))
-                         if name in check["user_path"]])
+                          "command": part["cmd"].replace(part["cmd"].split()[0], "python", 1)} for name, part in ran])
     machine = pd.DataFrame([("GPU", check["machine"].get("gpu")), ("torch", check["machine"]["torch"]),
                             ("date", check["date"]), ("bf16 matmul ceiling", f"{bf16 / 1000:.0f} TFLOP/s"),
                             ("fp32 matmul ceiling", f"{check['ceiling']['fp32']['gflops'] / 1000:.0f} TFLOP/s"),
