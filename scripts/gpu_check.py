@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ma52lib.chapters.bench import _config, loader_benchmark, machine_info, matmul_ceiling, step_benchmark
+from ma52lib.chapters.bench import _config, _sync, loader_benchmark, machine_info, matmul_ceiling, step_benchmark
 from ma52lib.config import make_config
 from ma52lib.data.synth import synthesize
 from ma52lib.engine.build import build_model_for, embedding_table, memory_format_of
@@ -127,11 +127,6 @@ def _flops_per_step(cfg: Any, device: torch.device, batch: int, table: Any) -> f
         logits = model(clips)
         logits.float().sum().backward()
     return float(counter.get_total_flops())
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def data_path(size: str, short_side: int, workers: tuple[int, ...], device: torch.device,
