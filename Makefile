@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 ENV_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(ENV_HASH)
 PROFILE ?= cpu
-# SEEDS=N: seeds of the core contrasts (default: the profile's, 3 for cpu); `make book SEEDS=1` is ~13 min shorter on 2 AVX2 cores
+# SEEDS=N: seeds of the core contrasts (default: the profile's, 1 for cpu); `make book SEEDS=3` (issue 17's seeds) adds ~7 min on 2 AVX2 cores
 SEEDS ?=
 REPRODUCE = $(BIN)/ma52 reproduce --profile $(PROFILE)$(if $(SEEDS), --seeds $(SEEDS))
 
@@ -16,7 +16,7 @@ REPRODUCE = $(BIN)/ma52 reproduce --profile $(PROFILE)$(if $(SEEDS), --seeds $(S
 help:
 	@echo "make book   build the Jupyter Book on MA-52-Synth (profile $(PROFILE)); prints where index.html is"
 	@echo "make test   run the linter (ruff) and the test suite"
-	@echo "make book SEEDS=1 (one seed of every model: ~13 min shorter on 2 AVX2 cores, intervals over test clips only)"
+	@echo "make book SEEDS=3 (3 seeds of TSN, TSM, MANet and MANet without the loss: ~7 more min on 2 AVX2 cores)"
 	@echo "make book-study (the book plus the recipe study's runs) / make book-smoke / make bench / make clean"
 
 setup: $(STAMP)

@@ -359,7 +359,8 @@ def test_emotion_chapter_tables() -> None:
 
 
 def test_seed_count_sets_the_seeded_configs() -> None:
-    assert common.seeds_of("cpu") == (0, 1, 2) and common.seeds_of("cpu", 5, 2) == (5, 6)
+    assert common.seeds_of("cpu") == (0,) and common.seeds_of("cpu", 5, 2) == (5, 6)
+    assert common.seeds_of("smoke") == (0, 1) and common.seeds_of("paper", 1) == (1, 2, 3)
     assert common.seeds_of("smoke", n_seeds=1) == (0,)
     with pytest.raises(ValueError, match="at least 1"):
         common.seeds_of("cpu", n_seeds=0)
@@ -369,4 +370,5 @@ def test_seed_count_sets_the_seeded_configs() -> None:
     # Seed 0 of the seeded rows is the benchmark's own run: one seed trains nothing beyond the benchmark.
     bench = bm.benchmark_configs("cpu", None, 0)
     assert config_hash(one["+TSM"][0]) == config_hash(bench["tsm"])
-    assert [list(v) for v in bm.seeded_configs("cpu", None, 0).values()] == [[0, 1, 2]] * 3
+    assert [list(v) for v in bm.seeded_configs("cpu", None, 0).values()] == [[0]] * 3
+    assert [list(v) for v in bm.seeded_configs("cpu", None, 0, n_seeds=3).values()] == [[0, 1, 2]] * 3

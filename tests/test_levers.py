@@ -12,6 +12,7 @@ import torch
 from ma52lib.config import config_hash, make_config
 from ma52lib.engine.build import ClassSampler, EpochSampler, build_loader, build_model_for, freeze_stages
 from ma52lib.engine.checkpoint import load_checkpoint
+from ma52lib.engine.pretrain import resolve_pretrained
 from ma52lib.engine.train import build_optimizer, train
 
 from tinydata import make_tiny_dataset
@@ -72,10 +73,11 @@ def test_a_frozen_run_keeps_its_stem_weights_and_says_so(tiny_root: Path, tmp_pa
 
 
 def test_new_fields_at_their_defaults_keep_older_run_names() -> None:
-    base = make_config("cpu")
-    assert config_hash(base) == config_hash(make_config("cpu", {"data.sampler": "instance", "model.frozen_stages": -1}))
-    assert len({config_hash(base), config_hash(make_config("cpu", {"data.sampler": "sqrt"})),
-                config_hash(make_config("cpu", {"model.frozen_stages": 1}))}) == 3
+    base = make_config("smoke")  # frozen_stages -1 there (the cpu profile sets 2)
+    assert config_hash(base) == config_hash(make_config("smoke", {"data.sampler": "instance",
+                                                                  "model.frozen_stages": -1}))
+    assert len({config_hash(base), config_hash(make_config("smoke", {"data.sampler": "sqrt"})),
+                config_hash(make_config("smoke", {"model.frozen_stages": 1}))}) == 3
     with pytest.raises(ValueError, match="data.sampler must be one of instance, sqrt, class"):
         make_config("cpu", {"data.sampler": "balanced"})
 
@@ -118,3 +120,18 @@ def test_the_training_loader_uses_the_class_sampler_only_when_asked(tiny_root: P
     assert isinstance(build_loader(cfg, ds, train=True).sampler.base, ClassSampler)
     assert not isinstance(build_loader(cfg, ds, train=False).sampler.base, ClassSampler)  # evaluation sees every clip
     assert not isinstance(build_loader(tiny_cfg(tiny_root), ds, train=True).sampler.base, ClassSampler)
+
+
+def test_the_cpu_profile_freezes_only_the_pretrained_2d_resnets() -> None:
+    frozen = {name: resolve_pretrained(make_config("cpu", {"model.name": name})).model
+              for name in ("manet", "tsn", "tsm", "tin", "i3d", "c3d", "vswin")}
+    for name in ("manet", "tsn", "tsm", "tin"):  # a pretrained 2-D ResNet: stem, layer1 and layer2 fixed
+        assert frozen[name].frozen_stages == 2 and frozen[name].pretrained.startswith("synth:"), name
+    assert frozen["i3d"].frozen_stages == -1 and frozen["i3d"].pretrained.startswith("synth:")  # inflated, 3-D
+    for name in ("c3d", "vswin"):  # trained from scratch, as in the paper: nothing learnt to keep fixed
+        assert frozen[name].frozen_stages == -1 and frozen[name].pretrained is None, name
+    # Without the ImageNet analogue the profile's frozen stages are the user's to keep: never silently dropped.
+    scratch = resolve_pretrained(make_config("cpu", {"model.pretrained": None}))
+    assert scratch.model.frozen_stages == 2 and scratch.model.pretrained is None
+    assert config_hash(resolve_pretrained(make_config("cpu", {"model.name": "c3d"}))) == config_hash(
+        resolve_pretrained(make_config("cpu", {"model.name": "c3d", "model.frozen_stages": -1})))

@@ -42,12 +42,14 @@ from ma52lib.engine.build import (
     build_loader,
     build_model_for,
     embedding_table,
+    freeze_stages,
     memory_format_of,
     without_weights,
 )
 from ma52lib.engine.evaluate import autocast
 from ma52lib.engine.optim import param_groups
 from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
+from ma52lib.engine.pretrain import resolve_pretrained
 from ma52lib.files import atomic_write_text
 from ma52lib.losses import JointEmbeddingLoss
 
@@ -164,7 +166,8 @@ def _config(size: str, model_name: str, device: torch.device) -> Config:
         # Rates are per clip, so a smaller batch measures the same thing: a 10-clip ResNet-50 step
         # at 224 px would keep ~10 GB of activations on a machine that may have little to spare.
         over["optim.batch_size"] = 2
-    return without_weights(make_config(profile, over))  # timings: random init, no pretraining run needed
+    # Timings: random init, no pretraining run needed; the profile's frozen stages where its runs freeze them.
+    return without_weights(resolve_pretrained(make_config(profile, over)))
 
 
 def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, channels_last: bool, repeats: int,
@@ -174,6 +177,7 @@ def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, chann
     table = embedding_table(cfg)
     torch.manual_seed(0)
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    freeze_stages(model, cfg.model.frozen_stages)  # the step the runs take: no gradient for the frozen stages
     if channels_last:
         model = model.to(memory_format=memory_format_of(model))
     model.to(device)
@@ -295,7 +299,9 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
         cfg = _with(_config(size, "manet", device), {"data.num_workers": workers, "data.cache": cache})
         table = embedding_table(cfg)
         torch.manual_seed(0)
-        model = build_model_for(cfg, int(table.shape[1])).to(memory_format=torch.channels_last).to(device)
+        model = build_model_for(cfg, int(table.shape[1]))
+        freeze_stages(model, cfg.model.frozen_stages)
+        model = model.to(memory_format=torch.channels_last).to(device)
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
         ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)

@@ -43,6 +43,7 @@ from ma52lib.paths import runs_dir
 SYNTH = "synth"
 # Models whose official configs start from ImageNet (see the module docstring); their backbone shapes.
 IMAGENET_INIT = ("manet", "tsn", "tsm", "tin", "i3d")
+FREEZABLE = ("manet", "tsn", "tsm", "tin")  # their backbone is a torchvision 2-D ResNet (build.freeze_stages)
 JITTER = 4  # pixels of random crop translation in pretraining (the video models see the centre crop)
 _MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
 _STD = torch.tensor(STD).view(1, 3, 1, 1)
@@ -75,12 +76,19 @@ def run_name_of(ident: dict[str, Any]) -> str:
 
 def resolve_pretrained(cfg: Config) -> Config:
     """``model.pretrained="synth"`` made concrete: "synth:<pretraining run>" for ImageNet-initialised models,
-    None (random init, as in the paper) for the others. Other values are kept."""
+    None (random init, as in the paper) for the others. Other values are kept.
+
+    ``model.frozen_stages`` then applies only where a pretrained 2-D ResNet starts the model (``FREEZABLE``): a
+    model trained from scratch has nothing learnt to keep fixed, and I3D's inflated backbone is 3-D, so those
+    train every layer (-1) under the same profile."""
     if cfg.model.pretrained != SYNTH:
         return cfg
     spec = backbone_spec(cfg)
     value = None if spec is None else f"{SYNTH}:{run_name_of(identity(cfg, *spec))}"
-    return replace(cfg, model=replace(cfg.model, pretrained=value))
+    model = replace(cfg.model, pretrained=value)
+    if value is None or model.name not in FREEZABLE:
+        model = replace(model, frozen_stages=-1)
+    return replace(cfg, model=model)
 
 
 def backbone_file(pretrained: str) -> Path:
