@@ -68,7 +68,8 @@ def test_a_frozen_run_keeps_its_stem_weights_and_says_so(tiny_root: Path, tmp_pa
     assert torch.equal(trained["backbone.conv1.weight"], initial["backbone.conv1.weight"])
     assert not torch.equal(trained["backbone.layer1.0.block.conv1.weight"],
                            initial["backbone.layer1.0.block.conv1.weight"])
-    assert "frozen stages: 0" in (run / "train.log").read_text()
+    log = (run / "train.log").read_text()
+    assert "frozen stages: 0" in log and "their weights are random (no model.pretrained)" in log
     assert json.loads((run / "config.json").read_text())["model"]["frozen_stages"] == 0
 
 

@@ -257,8 +257,11 @@ def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: i
     model = build_model_for(cfg, None if table is None else int(table.shape[1]))
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.model.frozen_stages >= 0:
+        # Without pretrained weights the frozen stages keep their random init: legal (a study lever), but said.
+        note = "" if cfg.model.pretrained else "; their weights are random (no model.pretrained): " \
+            "--set model.frozen_stages=-1 trains them"
         log(f"frozen stages: {cfg.model.frozen_stages} ({freeze_stages(model, cfg.model.frozen_stages):,} parameters "
-            "not trained)")
+            f"not trained{note})")
     if cfg.runtime.channels_last:
         model = model.to(memory_format=memory_format_of(model))
     model.to(device)
