@@ -72,7 +72,8 @@ class ModelConfig:
     pretrained: str | None = None
     # frozen stages of the 2-D ResNets (as mmaction's frozen_stages): -1 trains every layer (the paper), 0 fixes
     # the stem's weights, k >= 1 the stem and layer1..k. Frozen stages get no gradient (a cheaper step); unlike
-    # mmaction's, their BatchNorm keeps batch statistics, as the paper's norm_eval=False does for every layer
+    # mmaction's, their BatchNorm keeps batch statistics, as the paper's norm_eval=False does for every layer.
+    # Only manet/tsn/tsm/tin have such a ResNet: other models train every layer (engine.pretrain.resolve_pretrained)
     frozen_stages: int = -1
 
     def __post_init__(self) -> None:

@@ -136,3 +136,7 @@ def test_the_cpu_profile_freezes_only_the_pretrained_2d_resnets() -> None:
     assert scratch.model.frozen_stages == 2 and scratch.model.pretrained is None
     assert config_hash(resolve_pretrained(make_config("cpu", {"model.name": "c3d"}))) == config_hash(
         resolve_pretrained(make_config("cpu", {"model.name": "c3d", "model.frozen_stages": -1})))
+    # A model without a 2-D ResNet never takes the profile's frozen stages, pretrained or not: it could not train.
+    for name, pretrained in (("c3d", None), ("examples.temporal_cnn:build", "synth")):
+        cfg = resolve_pretrained(make_config("cpu", {"model.name": name, "model.pretrained": pretrained}))
+        assert cfg.model.frozen_stages == -1, name

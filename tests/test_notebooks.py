@@ -281,11 +281,11 @@ def test_chapter_parameters_and_reproduce_flags() -> None:
     assert rp._chapter_params("study", common, None, True)["train"] is True
     assert "train" not in rp._chapter_params("study", common, None, False)  # the notebook's default decides
     # --seeds N reaches the chapters that train or read the seeds; without it their parameters (cache keys) stay.
-    assert [name for name in rp.CHAPTERS if "n_seeds" in rp._chapter_params(name, common, None, False, 1)] == [
+    assert [name for name in rp.CHAPTERS if "n_seeds" in rp._chapter_params(name, common, None, False, 3)] == [
         "benchmark", "ablations", "ledger"]
-    assert rp._chapter_params("ablations", common, None, False, 1)["n_seeds"] == 1
+    assert rp._chapter_params("ablations", common, None, False, 3)["n_seeds"] == 3
     assert all("n_seeds" not in rp._chapter_params(name, common, None, False) for name in rp.CHAPTERS)
-    assert "n_seeds" not in rp._chapter_params("ledger", common, None, False, 3)  # cpu's own number: same cache key
+    assert "n_seeds" not in rp._chapter_params("ledger", common, None, False, 1)  # cpu's own number: same cache key
     import argparse
 
     parser = argparse.ArgumentParser()

@@ -76,7 +76,8 @@ def test_synth_resolves_per_model_and_names_the_pretraining_run() -> None:
     scratch = make_config("cpu", {"model.name": "c3d", "loss.weight": 0.0, "model.pretrained": None})
     synth = make_config("cpu", {"model.name": "c3d", "loss.weight": 0.0, "model.pretrained": "synth"})
     assert resolve_pretrained(synth).model.pretrained is None
-    assert config_hash(resolve_pretrained(synth)) == config_hash(scratch)
+    assert config_hash(resolve_pretrained(synth)) == config_hash(resolve_pretrained(scratch))
+    assert resolve_pretrained(scratch).model.frozen_stages == -1  # the cpu profile's frozen stages: 2-D ResNets only
     # A change of the pretraining is a new pretraining run, hence a new MANet run.
     other = resolve_pretrained(make_config("cpu", {"model.pretrained": "synth", "pretrain.epochs": 9}))
     assert other.model.pretrained != manet.model.pretrained and config_hash(other) != config_hash(manet)

@@ -78,17 +78,18 @@ def resolve_pretrained(cfg: Config) -> Config:
     """``model.pretrained="synth"`` made concrete: "synth:<pretraining run>" for ImageNet-initialised models,
     None (random init, as in the paper) for the others. Other values are kept.
 
-    ``model.frozen_stages`` then applies only where a pretrained 2-D ResNet starts the model (``FREEZABLE``): a
-    model trained from scratch has nothing learnt to keep fixed, and I3D's inflated backbone is 3-D, so those
-    train every layer (-1) under the same profile."""
-    if cfg.model.pretrained != SYNTH:
-        return cfg
-    spec = backbone_spec(cfg)
-    value = None if spec is None else f"{SYNTH}:{run_name_of(identity(cfg, *spec))}"
-    model = replace(cfg.model, pretrained=value)
-    if value is None or model.name not in FREEZABLE:
+    ``model.frozen_stages`` applies to the 2-D ResNets (``FREEZABLE``); a model without one (the 3-D models,
+    the transformers, I3D's inflated backbone, a model of your own) trains every layer (-1) under the same
+    profile, and so does a model that ``"synth"`` leaves at random init (nothing learnt to keep fixed)."""
+    model = cfg.model
+    if model.pretrained == SYNTH:
+        spec = backbone_spec(cfg)
+        model = replace(model, pretrained=None if spec is None else f"{SYNTH}:{run_name_of(identity(cfg, *spec))}")
+        if model.pretrained is None:
+            model = replace(model, frozen_stages=-1)
+    if model.name not in FREEZABLE:
         model = replace(model, frozen_stages=-1)
-    return replace(cfg, model=model)
+    return cfg if model == cfg.model else replace(cfg, model=model)
 
 
 def backbone_file(pretrained: str) -> Path:
