@@ -41,8 +41,8 @@ from ma52lib.engine.build import (
     build_dataset,
     build_loader,
     build_model_for,
+    build_model_to_train,
     embedding_table,
-    freeze_stages,
     memory_format_of,
     without_weights,
 )
@@ -176,8 +176,7 @@ def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, chann
     cfg = _config(size, model_name, device)
     table = embedding_table(cfg)
     torch.manual_seed(0)
-    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
-    freeze_stages(model, cfg.model.frozen_stages)  # the step the runs take: no gradient for the frozen stages
+    model, _ = build_model_to_train(cfg, None if table is None else int(table.shape[1]))  # frozen stages too
     if channels_last:
         model = model.to(memory_format=memory_format_of(model))
     model.to(device)
@@ -299,8 +298,7 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
         cfg = _with(_config(size, "manet", device), {"data.num_workers": workers, "data.cache": cache})
         table = embedding_table(cfg)
         torch.manual_seed(0)
-        model = build_model_for(cfg, int(table.shape[1]))
-        freeze_stages(model, cfg.model.frozen_stages)
+        model, _ = build_model_to_train(cfg, int(table.shape[1]))
         model = model.to(memory_format=torch.channels_last).to(device)
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)

@@ -97,6 +97,13 @@ def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
     )
 
 
+def build_model_to_train(cfg: Config, emb_dim: int | None = None) -> tuple[nn.Module, int]:
+    """The network a run trains: ``build_model_for`` with ``model.frozen_stages`` fixed; and how many parameters
+    that froze (the engine and ``ma52 bench`` take the same step)."""
+    model = build_model_for(cfg, emb_dim)
+    return model, freeze_stages(model, cfg.model.frozen_stages)
+
+
 def freeze_stages(model: nn.Module, stages: int) -> int:
     """Fix the weights of the stem (``stages >= 0``) and of layer1..``stages`` of ``model.backbone``, a torchvision
     ResNet (MANet, TSN, TSM, TIN); returns how many parameters were frozen. BatchNorm keeps batch statistics."""

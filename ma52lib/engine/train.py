@@ -32,10 +32,9 @@ from ma52lib.engine import dist
 from ma52lib.engine.build import (
     build_dataset,
     build_loader,
-    build_model_for,
+    build_model_to_train,
     default_threads,
     embedding_table,
-    freeze_stages,
     memory_format_of,
     resolve_data_root,
 )
@@ -254,14 +253,13 @@ def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: i
     # Intra-op threads never oversubscribe the cores the loader workers use (see default_threads).
     torch.set_num_threads(default_threads(cfg, cuda=device.type == "cuda"))
     table = embedding_table(cfg)
-    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    model, n_frozen = build_model_to_train(cfg, None if table is None else int(table.shape[1]))
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.model.frozen_stages >= 0:
         # Without pretrained weights the frozen stages keep their random init: legal (a study lever), but said.
         note = "" if cfg.model.pretrained else "; their weights are random (no model.pretrained): " \
             "--set model.frozen_stages=-1 trains them"
-        log(f"frozen stages: {cfg.model.frozen_stages} ({freeze_stages(model, cfg.model.frozen_stages):,} parameters "
-            f"not trained{note})")
+        log(f"frozen stages: {cfg.model.frozen_stages} ({n_frozen:,} parameters not trained{note})")
     if cfg.runtime.channels_last:
         model = model.to(memory_format=memory_format_of(model))
     model.to(device)
