@@ -78,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.print_config:
-        print(json.dumps(to_dict(cfg), indent=2))
+        # As the run will use it: the pretraining run named, frozen stages only where a 2-D ResNet has them.
+        print(json.dumps(to_dict(resolve_pretrained(cfg)), indent=2))
         print(f"run folder: {Path(args.out) if args.out else default_run_dir(cfg)}")
         return 0
     run_dir = train(cfg, out=args.out, resume=args.resume, force=args.force)  # errors: see main()

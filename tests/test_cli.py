@@ -78,6 +78,9 @@ def test_print_config_and_config_listing(capsys):
     assert main(["train", "--profile", "paper", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert '"lr": 0.00125' in out and "run folder:" in out
+    assert main(["train", "--profile", "cpu", "--model", "c3d", "--print-config"]) == 0
+    shown = json.loads(capsys.readouterr().out.split("\nrun folder:")[0])
+    assert shown["model"]["frozen_stages"] == -1 and shown["model"]["pretrained"] is None  # what the run uses
     assert main(["config"]) == 0
     assert "optim.milestones" in capsys.readouterr().out
     assert main(["models"]) == 0
