@@ -8,7 +8,9 @@ by several points, so every comparison in the book carries an interval:
   (paired); with several seeds per model, the difference of the seed means, plus a t-interval over
   the per-seed differences (the training-seed spread);
 - ``verdict``: "supported" when every interval of an effect lies above zero, "contradicted" when every
-  one lies below, "inconclusive at this size" otherwise.
+  one lies below, "inconclusive at this size" otherwise;
+- ``learned``: whether a run left the class prior (its action top-1 interval above the majority-class
+  rate of the clips it is scored on): a comparison with a run that did not is no finding.
 
 Resampling is scipy's ``stats.bootstrap`` (percentile intervals) on vectorised metrics that match
 ``ma52lib.metrics.compute_metrics`` exactly (macro F1 over the classes present in labels or predictions,
@@ -178,6 +180,20 @@ def verdict(*intervals: Interval | None) -> str:
     if all(i.high < 0 for i in given):
         return CONTRADICTED
     return INCONCLUSIVE
+
+
+def majority_rate(labels: np.ndarray) -> float:
+    """Action top-1 (percent) of always predicting the most frequent class of ``labels``: the class prior."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES)
+    return 100.0 * float(counts.max()) / max(len(labels), 1)
+
+
+def learned(run: Scored) -> bool:
+    """Whether ``run`` left the class prior: the lower end of its action top-1's exact binomial interval
+    (Clopper-Pearson, ``LEVEL``) lies above the majority-class rate of its clips."""
+    right = int((run.pred == run.labels).sum())
+    low = sps.binomtest(right, len(run.labels)).proportion_ci(confidence_level=LEVEL, method="exact").low
+    return 100.0 * low > majority_rate(run.labels)
 
 
 def pair_order_accuracy(probs: np.ndarray, labels: np.ndarray,

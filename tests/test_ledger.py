@@ -135,3 +135,41 @@ def test_seed_table_with_one_seed_has_no_spread(runs: lg.Runs) -> None:
     column = "Action top-1 (mean ± sd)"
     assert table.loc["TSM", column].endswith("(one seed)") and "nan" not in table.loc["TSM", column]
     assert "±" in table.loc["TSN", column] and table.loc["TSN", "seeds"] == 3
+
+
+def prior_run(folder: Path) -> Path:
+    """A run that predicts the most frequent class of each split for every clip: it never left the prior."""
+    folder.mkdir(parents=True)
+    results = {}
+    for split, labels in LABELS.items():
+        probs = np.full((len(labels), NUM_CLASSES), 0.01)
+        probs[:, np.bincount(labels).argmax()] = 1.0
+        results[split] = compute_metrics(probs, labels)
+        save_predictions(folder, split, {"probs": probs, "labels": labels, "indices": np.arange(len(labels))})
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_a_model_at_the_prior_makes_its_claims_not_comparable(runs: lg.Runs, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MA52_GENERATED", str(tmp_path / "generated"))
+    runs.dirs["c3d"] = prior_run(tmp_path / "c3d_prior")
+    runs.seeded["tsn"][1] = prior_run(tmp_path / "tsn_prior")  # one seed of three at the prior is enough
+    rows = {r.claim: r for r in lg.ledger_rows(runs, "cpu")}
+    c3d = next(r for claim, r in rows.items() if claim.startswith("MANet beats C3D"))
+    assert min(i.low for i in c3d.intervals if i is not None) > 0  # the intervals alone would say "supported"
+    assert c3d.verdict == "not comparable: C3D did not learn"
+    assert rows["TSM helps: ResNet + temporal shift over TSN"].verdict == "not comparable: TSN did not learn"
+    assert next(r for claim, r in rows.items() if claim.startswith("MANet beats TSM")).verdict == stats.SUPPORTED
+    counts = lg.counts(list(rows.values()))
+    assert counts[lg.NOT_COMPARABLE] == 4  # C3D, TSN (beats and TSM helps), the time-reversal row (TSM over TSN)
+    text = lg.summary_markdown(list(rows.values()), "cpu")
+    assert "4 not comparable (a compared model did not learn)" in text
+
+
+def test_learned_is_the_interval_above_the_majority_rate() -> None:
+    labels = np.repeat(np.arange(4), [40, 20, 20, 20])  # the prior: 40% for always class 0
+    prior = stats.Scored.from_probs(np.eye(NUM_CLASSES)[np.zeros(100, dtype=int)], labels)
+    assert stats.majority_rate(labels) == 40.0 and not stats.learned(prior)
+    near = stats.Scored(np.where(np.arange(100) < 45, labels, 51), np.zeros(100, bool), labels)  # 45%: too close
+    far = stats.Scored(np.where(np.arange(100) < 70, labels, 51), np.zeros(100, bool), labels)  # 70%
+    assert not stats.learned(near) and stats.learned(far)

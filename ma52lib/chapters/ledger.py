@@ -4,7 +4,9 @@ One row per claim. The effect is always "what the paper says is better" minus th
 percentage points, with 95% intervals (``ma52lib.stats``): a paired bootstrap over the test clips, and
 where the contrast was trained with several seeds also a t-interval over the per-seed differences. The
 verdict is computed from the intervals alone (``stats.verdict``): supported when every interval lies
-above zero, contradicted when every one lies below, otherwise inconclusive at this size.
+above zero, contradicted when every one lies below, otherwise inconclusive at this size. A contrast with a
+run that did not leave the class prior (``stats.learned``, on any of its seeds) is "not comparable": beating
+a model that predicts one class says nothing about the claim.
 
 Evidence comes from this build's runs (found by their configs, trained by the benchmark and ablation
 chapters) and from what the Grad-CAM and emotion chapters saved (``save_evidence``); a claim whose
@@ -35,6 +37,9 @@ from ma52lib.paths import project_root
 
 CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"
 CONFUSED_PAIRS = 5  # the most confused action pairs of the claim on the joint-embedding loss
+NOT_COMPARABLE = "not comparable"
+NOT_MEASURED = "not measured in this build"
+SEEDED_NAMES = {"manet_noemb": "MANet without the embedding loss"}
 
 
 def generated_dir() -> Path:
@@ -69,11 +74,14 @@ class Row:
     ours: str
     intervals: tuple[stats.Interval | None, ...]
     basis: str  # what the intervals are over (clips, seeds, sessions)
+    unlearned: tuple[str, ...] = ()  # the compared models that stayed at the class prior
 
     @property
     def verdict(self) -> str:
+        if self.unlearned:
+            return f"{NOT_COMPARABLE}: {' and '.join(self.unlearned)} did not learn"
         given = [i for i in self.intervals if i is not None]
-        return stats.verdict(*given) if given else "not measured in this build"
+        return stats.verdict(*given) if given else NOT_MEASURED
 
 
 class Runs:
@@ -105,6 +113,16 @@ class Runs:
 
     def seeds(self, name: str) -> list[stats.Scored]:
         return [self._read(d) for d in self.seeded[name]]
+
+    def unlearned(self, *keys: str) -> tuple[str, ...]:
+        """Display names of the runs among ``keys`` (seeded names, else run keys) that stayed at the class prior
+        on any seed."""
+        out = []
+        for key in keys:
+            scored = self.seeds(key) if key in self.seeded and self.seeded[key] else [self.scored(key)]
+            if not all(stats.learned(s) for s in scored):
+                out.append(SEEDED_NAMES.get(key) or display_name(key.split("/")[-1]))
+        return tuple(out)
 
     def _read(self, run_dir: Path) -> stats.Scored:
         if run_dir not in self._scored:
@@ -150,7 +168,8 @@ def beats_rows(runs: Runs) -> list[Row]:
             intervals += [clips, seeds]
         rows.append(Row(f"MANet beats {display_name(other)} (action and body top-1)", _paper_gap("manet", other),
                         "; ".join(cells), tuple(intervals),
-                        f"{len(runs.seeded['manet'])} seeds" if seeded else "one seed, test clips"))
+                        f"{len(runs.seeded['manet'])} seeds" if seeded else "one seed, test clips",
+                        runs.unlearned("manet", other)))
     return rows
 
 
@@ -158,7 +177,7 @@ def contrast_row(runs: Runs, claim: str, better: str, worse: str, metric: str = 
     """A seeded contrast of the ablations (e.g. TSM vs TSN), on ``metric``."""
     clips, seeds = stats.difference(runs.seeds(better), runs.seeds(worse), metric)
     return Row(claim, NOT_PUBLIC, f"{metric.replace('_', ' ')}: {_fmt(clips, seeds)}", (clips, seeds),
-               _basis(len(runs.seeded[better])))
+               _basis(len(runs.seeded[better])), runs.unlearned(better, worse))
 
 
 def confused_pairs_row(runs: Runs, k: int = CONFUSED_PAIRS) -> Row:
@@ -177,7 +196,8 @@ def confused_pairs_row(runs: Runs, k: int = CONFUSED_PAIRS) -> Row:
     subset = [stats.Scored(r.pred[keep], r.top5[keep], r.labels[keep]) for r in a + b]
     clips, seeds = stats.difference(subset[:len(a)], subset[len(a):], "action_top1")
     return Row(f"... and on the {k} most confused action pairs (chosen on val, {int(keep.sum())} test clips)",
-               NOT_PUBLIC, f"action top-1: {_fmt(clips, seeds)}", (clips, seeds), _basis(len(a)))
+               NOT_PUBLIC, f"action top-1: {_fmt(clips, seeds)}", (clips, seeds), _basis(len(a)),
+               runs.unlearned("manet", "manet_noemb"))
 
 
 def single_row(runs: Runs, claim: str, better: str, worse: str, metric: str = "action_top1") -> Row:
@@ -185,7 +205,8 @@ def single_row(runs: Runs, claim: str, better: str, worse: str, metric: str = "a
     if better not in runs.dirs or worse not in runs.dirs:
         return Row(claim, NOT_PUBLIC, "not trained in this build", (), "-")
     clips, _ = stats.difference(runs.scored(better), runs.scored(worse), metric)
-    return Row(claim, NOT_PUBLIC, f"{metric.replace('_', ' ')}: {_fmt(clips, None)}", (clips,), "one seed, test clips")
+    return Row(claim, NOT_PUBLIC, f"{metric.replace('_', ' ')}: {_fmt(clips, None)}", (clips,), "one seed, test clips",
+               runs.unlearned(better, worse))
 
 
 def order_row(runs: Runs) -> Row:
@@ -203,11 +224,12 @@ def order_row(runs: Runs) -> Row:
     ours = f"TSM - TSN: {over_tsn.signed()} (seeds); " if over_tsn else ""
     return Row(claim, "not in the paper (MA-52-Synth's built-in test)",
                ours + f"TSM - 50%: {over_chance.signed()} (clips of the pairs)", (over_tsn, over_chance),
-               f"{_seeds(len(tsm))}; clips of the reversed pairs")
+               f"{_seeds(len(tsm))}; clips of the reversed pairs", runs.unlearned("tsm", "tsn"))
 
 
-def evidence_rows() -> list[Row]:
-    """The claims whose evidence another chapter saved: Grad-CAM's regions and the emotion experiment."""
+def evidence_rows(runs: Runs) -> list[Row]:
+    """The claims whose evidence another chapter saved: Grad-CAM's regions (of the benchmark's MANet) and the
+    emotion experiment."""
     rows = []
     cam = load_evidence("gradcam")
     if cam is None:
@@ -217,7 +239,7 @@ def evidence_rows() -> list[Row]:
         effect = stats.Interval(*cam["manet_mass_minus_area"])
         rows.append(Row("MANet's Grad-CAM falls on the acting body part (map mass on the part minus its area)",
                         "qualitative figures", f"{effect.signed()} points ({cam['clips']} clips)", (effect,),
-                        "test clips"))
+                        "test clips", runs.unlearned("manet") if "manet" in runs.dirs else ()))
     emo = load_evidence("emotion")
     if emo is None:
         rows.append(Row("Micro-action cues improve emotion recognition", "claimed; MA-52-Pro numbers not public",
@@ -246,7 +268,7 @@ def ledger_rows(runs: Runs, profile: str) -> list[Row]:
                                "lambda/lambda=50", "lambda/lambda=10"))
     if 4 in sweeps["segments"]:
         rows.append(single_row(runs, "8 segments beat 4", "segments/T=8", "segments/T=4"))
-    rows += evidence_rows()
+    rows += evidence_rows(runs)
     rows.append(order_row(runs))
     return rows
 
@@ -258,10 +280,11 @@ def ledger_table(rows: Sequence[Row]) -> pd.DataFrame:
 
 
 def counts(rows: Sequence[Row]) -> dict[str, int]:
-    """How many claims got each verdict."""
+    """How many claims got each verdict (the "not comparable: ..." ones counted together)."""
     out: dict[str, int] = {}
     for r in rows:
-        out[r.verdict] = out.get(r.verdict, 0) + 1
+        key = NOT_COMPARABLE if r.unlearned else r.verdict
+        out[key] = out.get(key, 0) + 1
     return out
 
 
@@ -270,9 +293,10 @@ def summary_markdown(rows: Sequence[Row], profile: str) -> str:
     c = counts(rows)
     parts = [f"**{c.get(v, 0)} supported**" if v == stats.SUPPORTED else f"{c.get(v, 0)} {v}"
              for v in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE)]
-    missing = c.get("not measured in this build", 0)
+    missing, unlearned = c.get(NOT_MEASURED, 0), c.get(NOT_COMPARABLE, 0)
     return (f"In this build ({profile} profile), the [findings ledger](generated/ledger) checks {len(rows)} claims: "
-            f"{', '.join(parts)}" + (f", {missing} not measured" if missing else "") + ".\n")
+            f"{', '.join(parts)}" + (f", {unlearned} not comparable (a compared model did not learn)" if unlearned
+                                    else "") + (f", {missing} not measured" if missing else "") + ".\n")
 
 
 def write_summary(rows: Sequence[Row], profile: str) -> Path:
