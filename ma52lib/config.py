@@ -208,17 +208,28 @@ def _preset(profile: str) -> Config:
 
 
 def make_config(profile: str = "cpu", overrides: dict[str, Any] | None = None, **flat: Any) -> Config:
-    """The `profile` preset with dotted overrides applied, e.g. ``{"optim.lr": 0.01}``."""
+    """The `profile` preset with dotted overrides applied, e.g. ``{"optim.lr": 0.01}``.
+
+    Every override is applied before any section is validated, so the order of ``--set`` flags never matters
+    (``optim.epochs=1`` with ``optim.warmup_epochs=0.25`` is valid in either order)."""
     cfg = _preset(profile)
     merged = dict(overrides or {})
     merged.update({k.replace("__", "."): v for k, v in flat.items()})
+    changes: dict[str, dict[str, Any]] = {}
     for key, value in merged.items():
-        cfg = set_field(cfg, key, value)
-    return cfg
+        section, name, coerced = _parse_override(cfg, key, value)
+        changes.setdefault(section, {})[name] = coerced
+    return replace(cfg, **{section: replace(getattr(cfg, section), **kw) for section, kw in changes.items()})
 
 
 def set_field(cfg: Config, dotted: str, value: Any) -> Config:
     """A copy of ``cfg`` with field ``section.name`` set; strings are parsed to the field's type."""
+    section, name, coerced = _parse_override(cfg, dotted, value)
+    return replace(cfg, **{section: replace(getattr(cfg, section), **{name: coerced})})
+
+
+def _parse_override(cfg: Config, dotted: str, value: Any) -> tuple[str, str, Any]:
+    """(section, field, value parsed to the field's type) of one dotted override, or a clear ValueError."""
     parts = dotted.split(".")
     if len(parts) == 1 and parts[0] == "profile":
         raise ValueError("the profile is chosen with make_config(profile=...), not overridden")
@@ -235,7 +246,7 @@ def set_field(cfg: Config, dotted: str, value: Any) -> Config:
     if name not in hints:
         names = ", ".join(f.name for f in fields(sub))
         raise ValueError(f"unknown config field {dotted!r}; {section} has: {names}")
-    return replace(cfg, **{section: replace(sub, **{name: _coerce(value, hints[name], dotted)})})
+    return section, name, _coerce(value, hints[name], dotted)
 
 
 def _sections() -> str:

@@ -123,3 +123,15 @@ def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr and broken in proc.stderr, proc.stderr
+
+
+def test_set_flags_are_validated_together_in_any_order(capsys):
+    """Every --set is applied before the config is checked: a pair valid together is valid in either order."""
+    for pair in (["optim.epochs=1", "optim.warmup_epochs=0.25"], ["optim.warmup_epochs=0.25", "optim.epochs=1"]):
+        flags = [x for item in pair for x in ("--set", item)]
+        assert main(["train", "--profile", "cpu", *flags, "--print-config"]) == 0
+        shown = json.loads(capsys.readouterr().out.split("\nrun folder:")[0])
+        assert shown["optim"]["epochs"] == 1 and shown["optim"]["warmup_epochs"] == 0.25
+    with pytest.raises(SystemExit, match=r"optim.warmup_epochs must be in \[0, epochs=1\), got 1.0"):
+        main(["train", "--profile", "cpu", "--set", "optim.warmup_epochs=1", "--set", "optim.epochs=1",
+              "--print-config"])
