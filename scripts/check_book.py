@@ -31,6 +31,8 @@ EXPECTED_TABLES: dict[str, int] = {
     "book/generated/study.html": 1,  # one row per lever
 }
 
+FRONT_PAGE = "book/intro.html"  # the root page in _toc.yml: it shows the recipe table (--profile)
+
 # Text that marks a chapter that did not run to the end.
 FAILURE_MARKERS: tuple[str, ...] = (
     "This chapter was not produced",  # the runner's placeholder (missing or never executed notebook)
@@ -84,6 +86,13 @@ def parse_expect(items: list[str]) -> dict[str, int]:
     return out
 
 
+def front_page_facts(profile: str) -> tuple[str, ...]:
+    """What the front page must say for a book of ``profile``: every value of its column in the recipe table."""
+    from ma52lib.chapters.facts import recipe_table
+
+    return tuple(recipe_table(profile)[f"this book ({profile})"])
+
+
 def find_chromium(explicit: str | None) -> str:
     """Path of the system chromium: --chromium, $CHROMIUM, or chromium on PATH."""
     for candidate in (explicit, os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")):
@@ -94,8 +103,9 @@ def find_chromium(explicit: str | None) -> str:
     )
 
 
-def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | None) -> PageReport:
-    """Open one page, count its tables, check its images and failure markers, save a screenshot."""
+def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | None,
+               texts: tuple[str, ...] = ()) -> PageReport:
+    """Open one page, count its tables, check its images, failure markers and ``texts``, save a screenshot."""
     report = PageReport(rel)
     path = html_dir / rel
     if not path.exists():
@@ -107,6 +117,8 @@ def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | No
     marker = next((m for m in FAILURE_MARKERS if m in body), None)
     if marker:
         report.problems.append(f"{rel}: the chapter did not run to the end (page says {marker!r})")
+    flat = " ".join(body.split())
+    report.problems += [f"{rel}: does not say {t!r}" for t in texts if " ".join(t.split()) not in flat]
     report.tables = page.locator("main table").count() if page.query_selector("main") else page.locator("table").count()
     if report.tables < min_tables:
         report.problems.append(f"{rel}: {report.tables} table(s), expected at least {min_tables}")
@@ -122,8 +134,9 @@ def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | No
 
 
 def check_book(html_dir: Path, expected: dict[str, int], *, shots: Path | None = None,
-               chromium: str | None = None, width: int = 1280) -> list[PageReport]:
-    """Check every page of ``expected`` in headless chromium; one report per page."""
+               chromium: str | None = None, width: int = 1280,
+               texts: dict[str, tuple[str, ...]] | None = None) -> list[PageReport]:
+    """Check every page of ``expected`` in headless chromium (and that it says ``texts[page]``); one report each."""
     from playwright.sync_api import sync_playwright
 
     exe = find_chromium(chromium)
@@ -139,7 +152,7 @@ def check_book(html_dir: Path, expected: dict[str, int], *, shots: Path | None =
             page.on("requestfailed", lambda req: failed.append(req.url))
             for rel, count in expected.items():
                 failed.clear()
-                report = check_page(page, html_dir, rel, count, shots)
+                report = check_page(page, html_dir, rel, count, shots, (texts or {}).get(rel, ()))
                 report.external = sorted({u for u in failed if u.startswith(("http://", "https://"))})
                 report.problems += [f"{rel}: could not load {u}" for u in failed if u.startswith("file:")]
                 reports.append(report)
@@ -157,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chromium", help="chromium executable (default: $CHROMIUM or chromium on PATH)")
     p.add_argument("--toc", type=Path, default=Path(__file__).resolve().parent.parent / "_toc.yml",
                    help="the book's table of contents (default: _toc.yml of this checkout)")
+    p.add_argument("--profile", choices=["smoke", "cpu", "paper"],
+                   help="the profile the book was built with: its front page must state that profile's recipe "
+                   "as `ma52 config --profile PROFILE` gives it")
     args = p.parse_args(argv)
 
     if not (args.html_dir / "index.html").exists():
@@ -168,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     expected = {page: wanted.get(page, 0) for page in toc_pages(args.toc)}
     expected.update({page: n for page, n in extra.items() if page not in expected})  # pages outside the toc
     try:
-        reports = check_book(args.html_dir, expected, shots=args.screenshots, chromium=args.chromium)
+        reports = check_book(args.html_dir, expected, shots=args.screenshots, chromium=args.chromium,
+                             texts={FRONT_PAGE: front_page_facts(args.profile)} if args.profile else None)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

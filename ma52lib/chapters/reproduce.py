@@ -24,7 +24,8 @@ from typing import Any, Iterator
 import nbformat
 
 import ma52lib
-from ma52lib.chapters.common import seeds_of
+from ma52lib.chapters.common import SEEDS, seeds_of
+from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
 from ma52lib.config import make_config
 from ma52lib.data.synth import synthesize
 from ma52lib.engine.progress import progress_bar
@@ -259,6 +260,7 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
             echo(f"[1/3] MA-52-Synth for profile {profile}")
             data = synthesize(profile=make_config(profile).data.synth_profile, seed=seed)
         pkg, ident = package_hash(), data_identity(data)
+        write_front_page(out_dir, profile, data)
         # The profile's own MA-52-Synth goes to the notebooks as data_root=None, as `ma52 train
         # --profile P` leaves it: the book's runs then have the same config hash as the CLI's and are
         # reused by it (and vice versa). The data's identity is still part of each chapter's cache key.
@@ -304,6 +306,8 @@ def _fill_missing_pages(out_dir: Path) -> None:
     for name in CHAPTERS:
         if not (out_dir / f"{name}.ipynb").exists():
             _placeholder(out_dir / f"{name}.ipynb", name, "not executed yet (run `ma52 reproduce`).")
+    if not (out_dir / RECIPE_FILE).exists():
+        write_front_page(out_dir, "cpu", None)
     if not (out_dir / SUMMARY).exists():
         atomic_write_text(out_dir / SUMMARY, "The findings ledger has not been computed in this build yet.\n")
 
@@ -339,11 +343,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a model of your own (see examples/temporal_cnn.py) for the benchmark and the ledger "
                    "(repeatable)")
     p.add_argument("--study", action="store_true",
-                   help="also train the recipe study's ten runs (the appendix; ~17 more minutes for cpu on 2 cores)")
+                   help="also train the recipe study's lever runs (the appendix)")
     p.add_argument("--seeds", type=_at_least_one, default=None, metavar="N",
                    help="train TSN, TSM, MANet and MANet without the loss at N seeds for the intervals over seeds "
-                   "(default: the profile's, 3 for cpu; --seeds 1 leaves out 8 of the cpu book's 22 trainings, "
-                   "~13 minutes on a 2-core AVX2 machine, and the ledger then has clip intervals only)")
+                   f"(default: the profile's, {len(SEEDS['cpu'])} for cpu; with one seed the ledger has clip "
+                   "intervals only)")
     p.set_defaults(func=_cmd)
 
 

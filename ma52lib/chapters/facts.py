@@ -1,0 +1,147 @@
+"""The recipe facts the book's prose states, read from the config and the data, never typed.
+
+The front page shows this build's profile beside the paper's recipe as a generated table
+(``recipe_table``), with the reason for each departure; the reasons are words beside the config fields
+(``config.DEPARTURES``), the values come from ``make_config``. ``write_front_page`` writes it, with the
+class prior of the build's test split, to ``book/generated/recipe.md``, which ``book/intro.md`` includes;
+chapters quote single facts with ``fact``. A changed field changes the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ma52lib.chapters.common import SEEDS, class_counts
+from ma52lib.config import DEPARTURES, Config, make_config
+from ma52lib.data.synth import PROFILES as SYNTH_PROFILES
+from ma52lib.data.synth import split_counts
+from ma52lib.files import atomic_write_text
+from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
+from ma52lib.models.manet import MANET_SIZES
+
+RECIPE_FILE = "recipe.md"  # beside the executed notebooks; book/intro.md includes it
+
+
+def _data(cfg: Config) -> str:
+    if cfg.data.root:
+        return f"the folder {cfg.data.root}"
+    if cfg.profile == "paper":
+        counts = split_counts("full")
+        return "the real MA-52 ({:,} / {:,} / {:,} clips train / val / test)".format(*(sum(counts[s]) for s in
+                                                                               ("train", "val", "test")))
+    counts, synth = split_counts(cfg.data.synth_profile), SYNTH_PROFILES[cfg.data.synth_profile]
+    return "MA-52-Synth {} ({:,} / {:,} / {:,} clips train / val / test, {}x{} px at {} fps)".format(
+        cfg.data.synth_profile, *(sum(counts[s]) for s in ("train", "val", "test")), *synth.size, synth.fps)
+
+
+def _start(cfg: Config) -> str:
+    value = cfg.model.pretrained
+    if not value:
+        return "random initialisation"
+    if value == "synth":
+        p = cfg.pretrain
+        return (f"the synthetic pretraining for TSN, TSM, TIN, MANet and I3D ({p.clips * p.frames_per_clip:,} "
+                f"rendered stills, {p.epochs} epochs: body parts and joints); the others from scratch")
+    return value
+
+
+def _frozen(cfg: Config) -> str:
+    k = cfg.model.frozen_stages
+    if k < 0:
+        return "none (every layer trains)"
+    return "the stem" + (f" and layer1-{k}" if k > 1 else " and layer1" if k == 1 else "") + \
+        " of the 2-D ResNets"
+
+
+def _optimiser(cfg: Config) -> str:
+    o = cfg.optim
+    extra = f", momentum {o.momentum}" if o.name == "sgd" else ""
+    name = "SGD" if o.name == "sgd" else "AdamW"
+    return f"{name}, lr {o.lr:g}, batch {o.batch_size}, weight decay {o.weight_decay:g}{extra}"
+
+
+def _schedule(cfg: Config) -> str:
+    o = cfg.optim
+    shape = (f"step (x{o.gamma:g} at epochs {', '.join(map(str, o.milestones))})" if o.schedule == "step"
+             and o.milestones else "constant" if o.schedule == "step" else "cosine to zero")
+    warm = f", {o.warmup_epochs:g} warm-up epoch{'s' if o.warmup_epochs != 1 else ''}" if o.warmup_epochs else ""
+    return f"{o.epochs} epochs, {shape}{warm}"
+
+
+def _input(cfg: Config) -> str:
+    d = cfg.data
+    crop = "multi-scale crop" if d.train_crop == "multiscale" else "centre crop"
+    return (f"{cfg.model.num_segments} frames, short side {d.short_side} px, {d.crop_size} px crop; training: "
+            f"{crop}{', flip' if d.flip else ', no flip'}")
+
+
+def _size(cfg: Config) -> str:
+    depth, width = MANET_SIZES[cfg.model.size]
+    return f"{cfg.model.size} (MANet: ResNet-{cfg.model.depth or depth}, width {cfg.model.width or width})"
+
+
+# One row per recipe fact: (what, the config fields it reads, how it reads them).
+ROWS: tuple[tuple[str, tuple[str, ...], Callable[[Config], str]], ...] = (
+    ("data", ("data.root", "data.synth_profile"), _data),
+    ("input", ("model.num_segments", "data.short_side", "data.crop_size", "data.train_crop", "data.flip"), _input),
+    ("model size", ("model.size",), _size),
+    ("start", ("model.pretrained",), _start),
+    ("frozen stages", ("model.frozen_stages",), _frozen),
+    ("optimiser", ("optim.name", "optim.lr", "optim.batch_size", "optim.weight_decay"), _optimiser),
+    ("schedule", ("optim.epochs", "optim.schedule", "optim.milestones", "optim.warmup_epochs"), _schedule),
+    ("loss", ("loss.weight",), lambda c: f"cross-entropy + {c.loss.weight:g} x embedding MSE"),
+    ("seeds of TSN, TSM, MANet", (), lambda c: str(len(SEEDS.get(c.profile, (0,))))),
+    ("precision", ("runtime.precision",), lambda c: c.runtime.precision),
+)
+
+
+def fact(profile: str, what: str) -> str:
+    """One recipe fact of ``profile`` as the table words it (``what`` is a row name of ``ROWS``)."""
+    reader = {name: read for name, _, read in ROWS}
+    if what not in reader:
+        raise KeyError(f"unknown recipe fact {what!r}; facts: {', '.join(reader)}")
+    return reader[what](make_config(profile))
+
+
+def recipe_table(profile: str) -> pd.DataFrame:
+    """``profile`` beside the paper's recipe, one row per fact, with the reason where they differ."""
+    ours, paper = make_config(profile), make_config("paper")
+    reasons = DEPARTURES.get(profile, {})
+    rows = []
+    for name, keys, read in ROWS:
+        a, b = read(ours), read(paper)
+        why = "; ".join(dict.fromkeys(reasons[k] for k in keys if k in reasons)) if a != b else ""
+        if a != b and name.startswith("seeds"):
+            why = reasons.get("seeds", "")
+        rows.append({"": name, f"this book ({profile})": a, "paper profile (the official recipe)": b,
+                     "why it differs": why or ("" if a == b else "not stated")})
+    return pd.DataFrame(rows).set_index("")
+
+
+def class_prior(root: Path, split: str = "test") -> str:
+    """The class prior of ``split`` in words: the most frequent action and the top-1 scores of always predicting
+    it (action) and its body part (body)."""
+    counts = class_counts(root, split)
+    body = np.bincount(np.asarray(FINE_TO_BODY), weights=counts, minlength=NUM_BODY_PARTS)
+    top = int(np.argmax(counts))
+    return (f"the class prior of this build's {split} split (always \"{FINE_CLASSES[top]}\") scores "
+            f"{100 * counts[top] / counts.sum():.1f}% action top-1 and {100 * body.max() / counts.sum():.1f}% body "
+            f"top-1: a model has learned something only above those")
+
+
+def front_page_markdown(profile: str, data_root: Path | None) -> str:
+    """The front page's recipe section: the generated table and the class prior sentence."""
+    table = recipe_table(profile).to_markdown()
+    prior = f"\nOn the data of this build, {class_prior(data_root)}.\n" if data_root else ""
+    return f"{table}\n{prior}"
+
+
+def write_front_page(out_dir: Path, profile: str, data_root: Path | None) -> Path:
+    """Write ``recipe.md`` (``front_page_markdown``) into ``out_dir``."""
+    path = out_dir / RECIPE_FILE
+    atomic_write_text(path, front_page_markdown(profile, data_root))
+    return path

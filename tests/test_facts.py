@@ -1,0 +1,65 @@
+"""The front page's recipe facts come from the config and the data: a changed field changes the page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ma52lib.chapters import facts
+from ma52lib.chapters.common import class_counts
+from ma52lib.chapters.reproduce import _fill_missing_pages
+from ma52lib.cli import main
+from ma52lib.config import make_config
+from ma52lib.labels import FINE_CLASSES
+
+from tinydata import make_tiny_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_smoke_front_page_states_what_ma52_config_prints(capsys) -> None:
+    assert main(["config", "--profile", "smoke"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    page = facts.front_page_markdown("smoke", None)
+    d, o, m = cfg["data"], cfg["optim"], cfg["model"]
+    for text in (f"short side {d['short_side']} px, {d['crop_size']} px crop", f"{o['epochs']} epochs",
+                 f"lr {o['lr']:g}, batch {o['batch_size']}", f"{m['num_segments']} frames",
+                 f"MA-52-Synth {d['synth_profile']}", f"{cfg['loss']['weight']:g} x embedding"):
+        assert text in page, text
+    paper = make_config("paper")
+    assert f"{paper.optim.epochs} epochs" in page and f"short side {paper.data.short_side} px" in page
+
+
+def test_a_changed_field_changes_the_page(monkeypatch) -> None:
+    real = facts.make_config
+    monkeypatch.setattr(facts, "make_config", lambda p: real(p, {"optim.epochs": 7, "data.crop_size": 24}))
+    table = facts.recipe_table("cpu")
+    assert table.loc["schedule", "this book (cpu)"].startswith("7 epochs")
+    assert "24 px crop" in table.loc["input", "this book (cpu)"]
+
+
+def test_departures_carry_their_reason_and_equal_rows_none() -> None:
+    table = facts.recipe_table("cpu")
+    why = table["why it differs"]
+    assert why["loss"] == "" and why["precision"] == ""  # the same recipe as the paper's
+    assert "AdamW" in table.loc["optimiser", "this book (cpu)"] and "SGD" in table.loc["optimiser", table.columns[1]]
+    assert all(why[row] not in ("", "not stated") for row in ("data", "input", "optimiser", "schedule", "start"))
+
+
+def test_the_class_prior_is_read_from_the_test_split(tmp_path: Path) -> None:
+    root = make_tiny_dataset(tmp_path / "tiny", {"train": 2, "val": 1, "test": 3})
+    counts = class_counts(root, "test")
+    text = facts.class_prior(root)
+    top = int(np.argmax(counts))
+    assert f'always "{FINE_CLASSES[top]}"' in text
+    assert f"{100 * counts[top] / counts.sum():.1f}% action top-1" in text
+
+
+def test_the_front_page_includes_the_generated_recipe(tmp_path: Path) -> None:
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert "generated/recipe.md" in intro
+    assert "from scratch* (no ImageNet" not in intro and "10 epochs" not in intro  # no typed recipe facts
+    _fill_missing_pages(tmp_path)
+    assert "this book (cpu)" in (tmp_path / facts.RECIPE_FILE).read_text()
