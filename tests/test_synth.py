@@ -181,7 +181,9 @@ def test_profile_sizes() -> None:
     full = split_counts("full")
     assert [sum(full[s]) for s in SPLITS] == [11250, 5586, 5586]
     cpu = split_counts("cpu")
-    assert 1200 <= sum(sum(v) for v in cpu.values()) <= 1600
+    assert sum(cpu["train"]) == 706  # 1/16 of MA-52's train split, with a floor
+    # val and test at 1/3: about 1,900 clips each, so that paired intervals can decide (+-1.5 points or less)
+    assert 1800 <= sum(cpu["val"]) == sum(cpu["test"]) <= 2000
     assert min(cpu["train"]) >= 2 and min(cpu["val"]) >= 1 and min(cpu["test"]) >= 1
     assert cpu["train"][9] > 10 * cpu["train"][45]  # nodding vs covering face: the long tail survives
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from ma52lib.data.synth.writer import synthesize
+from ma52lib.data.synth.writer import PROFILES, split_counts, synthesize
 from ma52lib.emotion.sessions import add_emotion_arguments, run_synth_args
 
 _DESCRIPTION = """\
@@ -15,13 +15,20 @@ of the 52 micro-actions, written exactly like the real download (CRLF *_list_vid
 h264 mp4, label_name.txt; test files renamed testNNNN.mp4 with dummy labels, the true ones in
 test_labels.txt) plus meta.json with every clip's parameters.
 
-profiles (override with --size/--fps):
-  smoke   4-5 clips per class (every class in every split), 40x48, 10 fps: seconds
-  cpu     ~1,400 clips with MA-52's long tail (floor: 2/1/1 per class), 80x96, 15 fps: ~1 minute on 2 cores
-  full    the real 22,422-clip split (11,250 / 5,586 / 5,586) at 1080x1296, 30 fps: many hours
+profiles (override with --size/--fps), clips train / val / test:
+{profiles}
 
 The same arguments always give the same files (byte for byte); asking again reuses the cached folder.
 """
+
+
+def _profiles() -> str:
+    """One line per generation profile, its clip counts computed, not typed."""
+    lines = []
+    for name, prof in PROFILES.items():
+        counts = " / ".join(f"{sum(c):,}" for c in split_counts(name).values())
+        lines.append(f"  {name:<6}  {counts}: {prof.description}")
+    return "\n".join(lines)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -37,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "synth",
         help="generate MA-52-Synth (procedural MA-52 in the official format), cached",
-        description=_DESCRIPTION,
+        description=_DESCRIPTION.replace("{profiles}", _profiles()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", metavar="DIR",
