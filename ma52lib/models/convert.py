@@ -246,7 +246,7 @@ def _official_hint(source: dict[str, Tensor], own: dict[str, Tensor]) -> str:
                  f"{'with' if theirs['se'] else 'without'} SE")
     differ = [f"--set model.{k}={str(v).lower()}" for k, v in theirs.items() if ours.get(k) != v]
     if differ:
-        return f"{described}: build the model so ({' '.join(differ)}; the released MANet is model.size=paper)"
+        return f"{described}: build the model so with {' '.join(differ)} (the released MANet is model.size=paper)"
     classes = source.get("cls_head.fc_cls.weight")
     if classes is not None and "head.fc_cls.weight" in own and classes.shape[0] != own["head.fc_cls.weight"].shape[0]:
         return f"{described}, as the model, but scores {classes.shape[0]} classes (MA-52 has 52)"
