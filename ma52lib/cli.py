@@ -54,14 +54,20 @@ def _config_args(p: argparse.ArgumentParser, *, model_default: str | None = "man
                    help="any config field, e.g. --set model.tsm=false --set loss.weight=10 (repeatable)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Build the Config a command's flags describe."""
+def _set_flags(items: Sequence[str]) -> dict[str, Any]:
+    """The ``--set KEY=VALUE`` flags as config overrides."""
     overrides: dict[str, Any] = {}
-    for item in args.overrides:
+    for item in items:
         if "=" not in item:
             raise SystemExit(f"--set expects KEY=VALUE (e.g. optim.lr=0.01), got {item!r}")
         key, value = item.split("=", 1)
         overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Build the Config a command's flags describe."""
+    overrides = _set_flags(args.overrides)
     if getattr(args, "model", None):
         overrides["model.name"] = args.model
     for flag, key in (("data_root", "data.root"), ("epochs", "optim.epochs"), ("batch_size", "optim.batch_size"),
@@ -126,11 +132,11 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    overrides = dict(item.split("=", 1) for item in args.overrides)
+    overrides = _set_flags(args.overrides)
     if args.data_root:
         overrides["data.root"] = args.data_root
-    out = import_official(args.checkpoint, args.out, overrides=overrides)
-    print(f"run folder: {out}\nnext: ma52 eval --run {out} --split val")
+    out, report = import_official(args.checkpoint, args.out, overrides=overrides)
+    print(f"{report}\nrun folder: {out}\nnext: ma52 eval --run {out} --split val")
     return 0
 
 
@@ -227,8 +233,10 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_submit)
 
     p = sub.add_parser("import-official", help="make a run folder from the authors' released MANet checkpoint",
-                       description="Convert the official MANet checkpoint (mmaction2 key names; the unused "
-                       "ACTION-Net layers are dropped) into a run folder for eval/predict/submit.")
+                       description="Convert the official MANet checkpoint (mmcv's save_checkpoint file, read "
+                       "as it is; mmaction2 key names; the unused ACTION-Net layers and the embedding branch are "
+                       "dropped) into a run folder for eval/predict/submit. The model is the paper size; "
+                       "--set model.depth/width/se where the file differs.")
     p.add_argument("checkpoint", help="the released .pth file")
     p.add_argument("--out", required=True, help="run folder to create")
     p.add_argument("--data-root", help="the real MA-52 folder the run should evaluate on")

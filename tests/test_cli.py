@@ -17,7 +17,7 @@ from ma52lib.cli import main
 from ma52lib.labels import FINE_CLASSES
 from ma52lib.models.manet import MANet
 
-from test_convert import _official_checkpoint, _randomised
+from test_convert import _official_checkpoint, _Opaque, _randomised
 from tinydata import make_tiny_dataset
 
 FAST = ["--set", "data.num_workers=0", "--set", "runtime.precision=fp32", "--set", "model.num_segments=4",
@@ -97,12 +97,39 @@ def test_import_official_checkpoint_then_eval(trained, tmp_path, capsys):
             "--set", "model.size=tiny", "--set", "model.num_segments=4", "--set", "data.short_side=40",
             "--set", "data.crop_size=32", "--set", "runtime.precision=fp32", "--set", "data.num_workers=0"]
     assert main(args) == 0
+    printed = capsys.readouterr().out
+    # The file as mmcv saved it (numpy.float64 in meta, SGD state), read as it is; the embedding branch dropped.
+    assert "loaded 138 tensors; known and unused (28): 24 ACTION-Net layers" in printed
+    assert "4 embedding branch" in printed and f"run folder: {out}" in printed
     from ma52lib.engine.run import load_run
 
     run = load_run(out)
     x = torch.randn(2, 4, 3, 32, 32)
     torch.testing.assert_close(run.model(x), source(x))  # same network, logits unchanged
     assert main(["eval", "--run", str(out), "--split", "val"]) == 0
+
+
+def _no_probe(*args, **kwargs):
+    raise AssertionError("the precision probe ran before the file was checked")
+
+
+def test_import_official_checks_the_file_before_the_probe(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("ma52lib.engine.run.resolve", _no_probe)
+    evil = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"backbone.conv1.conv.weight": torch.zeros(1)}, "meta": {"config": _Opaque()}}, evil)
+    out = tmp_path / "imported"
+    tiny = ["--set", "model.size=tiny"]
+    assert main(["import-official", str(evil), "--out", str(out), *tiny]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {evil}: holds a Python object") and "_Opaque" in err and "Traceback" not in err
+
+    other = tmp_path / "r18.pth"  # a ResNet-18 of width 16 against the paper size (ResNet-50, width 64)
+    _official_checkpoint(MANet(num_classes=52, num_segments=4, depth=18, width=16), other)
+    assert main(["import-official", str(other), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "backbone.conv1.conv.weight (ours: backbone.conv1.weight): file (16, 3, 7, 7) vs model (64, 3, 7, 7)" in err
+    assert "--set model.depth=18 --set model.width=16" in err and "MANet(" not in err
+    assert not out.exists()
 
 
 def test_every_subcommand_is_registered(capsys):
