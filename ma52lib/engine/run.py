@@ -144,7 +144,8 @@ def import_official(checkpoint: str | Path, out: str | Path, *, profile: str = "
     The official head's embedding branch is only used by the training loss, so the imported run is
     configured without it (``loss.weight=0``) and those weights are left out; everything else must match.
     """
-    cfg = make_config(profile, {**(overrides or {}), "loss.weight": 0.0})
+    # Every weight comes from the checkpoint: no start weights to fetch (model.pretrained=None in its config).
+    cfg = without_weights(make_config(profile, {**(overrides or {}), "loss.weight": 0.0}))
     model = build_model_for(cfg, None)
     cfg, _ = resolve(cfg, model=model)  # config.json holds the precision `ma52 eval` will use
     report = load_official_checkpoint(model, checkpoint, strict=False)
