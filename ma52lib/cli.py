@@ -20,7 +20,7 @@ from ma52lib.data.prepare import add_prepare_parser
 from ma52lib.data.synth import cli as synth_cli
 from ma52lib.emotion import cli as emotion_cli
 from ma52lib.engine.checkpoint import CheckpointError
-from ma52lib.engine.pretrain import SYNTH, ensure_pretrained, resolve_pretrained
+from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
 from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_videos, submit
 from ma52lib.engine.train import TrainingError, default_run_dir, train
 from ma52lib.explain import cli as explain_cli
@@ -84,9 +84,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.print_config:
-        # As the run will use it: the pretraining run named, frozen stages only where a 2-D ResNet has them.
-        print(json.dumps(to_dict(resolve_pretrained(cfg)), indent=2))
-        print(f"run folder: {Path(args.out) if args.out else default_run_dir(cfg)}")
+        # As the run will use it: the start weights named (nothing is downloaded here), frozen stages only where
+        # a 2-D ResNet has them.
+        shown = resolve_pretrained(cfg)
+        print(json.dumps(to_dict(shown), indent=2))
+        if args.out or not start_pending(shown):
+            print(f"run folder: {Path(args.out) if args.out else default_run_dir(cfg)}")
+        else:  # the weights' sha256 is part of the config
+            print("run folder: named once the start weights are on this machine")
+        print(f"start: {describe_start(shown)}")
         return 0
     run_dir = train(cfg, out=args.out, resume=args.resume, force=args.force)  # errors: see main()
     print(f"run folder: {run_dir}")

@@ -66,10 +66,12 @@ class ModelConfig:
     tsm: bool = True
     embedding: bool = True
     dropout: float = 0.5
-    # ImageNet analogue: None (random init), "synth" (the backbone pretrained on rendered stills, for the
-    # models the paper ImageNet-initialises; resolved to "synth:<pretraining run>"), or a local torchvision
-    # ResNet state_dict file
-    pretrained: str | None = None
+    # Where the weights start (engine.pretrain.resolve_pretrained), for the models the paper ImageNet-initialises
+    # (others start from random init): "imagenet" (torchvision's ImageNet ResNet, the paper's start; resolved to
+    # "imagenet:<file>@sha256:<hex>"), "synth" (the backbone pretrained on rendered stills; resolved to
+    # "synth:<pretraining run>"), a local torchvision ResNet state_dict file (resolved to "<path>@sha256:<hex>"),
+    # or None ("none" on the command line: random init)
+    pretrained: str | None = "imagenet"
     # frozen stages of the 2-D ResNets (as mmaction's frozen_stages): -1 trains every layer (the paper), 0 fixes
     # the stem's weights, k >= 1 the stem and layer1..k. Frozen stages get no gradient (a cheaper step); unlike
     # mmaction's, their BatchNorm keeps batch statistics, as the paper's norm_eval=False does for every layer.
@@ -196,6 +198,8 @@ DEPARTURES: dict[str, dict[str, str]] = {
 
 def _preset(profile: str) -> Config:
     if profile == "paper":
+        # The official configs' start: torchvision's ImageNet ResNet-50 for MANet/TSN/TSM/TIN, inflated by I3D
+        # (model.pretrained="imagenet", the dataclass default; engine.weights fetches it once).
         return Config(profile="paper")
     if profile == "cpu":
         # Measured on MA-52-Synth cpu, val split (README "Profiles" has the tables):

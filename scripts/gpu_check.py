@@ -148,7 +148,9 @@ def data_path(size: str, short_side: int, workers: tuple[int, ...], device: torc
 def user_path(data: str, profile: str, device: torch.device, root: Path) -> dict[str, Any]:
     """``torchrun ... ma52lib.cli train`` for one epoch, then ``ma52lib.cli eval`` on val."""
     run = root / "run"
-    overrides = ["--set", "optim.epochs=1", "--set", f"runtime.device={device.type}"]
+    # Random init: the GPU machines reach no network, so torchvision's ImageNet file cannot be fetched there
+    # (the start weights' route is tested on CPU, tests/test_weights.py); the path under test is the same.
+    overrides = ["--set", "optim.epochs=1", "--set", f"runtime.device={device.type}", "--set", "model.pretrained=none"]
     train_cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
                  "-m", "ma52lib.cli", "train", "--model", "manet", "--profile", profile,
                  "--data-root", data, "--out", str(run), *overrides]

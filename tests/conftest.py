@@ -1,18 +1,23 @@
-"""Shared test settings: two cores, so one intra-op thread per test process; fixed seeds."""
+"""Shared test settings: two cores, so one intra-op thread per test process; fixed seeds; no network."""
 
 from __future__ import annotations
 
 import os
 import random
 import tempfile
+import urllib.error
 
 import numpy as np
 import pytest
 import torch
+import torch.hub
 
 os.environ.setdefault("MA52_QUIET", "1")
 # Runs (and the per-machine memory of precision choices) of tests never land in the checkout's runs/.
 os.environ.setdefault("MA52_RUNS_DIR", tempfile.mkdtemp(prefix="ma52-test-runs-"))
+# torch's cache of downloaded weights: an empty one of the tests' own, never the developer's (which may hold
+# the ImageNet weights the paper profile starts from).
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="ma52-test-torch-")
 torch.set_num_threads(1)
 
 
@@ -21,6 +26,20 @@ def _seed() -> None:
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_download(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Tests never reach the network: torch.hub's downloader (torchvision's weights use it) fails at once, as
+    on an offline machine; the URLs asked for are listed."""
+    asked: list[str] = []
+
+    def offline(url: str, *args: object, **kwargs: object) -> None:
+        asked.append(url)
+        raise urllib.error.URLError("no network in the tests")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return asked
 
 
 # --- Fault-suite report (tests/faults) --------------------------------------------------------------

@@ -17,7 +17,7 @@ from ma52lib.config import Config
 from ma52lib.data.dataset import MA52Dataset, collate
 from ma52lib.data.synth import synthesize
 from ma52lib.embeddings import label_embeddings
-from ma52lib.engine.pretrain import SYNTH, backbone_file
+from ma52lib.engine.pretrain import backbone_file
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.models import build_model
 from ma52lib.models.manet import MANET_SIZES
@@ -55,9 +55,7 @@ def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
     """Keyword options for ``build_model`` from the model section of the config."""
     m = cfg.model
     opts: dict[str, Any] = {"dropout": m.dropout}
-    if m.pretrained:
-        if m.pretrained == SYNTH:
-            raise ValueError('model.pretrained="synth" must be resolved first (engine.pretrain.resolve_pretrained)')
+    if m.pretrained:  # a resolved value ("synth" or "imagenet" alone is an error there)
         opts["pretrained"] = str(backbone_file(m.pretrained))
     if m.name == "manet":
         depth, width = MANET_SIZES[m.size]

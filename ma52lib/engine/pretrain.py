@@ -1,9 +1,12 @@
-"""The ImageNet analogue: a 2-D backbone pretrained once on rendered still frames, loaded by the video models.
+"""Where a run's weights start (``model.pretrained``), and the ImageNet analogue: a 2-D backbone pretrained
+once on rendered still frames, loaded by the video models.
 
 The paper's TSN, TSM, TIN and MANet start from an ImageNet ResNet-50 and its I3D inflates one (their
 mmaction2 configs); C3D starts from Sports-1M video weights, R(2+1)D and SlowFast from scratch, and
-TimeSformer / Video Swin from ImageNet ViT / Swin weights that a ResNet cannot stand in for: those train
-from scratch here. ``model.pretrained="synth"`` gives the first group a backbone trained on
+TimeSformer / Video Swin from ImageNet ViT / Swin weights that a ResNet cannot stand in for and torchvision
+does not provide: those train from scratch here (``PAPER_STARTS``). ``model.pretrained="imagenet"`` (the
+paper profile) gives the first group torchvision's ImageNet ResNet (``ma52lib.engine.weights``);
+``model.pretrained="synth"`` (the cpu and smoke profiles) gives it a backbone trained on
 ``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
 micro-action poses) to segment the drawn body parts and locate 23 joints (``ma52lib.models.pretext``).
 
@@ -34,6 +37,18 @@ from ma52lib.config import Config
 from ma52lib.data.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.data.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 from ma52lib.data.transforms import MEAN, STD, center_crop_box, short_side_size
+from ma52lib.engine.weights import (
+    IMAGENET,
+    WeightsUnavailable,
+    cache_dir,
+    cache_path,
+    fetch,
+    file_name,
+    imagenet_weights,
+    sha256_of,
+    split_digest,
+    with_digest,
+)
 from ma52lib.files import atomic_write_text, file_lock
 from ma52lib.models.baselines.i3d import PRESETS as I3D_PRESETS
 from ma52lib.models.manet import MANET_SIZES
@@ -44,6 +59,17 @@ SYNTH = "synth"
 # Models whose official configs start from ImageNet (see the module docstring); their backbone shapes.
 IMAGENET_INIT = ("manet", "tsn", "tsm", "tin", "i3d")
 FREEZABLE = ("manet", "tsn", "tsm", "tin")  # their backbone is a torchvision 2-D ResNet (build.freeze_stages)
+# Where each model's mmaction2 config starts, as the log and --print-config say it when a run starts from random init.
+PAPER_STARTS = {
+    **{name: "the paper starts it from torchvision's ImageNet ResNet-50" for name in FREEZABLE},
+    "i3d": "the paper inflates torchvision's ImageNet ResNet-50",
+    "c3d": "its mmaction2 config starts from Sports-1M C3D weights, which torchvision does not provide",
+    "r2plus1d": "from scratch, as its mmaction2 config",
+    "slowfast": "from scratch, as its mmaction2 config",
+    "timesformer": "its mmaction2 config starts from an ImageNet-21k ViT-B/16, which torchvision does not provide",
+    "vswin": "its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which torchvision does not "
+             "provide (torchvision's swin3d_t weights are trained on Kinetics-400, another start)",
+}
 JITTER = 4  # pixels of random crop translation in pretraining (the video models see the centre crop)
 _MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
 _STD = torch.tensor(STD).view(1, 3, 1, 1)
@@ -74,36 +100,102 @@ def run_name_of(ident: dict[str, Any]) -> str:
     return f"pretrain-r{ident['depth']}w{ident['width']}-{digest}"
 
 
-def resolve_pretrained(cfg: Config) -> Config:
-    """``model.pretrained="synth"`` made concrete: "synth:<pretraining run>" for ImageNet-initialised models,
-    None (random init, as in the paper) for the others. Other values are kept.
+def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False) -> Config:
+    """``model.pretrained`` made concrete: "synth" -> "synth:<pretraining run>", "imagenet" ->
+    "imagenet:<file>@sha256:<hex>" for the models the paper ImageNet-initialises (None, random init, for the
+    others), a file -> "<path>@sha256:<hex>". With ``fetch_weights`` (a run about to start) torchvision's file
+    is downloaded when it is not cached and a missing file is an error; without, they stay without a digest.
 
     ``model.frozen_stages`` applies to the 2-D ResNets (``FREEZABLE``); a model without one (the 3-D models,
     the transformers, I3D's inflated backbone, a model of your own) trains every layer (-1) under the same
-    profile, and so does a model that ``"synth"`` leaves at random init (nothing learnt to keep fixed)."""
+    profile, and so does a model that "synth" or "imagenet" leaves at random init (nothing learnt to keep fixed)."""
     model = cfg.model
-    if model.pretrained == SYNTH:
+    value = model.pretrained
+    if value == SYNTH:
         spec = backbone_spec(cfg)
         model = replace(model, pretrained=None if spec is None else f"{SYNTH}:{run_name_of(identity(cfg, *spec))}")
-        if model.pretrained is None:
-            model = replace(model, frozen_stages=-1)
+    elif value and _is_imagenet(value):
+        model = replace(model, pretrained=_resolve_imagenet(cfg, fetch_weights))
+    elif value and not value.startswith(f"{SYNTH}:"):
+        model = replace(model, pretrained=_resolve_file(value, fetch_weights))
+    if value and model.pretrained is None:
+        model = replace(model, frozen_stages=-1)
     if model.name not in FREEZABLE:
         model = replace(model, frozen_stages=-1)
     return cfg if model == cfg.model else replace(cfg, model=model)
 
 
+def _is_imagenet(value: str) -> bool:
+    return value == IMAGENET or value.startswith(f"{IMAGENET}:")
+
+
+def _resolve_imagenet(cfg: Config, fetch_weights: bool) -> str | None:
+    """"imagenet:<file>@sha256:<hex>" for this config's backbone, without the digest while the file is not here."""
+    spec = backbone_spec(cfg)
+    if spec is None:
+        return None
+    weights = imagenet_weights(*spec)
+    path = fetch(weights) if fetch_weights else cache_path(weights)
+    name = f"{IMAGENET}:{file_name(weights)}"
+    return with_digest(name, path) if path.is_file() else name
+
+
+def _resolve_file(value: str, fetch_weights: bool) -> str:
+    """A local weights file named with its sha256 (an error for a run about to start when it is missing)."""
+    name, _ = split_digest(value)
+    path = Path(name).expanduser()
+    if path.is_file():
+        return with_digest(name, path)
+    if fetch_weights:
+        raise FileNotFoundError(f"model.pretrained={name}: no such file; pass the path of a torchvision ResNet "
+                                "state_dict, or model.pretrained=none to train from random init")
+    return value
+
+
+def start_pending(cfg: Config) -> bool:
+    """True when ``model.pretrained`` names a file not on this machine yet (no digest): the run folder's name waits."""
+    value = cfg.model.pretrained
+    return bool(value) and not value.startswith(f"{SYNTH}:") and split_digest(value)[1] is None
+
+
+def describe_start(cfg: Config) -> str:
+    """Where a resolved config's weights start, in words, for the run's log and ``--print-config``."""
+    value, name = cfg.model.pretrained, cfg.model.name
+    if not value:
+        return f"random initialisation ({PAPER_STARTS.get(name, 'a model of your own')})"
+    path, digest = backbone_file(value), split_digest(value)[1]
+    if value.startswith(f"{SYNTH}:"):
+        return f"the ImageNet analogue, {path} (pretraining run {path.parent.name})"
+    where = f"{path}, sha256 {digest}" if digest else f"{path}, not on this machine yet"
+    if not _is_imagenet(value):
+        return where if digest else f"{path}: no such file"
+    depth, width = backbone_spec(cfg) or (0, 0)
+    inflated = ", inflated to 3-D" if name == "i3d" else ""
+    fetched = "" if digest else " (the first `ma52 train` downloads it)"
+    return (f"torchvision's {imagenet_weights(depth, width)} (mmcv's torchvision://resnet{depth}){inflated}: "
+            f"{where}{fetched}")
+
+
 def backbone_file(pretrained: str) -> Path:
-    """The weights file a resolved ``model.pretrained`` value names (a path, or "synth:<run>")."""
+    """The weights file a resolved ``model.pretrained`` value names ("synth:<run>", "imagenet:<file>", a path)."""
+    pretrained, _ = split_digest(pretrained)
     if pretrained.startswith(f"{SYNTH}:"):
         return runs_dir() / pretrained.split(":", 1)[1] / "backbone.pt"
+    if pretrained.startswith(f"{IMAGENET}:"):
+        return cache_dir() / pretrained.split(":", 1)[1]
+    if pretrained in (SYNTH, IMAGENET):
+        raise ValueError(f"model.pretrained={pretrained!r} must be resolved first (engine.pretrain.resolve_pretrained)")
     return Path(pretrained).expanduser()
 
 
 def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print) -> Path | None:
-    """Train the pretraining run a resolved config names if it is not there yet; its backbone file (or None)."""
+    """The start weights' file of a resolved config (None for random init): the pretraining run a "synth:" value
+    names is trained if it is not there yet; a file named by its sha256 must still have it."""
     value = cfg.model.pretrained
-    if not value or not value.startswith(f"{SYNTH}:"):
+    if not value:
         return None
+    if not value.startswith(f"{SYNTH}:"):
+        return _checked_file(value)
     path = backbone_file(value)
     spec = backbone_spec(cfg)
     if spec is None or path.parent.name != run_name_of(identity(cfg, *spec)):
@@ -113,6 +205,18 @@ def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print
     with file_lock(path.parent / ".lock"):  # one process pretrains; the others wait and reuse it
         if not path.exists():
             pretrain(cfg, *spec, out=path.parent, echo=echo)
+    return path
+
+
+def _checked_file(value: str) -> Path:
+    """The file a "<name>@sha256:<hex>" value names, when it is there with that digest."""
+    path, digest = backbone_file(value), split_digest(value)[1]
+    if digest is None or not path.is_file():
+        raise WeightsUnavailable(f"model.pretrained={value}: {path} is not here; put the file there, or pass "
+                                 "--set model.pretrained=/path/to/file (model.pretrained=none: random init)")
+    if sha256_of(path) != digest:
+        raise ValueError(f"model.pretrained={value}: {path} has changed (sha256 {sha256_of(path)}); start a new run "
+                         "with model.pretrained=imagenet or the file's path, which names the file it finds")
     return path
 
 

@@ -145,7 +145,8 @@ def import_official(checkpoint: str | Path, out: str | Path, *, profile: str = "
     The official head's embedding branch is only used by the training loss, so the imported run is
     configured without it (``loss.weight=0``) and those weights are dropped; everything else must match.
     """
-    cfg = make_config(profile, {**(overrides or {}), "loss.weight": 0.0})
+    # Every weight comes from the checkpoint: no start weights to fetch (model.pretrained=None in its config).
+    cfg = without_weights(make_config(profile, {**(overrides or {}), "loss.weight": 0.0}))
     model = build_model_for(cfg, None)
     # The file is read and checked before the precision probe (tens of seconds on a CPU) runs.
     report = load_official_checkpoint(model, checkpoint)

@@ -16,7 +16,7 @@ import platform
 import random
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,7 +49,7 @@ from ma52lib.engine.checkpoint import (
 from ma52lib.engine.evaluate import autocast, predict_loader, save_predictions, scalar_metrics
 from ma52lib.engine.optim import build_scheduler, param_groups
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
-from ma52lib.engine.pretrain import ensure_pretrained, resolve_pretrained
+from ma52lib.engine.pretrain import describe_start, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.progress import progress_bar
 from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.losses import JointEmbeddingLoss
@@ -82,14 +82,13 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 def resolve_for_run(cfg: Config) -> tuple[Config, Choice]:
-    """``cfg`` made concrete, the same on every rank (rank 0 measures, the others follow): the pretrained
-    backbone it names (``model.pretrained="synth"``) and its precision."""
-    cfg = resolve_pretrained(cfg)
-    choice = None
+    """``cfg`` made concrete, the same on every rank (rank 0 fetches and measures, the others follow): the
+    weights it starts from (``model.pretrained``: torchvision's ImageNet file downloaded once if need be, named
+    by its sha256) and its precision. Runs before any data is read: weights that cannot be had stop it here."""
+    resolved = None
     if dist.is_main():
-        cfg, choice = resolve(cfg)
-    choice = dist.broadcast_object(choice)
-    return replace(cfg, runtime=replace(cfg.runtime, precision=choice.precision)), choice
+        resolved = resolve(resolve_pretrained(cfg, fetch_weights=True))
+    return dist.broadcast_object(resolved)
 
 
 class _Log:
@@ -179,7 +178,7 @@ def train(
     dist.barrier()
     root = root or resolve_data_root(cfg, progress=False)
     if dist.is_main():
-        ensure_pretrained(cfg, echo=echo)  # the ImageNet analogue, trained once and reused by every run naming it
+        ensure_pretrained(cfg, echo=echo)  # the ImageNet analogue, trained once and reused; a start file checked
     dist.barrier()
     has_checkpoint = _prepare_run_dir(run_dir, cfg, resume=resume, force=force, echo=echo)
     log = _Log(run_dir / "train.log", echo)
@@ -254,6 +253,7 @@ def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: i
     torch.set_num_threads(default_threads(cfg, cuda=device.type == "cuda"))
     table = embedding_table(cfg)
     model, n_frozen = build_model_to_train(cfg, None if table is None else int(table.shape[1]))
+    log(f"start: {'loaded ' if cfg.model.pretrained else ''}{describe_start(cfg)}")
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.model.frozen_stages >= 0:
         # Without pretrained weights the frozen stages keep their random init: legal (a study lever), but said.
