@@ -40,12 +40,15 @@ def _data(cfg: Config) -> str:
 
 def _start(cfg: Config) -> str:
     value = cfg.model.pretrained
-    if not value:
+    if not value or value.lower() == "none":
         return "random initialisation"
     if value == "synth":
         p = cfg.pretrain
         return (f"the synthetic pretraining for TSN, TSM, TIN, MANet and I3D ({p.clips * p.frames_per_clip:,} "
                 f"rendered stills, {p.epochs} epochs: body parts and joints); the others from scratch")
+    if value == "imagenet":
+        return ("torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for TSN, TSM, TIN, MANet and "
+                "I3D (inflated); the others from scratch")
     return value
 
 
