@@ -27,6 +27,7 @@ from ma52lib.explain import cli as explain_cli
 from ma52lib.files import atomic_write_text
 from ma52lib.metrics import format_table
 from ma52lib.models import available_models
+from ma52lib.workers import WorkersStopped
 
 # Subcommands that live beside the code they drive; each module has add_parser(subparsers). They are
 # imported above, so a subcommand whose module is broken stops `ma52` with its ImportError instead of
@@ -36,7 +37,7 @@ SUBCOMMAND_MODULES = (synth_cli, reproduce, explain_cli, emotion_cli, bench)
 
 # Errors whose message already tells the user what is wrong and what to do (no traceback needed).
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    AnnotationError, VideoError, CheckpointError, TrainingError, FileNotFoundError, OSError, ValueError,
+    AnnotationError, VideoError, CheckpointError, TrainingError, FileNotFoundError, OSError, ValueError, WorkersStopped,
 )
 
 

@@ -8,6 +8,8 @@ chapters all write through it.
   then replace it in one rename, so a reader sees the old file or the new one, never half of one. A
   full disk raises ``DiskFullError`` and leaves the old file as it was.
 - ``file_lock``: an exclusive ``flock`` on a lock file naming its holder; waits, or raises ``LockHeld``.
+  A lock held by the asking process's own parent is refused at once (``LockHeldByParent``): the parent
+  is waiting for this process, so the wait would never end (a worker re-running an unguarded script).
 - ``publish_folder``: a folder built under ``.<name>.partial-<pid>`` and renamed to its name only once
   complete; ``folder_lock`` is the lock beside it that makes two processes asking for the same folder
   build it once.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -39,10 +42,25 @@ class DiskFullError(OSError):
 class LockHeld(RuntimeError):
     """Another process holds a lock that was asked for without waiting; ``holder`` says who."""
 
-    def __init__(self, path: Path, holder: str) -> None:
-        super().__init__(f"{path} is held by {holder}")
+    def __init__(self, path: Path, holder: str, message: str | None = None) -> None:
+        super().__init__(message or f"{path} is held by {holder}")
         self.path = path
         self.holder = holder
+
+
+class LockHeldByParent(LockHeld):
+    """The lock is held by this process's parent, which waits for this process: a wait would never end."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(path, holder, f"{path} is held by this process's parent ({holder}), which waits for this "
+                         "process: is this a worker re-running a script whose calls are not under "
+                         "`if __name__ == \"__main__\":`? Put them under it")
+
+
+def _held_by_parent(holder: str) -> bool:
+    """Whether a lock file's holder line (``pid N since ...``) names our multiprocessing parent."""
+    parent = multiprocessing.parent_process()
+    return parent is not None and holder.split()[:2] == ["pid", str(parent.pid)]
 
 
 def _disk_full(path: Path, err: OSError) -> DiskFullError:
@@ -101,16 +119,22 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) for the block; the file names the holder.
 
     With ``wait=False`` a lock another process holds raises ``LockHeld`` (carrying the holder's line)
-    instead of waiting. The lock goes with the process: a killed holder never blocks the next one.
+    instead of waiting; a lock our own parent process holds always does (``LockHeldByParent``). The lock
+    goes with the process: a killed holder never blocks the next one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
-            raise LockHeld(path, fh.read().strip() or "another process") from None
+            holder = fh.read().strip() or "another process"
+            if _held_by_parent(holder):
+                raise LockHeldByParent(path, holder) from None
+            if not wait:
+                raise LockHeld(path, holder) from None
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             fh.seek(0)
             fh.truncate()
@@ -168,6 +192,6 @@ def publish_file(path: Path) -> Iterator[Path]:
 
 
 __all__ = [
-    "DiskFullError", "LockHeld", "STALE_TEMP", "atomic_write_bytes", "atomic_write_text", "file_lock", "folder_lock",
-    "publish_file", "publish_folder", "remove_stale_temps", "write_temp",
+    "DiskFullError", "LockHeld", "LockHeldByParent", "STALE_TEMP", "atomic_write_bytes", "atomic_write_text",
+    "file_lock", "folder_lock", "publish_file", "publish_folder", "remove_stale_temps", "write_temp",
 ]

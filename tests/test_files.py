@@ -68,6 +68,33 @@ def test_a_held_lock_names_its_holder_or_is_waited_for(tmp_path: Path) -> None:
         assert lock.read_text().startswith(f"pid {os.getpid()} ")
 
 
+def _ask(path: str, outcome) -> None:
+    try:
+        with files.file_lock(Path(path)):
+            outcome.put("got it")
+    except files.LockHeldByParent as exc:
+        outcome.put(str(exc))
+
+
+def test_a_lock_held_by_the_parent_is_refused_at_once(tmp_path: Path) -> None:
+    """The parent waits for its child: a child waiting for the parent's lock would wait for ever."""
+    lock = tmp_path / "x.lock"
+    ctx = multiprocessing.get_context("fork")
+    outcome = ctx.Queue()
+    with files.file_lock(lock):
+        child = ctx.Process(target=_ask, args=(str(lock), outcome))
+        child.start()
+        said = outcome.get(timeout=30)
+        child.join(30)
+    assert said.startswith(f"{lock} is held by this process's parent (pid {os.getpid()} since ")
+    assert 'if __name__ == "__main__":' in said
+    # Another process (not the parent) holding it is still waited for: the lock is free now.
+    child = ctx.Process(target=_ask, args=(str(lock), outcome))
+    child.start()
+    assert outcome.get(timeout=30) == "got it"
+    child.join(30)
+
+
 def test_publish_folder_renames_only_a_complete_folder(tmp_path: Path) -> None:
     out = tmp_path / "data"
     (tmp_path / ".data.partial-1").mkdir()  # left by a killed run

@@ -19,7 +19,6 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -35,6 +34,7 @@ from ma52lib.data.lists import list_path, read_list
 from ma52lib.data.transforms import short_side_size
 from ma52lib.data.video import VideoError, probe
 from ma52lib.files import atomic_write_text, publish_file
+from ma52lib.workers import map_in_workers
 
 SPLITS = ("train", "val", "test")
 PREPARE_VERSION = 1
@@ -260,22 +260,24 @@ def _plan_jobs(src: Path, out: Path, listed: dict[str, list[str]], done_before: 
 
 def _run_jobs(jobs: list[tuple[str, str, int, int, str]], workers: int, out: Path, report: PrepareReport,
               done: set[str], save: Callable[[], None], *, progress: bool) -> None:
-    """Run ``jobs`` on a process pool: outcomes go to ``report``, finished videos to ``done`` (``save`` every 500)."""
+    """Run ``jobs`` on worker processes: outcomes go to ``report``, finished videos to ``done`` (``save`` every 500)."""
     quiet = not progress or os.environ.get("MA52_QUIET") == "1" or not sys.stderr.isatty()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_job, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers))))
-        for dst, status, error in tqdm(results, total=len(jobs), desc="prepare", unit="video", disable=quiet):
-            key = str(Path(dst).relative_to(out))
-            if status == "failed":
-                report.failed[key] = error
-                continue
-            done.add(key)
-            if status == "copied":
-                report.copied += 1
-            else:
-                report.encoded += 1
-            if len(done) % 500 == 0:  # a killed run restarts from here, not from zero
-                save()
+    # Python's default start method, as before (fork on Linux up to 3.13); ma52lib.workers runs the jobs
+    # in this process where workers could not start (code read from stdin).
+    results = map_in_workers(_job, jobs, workers=workers, chunksize=max(1, min(16, len(jobs) // (8 * workers))),
+                             method=None, what="preparing videos")
+    for dst, status, error in tqdm(results, total=len(jobs), desc="prepare", unit="video", disable=quiet):
+        key = str(Path(dst).relative_to(out))
+        if status == "failed":
+            report.failed[key] = error
+            continue
+        done.add(key)
+        if status == "copied":
+            report.copied += 1
+        else:
+            report.encoded += 1
+        if len(done) % 500 == 0:  # a killed run restarts from here, not from zero
+            save()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

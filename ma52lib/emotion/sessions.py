@@ -50,6 +50,7 @@ from ma52lib.emotion.labels import EMOTIONS, LABELS_FILE, SPLITS, Session, write
 from ma52lib.files import folder_lock, publish_folder
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS
 from ma52lib.paths import data_dir
+from ma52lib.workers import refuse_in_bootstrap
 
 EMOTION_VERSION = "1.0"
 
@@ -283,6 +284,7 @@ def synthesize_emotion(
     Returns the folder: the official MA-52 layout plus ``emotion_labels.csv`` and meta.json (with the
     sessions and the generative assumptions).
     """
+    refuse_in_bootstrap("synthesize_emotion")  # a worker re-running an unguarded script: not a second render
     prof = _profile(profile)
     size, fps = video_format(size or prof.size, fps or prof.fps)
     args = {

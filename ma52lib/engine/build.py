@@ -21,6 +21,7 @@ from ma52lib.engine.pretrain import backbone_file
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.models import build_model
 from ma52lib.models.manet import MANET_SIZES
+from ma52lib.workers import refuse_in_bootstrap, usable_workers
 
 
 def resolve_data_root(cfg: Config, *, progress: bool = True) -> Path:
@@ -210,7 +211,11 @@ def build_loader(cfg: Config, dataset, *, train: bool, rank: int = 0, world: int
     if epoch_keys:
         sampler = EpochSampler(sampler)
     sampler.set_epoch(getattr(dataset, "epoch", 0))
-    workers = cfg.data.num_workers
+    # Loader workers use the platform's start method, as PyTorch does (fork on Linux up to Python 3.13:
+    # no re-import of the main module; forcing fork elsewhere is unsafe). Where workers would have to
+    # import a main module that is no file (stdin), the loader reads in this process: same batches.
+    refuse_in_bootstrap("a data loader")
+    workers = usable_workers(cfg.data.num_workers, what="loading data")
     return DataLoader(
         dataset,
         batch_size=cfg.optim.batch_size,

@@ -55,6 +55,7 @@ from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.losses import JointEmbeddingLoss
 from ma52lib.metrics import compute_metrics
 from ma52lib.paths import runs_dir
+from ma52lib.workers import refuse_in_bootstrap
 
 
 class TrainingError(RuntimeError):
@@ -165,6 +166,7 @@ def train(
     ``stop_after_epoch`` ends the process's work after that epoch as if it had been killed there
     (used by tests of resume).
     """
+    refuse_in_bootstrap("train")  # a loader worker re-running an unguarded script: not a second training
     if cfg.runtime.eval_every < 1:
         raise ValueError(f"runtime.eval_every must be at least 1 (validate every N epochs), got {cfg.runtime.eval_every}")
     device, rank, world = dist.setup(cfg.runtime.device)

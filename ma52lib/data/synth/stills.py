@@ -21,8 +21,9 @@ from ma52lib.data.synth.motions import REVERSE_OF
 from ma52lib.data.synth.participants import Participant, make_participants
 from ma52lib.data.synth.render import stage_clip
 from ma52lib.data.synth.skeleton import Rig, Skeleton
-from ma52lib.data.synth.writer import draw_spec, map_in_workers
+from ma52lib.data.synth.writer import RENDER_PRELOAD, draw_spec
 from ma52lib.labels import NUM_CLASSES
+from ma52lib.workers import map_in_workers
 
 # Reversed classes are their partner's frames backwards: as stills they add nothing new.
 FORWARD_CLASSES = tuple(c for c in range(NUM_CLASSES) if c not in REVERSE_OF)
@@ -92,7 +93,8 @@ def render_stills(clips: int, *, frames_per_clip: int = 2, size: tuple[int, int]
     quiet = not progress or os.environ.get("MA52_QUIET") == "1"
     bar = tqdm(total=clips, desc="stills", unit="clip", disable=True if quiet else None)
     for i, *arrays in map_in_workers(_render_clip_stills, range(clips), workers=workers, initializer=_init_worker,
-                                     initargs=initargs, chunksize=16):
+                                     initargs=initargs, chunksize=16, preload=RENDER_PRELOAD,
+                                     what="rendering the pretraining stills"):
         parts[i] = arrays
         bar.update()
     bar.close()

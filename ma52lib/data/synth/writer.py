@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -35,6 +34,7 @@ from ma52lib.data.synth.render import ClipSpec, render_clip
 from ma52lib.files import folder_lock, publish_folder
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS, REAL_VAL_COUNTS
 from ma52lib.paths import data_dir
+from ma52lib.workers import map_in_workers, refuse_in_bootstrap, usable_workers
 
 GENERATOR_VERSION = "1.1"  # 1.1: MA-52 framing (the figure fills ~70% of the height, not 86%)
 
@@ -217,24 +217,11 @@ def encode_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, *, cr
 
 
 # ---- the worker ----------------------------------------------------------------------------------
+# The pool is forkserver (ma52lib.workers): children do not inherit the parent's threads (torch,
+# notebooks), and the render module is imported once in the server instead of once per child.
+RENDER_PRELOAD = ("ma52lib.data.synth.render",)
+RENDERING = "rendering MA-52-Synth"  # what the pool says it is doing
 _WORKER: dict[str, Any] = {}
-
-
-def map_in_workers(func: Callable[[Any], Any], items: Sequence[Any], *, workers: int,
-                   initializer: Callable[..., None], initargs: tuple, chunksize: int) -> Iterator[Any]:
-    """``func`` over ``items`` in this process (``workers <= 1``) or in a pool, results in any order.
-
-    The pool is forkserver: children do not inherit the parent's threads (torch, notebooks), and the
-    render module is imported once in the server instead of once per child.
-    """
-    if workers <= 1:
-        initializer(*initargs)
-        yield from map(func, items)
-        return
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["ma52lib.data.synth.render"])
-    with ctx.Pool(workers, initializer=initializer, initargs=initargs) as pool:
-        yield from pool.imap_unordered(func, items, chunksize=chunksize)
 
 
 def _init_worker(participants: dict[int, Participant], size: tuple[int, int], fps: int, root: str) -> None:
@@ -277,7 +264,7 @@ def write_dataset(
     bar = tqdm(total=len(jobs), desc="MA-52-Synth", unit="clip", disable=True if _quiet(progress) else None)
     initargs = (by_id, size, fps, str(root))
     for i, n in map_in_workers(_make_clip, jobs, workers=workers, initializer=_init_worker, initargs=initargs,
-                               chunksize=4):
+                               chunksize=4, preload=RENDER_PRELOAD, what=RENDERING):
         frames_of[i] = n
         bar.update()
     bar.close()
@@ -365,6 +352,7 @@ def synthesize(
 
     ``counts`` replaces the profile's per-split, per-class clip numbers (``{"train": [52 ints], ...}``).
     """
+    refuse_in_bootstrap("synthesize")  # a worker re-running an unguarded script: not a second render
     args = _synth_args(profile, seed, size, fps, split, num_participants, counts)
     if out is None:
         out = default_folder(profile, seed, tuple(args["size"]), args["fps"], split, args["num_participants"])
@@ -425,6 +413,7 @@ def _reusable(out: Path, args: dict[str, Any], *, force: bool, say: Callable[[st
 def _generate(out: Path, args: dict[str, Any], *, workers: int, progress: bool, say: Callable[[str], None]) -> None:
     """Plan and render the dataset ``args`` describe into ``out`` (published only once complete)."""
     started = time.perf_counter()
+    workers = max(1, usable_workers(workers, method="forkserver", what=RENDERING))  # the count we report
     size = (args["size"][0], args["size"][1])
     participants = make_participants(args["num_participants"], args["seed"])
     clip_counts = args["counts"] or {k: [int(x) for x in v] for k, v in split_counts(args["profile"]).items()}
