@@ -31,8 +31,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from numpy._core.multiarray import scalar as _numpy_scalar
 from torch import Tensor, nn
+
+try:  # numpy 2 moved numpy.core to numpy._core
+    from numpy._core.multiarray import scalar as _numpy_scalar
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import scalar as _numpy_scalar
 
 _OFFICIAL_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), target)
