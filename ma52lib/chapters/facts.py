@@ -69,7 +69,8 @@ def _optimiser(cfg: Config) -> str:
 
 def _schedule(cfg: Config) -> str:
     o = cfg.optim
-    shape = (f"step (x{o.gamma:g} at epochs {', '.join(map(str, o.milestones))})" if o.schedule == "step"
+    at = f"epoch{'s' if len(o.milestones) > 1 else ''} {', '.join(map(str, o.milestones))}"
+    shape = (f"step (x{o.gamma:g} at {at})" if o.schedule == "step"
              and o.milestones else "constant" if o.schedule == "step" else "cosine to zero")
     warm = f", {o.warmup_epochs:g} warm-up epoch{'s' if o.warmup_epochs != 1 else ''}" if o.warmup_epochs else ""
     return f"{o.epochs} epochs, {shape}{warm}"
@@ -131,7 +132,7 @@ def class_prior(root: Path, split: str = "test") -> str:
     counts = class_counts(root, split)
     body = np.bincount(np.asarray(FINE_TO_BODY), weights=counts, minlength=NUM_BODY_PARTS)
     top = int(np.argmax(counts))
-    return (f"the class prior of this build's {split} split (always \"{FINE_CLASSES[top]}\") scores "
+    return (f"the class prior of the {split} split (always \"{FINE_CLASSES[top]}\") scores "
             f"{100 * counts[top] / counts.sum():.1f}% action top-1 and {100 * body.max() / counts.sum():.1f}% body "
             f"top-1: a model has learned something only above those")
 
@@ -139,7 +140,7 @@ def class_prior(root: Path, split: str = "test") -> str:
 def front_page_markdown(profile: str, data_root: Path | None) -> str:
     """The front page's recipe section: the generated table and the class prior sentence."""
     table = recipe_table(profile).to_markdown()
-    prior = f"\nOn the data of this build, {class_prior(data_root)}.\n" if data_root else ""
+    prior = f"\nOn this build's data, {class_prior(data_root)}.\n" if data_root else ""
     return f"{table}\n{prior}"
 
 
