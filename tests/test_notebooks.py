@@ -220,6 +220,22 @@ def test_runner_caches_and_force_reexecutes(tmp_path: Path) -> None:
     assert "ran 4" in executed.cells[-1].outputs[0]["text"]
 
 
+def test_the_kernels_stderr_goes_to_the_chapter_log_not_the_terminal(tmp_path: Path, capfd) -> None:
+    """Jupyter's kernel warnings (and anything a kernel writes to its stderr) land in logs/<chapter>.log."""
+    src, out = tmp_path / "notebooks", tmp_path / "generated"
+    out.mkdir()
+    _throwaway(src / "noisy.ipynb", "import os\nos.write(2, b'noise from the kernel\\n')\nprint('cell ran')")
+    capfd.readouterr()
+    result = rp.execute_chapter("noisy", {"profile": "smoke", "data_root": "/x", "seed": 0}, source_dir=src,
+                                out_dir=out, pkg="p", data="d", force=False, timeout=60)
+    err = capfd.readouterr().err
+    assert result.status == "executed"
+    assert "noise from the kernel" not in err and "IPKernelApp" not in err
+    assert "noise from the kernel" in (out / "logs" / "noisy.log").read_text()
+    print("stderr works again", file=sys.stderr)
+    assert "stderr works again" in capfd.readouterr().err
+
+
 def test_runner_reports_a_failing_notebook_and_publishes_the_rest(book_env, tmp_path: Path, monkeypatch) -> None:
     project = tmp_path / "project"
     _throwaway(project / "notebooks" / "bad.ipynb", "raise RuntimeError('boom in the bad chapter')")

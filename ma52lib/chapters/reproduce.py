@@ -157,7 +157,8 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     record.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{name}.running.ipynb"
-    handler = logging.FileHandler(log_path, mode="w")
+    log_path.write_text("")  # this execution's log; the handler and the kernel's stderr append to it
+    handler = logging.FileHandler(log_path, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     pm_logger = logging.getLogger("papermill")
     pm_logger.addHandler(handler)
@@ -170,10 +171,11 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     # The kernel imports this checkout's ma52lib even when it is not pip-installed.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
     try:
-        pm.execute_notebook(
-            str(src), str(tmp), parameters=params, cwd=str(out_dir), log_output=True,
-            progress_bar=False, execution_timeout=timeout, kernel_name="python3", language="python",
-        )
+        with _stderr_into(log_path):  # the kernel's own warnings belong in the chapter's log, not the terminal
+            pm.execute_notebook(
+                str(src), str(tmp), parameters=params, cwd=str(out_dir), log_output=True,
+                progress_bar=False, execution_timeout=timeout, kernel_name="python3", language="python",
+            )
     except KeyboardInterrupt:
         tmp.unlink(missing_ok=True)  # the partial copy is dropped: the last complete one (if any) stays
         raise KeyboardInterrupt(
@@ -199,6 +201,21 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     os.replace(tmp, out)
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)
+
+
+@contextlib.contextmanager
+def _stderr_into(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 (this process's and the kernels' it starts) to ``path``, appending, for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "a") as fh:
+        os.dup2(fh.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _failure_message(exc: Exception, name: str, out: Path, timeout: int | None) -> str:
