@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 ENV_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(ENV_HASH)
 PROFILE ?= cpu
-# SEEDS=N: seeds of the core contrasts (default: the profile's, 1 for cpu); `make book SEEDS=3` (issue 17's seeds) adds ~7 min on 2 AVX2 cores
+# SEEDS=N: seeds of the core contrasts (default: the profile's, 1 for cpu); `make book SEEDS=3` (intervals over seeds) adds ~7 min on 2 AVX2 cores
 SEEDS ?=
 REPRODUCE = $(BIN)/ma52 reproduce --profile $(PROFILE)$(if $(SEEDS), --seeds $(SEEDS))
 

@@ -1,4 +1,4 @@
-"""The GPU path, measured in one go (issue 18): ceilings, paper-size steps, the data path, the user path.
+"""The GPU path, measured in one go: ceilings, paper-size steps, the data path, the user path.
 
 Run on a machine with a CUDA GPU (``python scripts/gpu_check.py --out DIR``); everything lands in
 ``DIR/gpu_check.json`` (written after each part, so a run cut short keeps what it measured) and a
@@ -39,7 +39,7 @@ from ma52lib.engine.evaluate import autocast
 from ma52lib.losses import JointEmbeddingLoss
 
 MODELS = ("manet", "tsm", "i3d", "vswin")
-TARGET_FRAMES_PER_S = 6000  # issue 18: MANet training on one H200
+TARGET_FRAMES_PER_S = 6000  # MANet training on one H200: the paper recipe in a few hours
 
 
 def _part(result: dict[str, Any], name: str, out: Path, fn: Callable[[], Any]) -> None:

@@ -54,7 +54,8 @@ from ma52lib.files import atomic_write_text
 from ma52lib.losses import JointEmbeddingLoss
 
 BENCH_VERSION = 1
-# Targets of issue 9, as ratios measured in one run.
+# The performance targets, as ratios measured in one run: a step that uses the machine, a loader that keeps up,
+# a book that fits a laptop session.
 TARGET_STEP_FRACTION = 0.30  # MANet cpu-profile training step, of the matmul ceiling of its precision
 TARGET_LOADER_RATIO = 2.0  # loader clips/s over the model's training clips/s
 TARGET_BOOK_COLD_S = 30 * 60  # `make book` (cpu profile), cold

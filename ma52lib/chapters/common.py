@@ -22,7 +22,7 @@ NOT_PUBLIC = "not public"
 # Seeds of the claims' core contrasts (TSN, TSM, MANet, MANet without the joint-embedding loss); every
 # other run is one seed and says so. Seed k changes the initialisation, the data order and augmentation.
 # The cpu book keeps one seed so that it fits 30 minutes cold on 2 AVX2 cores; `--seeds 3` (`make book SEEDS=3`)
-# trains the 3 seeds of issue 17 (~7 more minutes there).
+# trains 3 seeds, for intervals over the seed-to-seed spread (~7 more minutes there).
 SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0, 1), "cpu": (0,), "paper": (0, 1, 2)}
 HEADLINE: tuple[str, ...] = ("action_top1", "body_top1", "f1_mean")  # metrics shown with intervals
 
