@@ -3,8 +3,8 @@
 The front page shows this build's profile beside the paper's recipe as a generated table
 (``recipe_table``), with the reason for each departure; the reasons are words beside the config fields
 (``config.DEPARTURES``), the values come from ``make_config``. ``write_front_page`` writes it, with the
-class prior of the build's test split, to ``book/generated/recipe.md``, which ``book/intro.md`` includes;
-chapters quote single facts with ``fact``. A changed field changes the page.
+class prior of the build's test split, to ``book/generated/recipe.md``, which ``book/intro.md`` includes.
+A changed field changes the page.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def _size(cfg: Config) -> str:
     return f"{cfg.model.size} (MANet: ResNet-{cfg.model.depth or depth}, width {cfg.model.width or width})"
 
 
-# One row per recipe fact: (what, the config fields it reads, how it reads them).
+# One row per recipe fact: (what, the config fields it reads, how it reads them); "seeds" is the book's
+# number of seeds of the core contrasts (chapters.common.SEEDS), not a config field.
 ROWS: tuple[tuple[str, tuple[str, ...], Callable[[Config], str]], ...] = (
     ("data", ("data.root", "data.synth_profile"), _data),
     ("input", ("model.num_segments", "data.short_side", "data.crop_size", "data.train_crop", "data.flip"), _input),
@@ -98,17 +99,9 @@ ROWS: tuple[tuple[str, tuple[str, ...], Callable[[Config], str]], ...] = (
     ("optimiser", ("optim.name", "optim.lr", "optim.batch_size", "optim.weight_decay"), _optimiser),
     ("schedule", ("optim.epochs", "optim.schedule", "optim.milestones", "optim.warmup_epochs"), _schedule),
     ("loss", ("loss.weight",), lambda c: f"cross-entropy + {c.loss.weight:g} x embedding MSE"),
-    ("seeds of TSN, TSM, MANet", (), lambda c: str(len(SEEDS.get(c.profile, (0,))))),
+    ("seeds of TSN, TSM, MANet", ("seeds",), lambda c: str(len(SEEDS.get(c.profile, (0,))))),
     ("precision", ("runtime.precision",), lambda c: c.runtime.precision),
 )
-
-
-def fact(profile: str, what: str) -> str:
-    """One recipe fact of ``profile`` as the table words it (``what`` is a row name of ``ROWS``)."""
-    reader = {name: read for name, _, read in ROWS}
-    if what not in reader:
-        raise KeyError(f"unknown recipe fact {what!r}; facts: {', '.join(reader)}")
-    return reader[what](make_config(profile))
 
 
 def recipe_table(profile: str) -> pd.DataFrame:
@@ -119,8 +112,6 @@ def recipe_table(profile: str) -> pd.DataFrame:
     for name, keys, read in ROWS:
         a, b = read(ours), read(paper)
         why = "; ".join(dict.fromkeys(reasons[k] for k in keys if k in reasons)) if a != b else ""
-        if a != b and name.startswith("seeds"):
-            why = reasons.get("seeds", "")
         rows.append({"": name, f"this book ({profile})": a, "paper profile (the official recipe)": b,
                      "why it differs": why or ("" if a == b else "not stated")})
     return pd.DataFrame(rows).set_index("")
