@@ -17,7 +17,6 @@ from ma52lib.chapters import bench, reproduce
 from ma52lib.config import Config, describe_fields, make_config, set_field, to_dict
 from ma52lib.data import AnnotationError, VideoError, check_dataset
 from ma52lib.data.prepare import add_prepare_parser
-from ma52lib.data.synth import cli as synth_cli
 from ma52lib.emotion import cli as emotion_cli
 from ma52lib.engine.checkpoint import CheckpointError
 from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
@@ -27,6 +26,7 @@ from ma52lib.explain import cli as explain_cli
 from ma52lib.files import atomic_write_text
 from ma52lib.metrics import format_table
 from ma52lib.models import available_models
+from ma52lib.synth import cli as synth_cli
 from ma52lib.workers import WorkersStopped
 
 # Subcommands that live beside the code they drive; each module has add_parser(subparsers). They are

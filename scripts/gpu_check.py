@@ -33,10 +33,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ma52lib.chapters.bench import _config, _sync, loader_benchmark, machine_info, matmul_ceiling, step_benchmark
 from ma52lib.config import make_config
-from ma52lib.data.synth import synthesize
 from ma52lib.engine.build import build_model_for, embedding_table, memory_format_of
 from ma52lib.engine.evaluate import autocast
 from ma52lib.losses import JointEmbeddingLoss
+from ma52lib.synth import synthesize
 
 MODELS = ("manet", "tsm", "i3d", "vswin")
 TARGET_FRAMES_PER_S = 6000  # MANet training on one H200: the paper recipe in a few hours

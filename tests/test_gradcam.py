@@ -259,7 +259,7 @@ def test_cam_command_errors_say_what_to_do(run_dir, portrait_video, tmp_path, ca
 @pytest.fixture(scope="module")
 def mini_synth(tmp_path_factory: pytest.TempPathFactory):
     """MA-52-Synth with two portrait test clips (a head class and a leg-hand class), 36x60 px."""
-    from ma52lib.data.synth import synthesize
+    from ma52lib.synth import synthesize
 
     zeros = [0] * 52
     train, test = list(zeros), list(zeros)
@@ -281,9 +281,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, mini_synth):
 def test_region_masks_line_up_with_the_clip_the_model_sees(mini_synth, tiny_run) -> None:
     # Re-rendered frames at the study's sampled indices, through the eval transform, must be the decoded
     # clip the dataset gives the model (up to h264 loss), so the masks rendered with them line up too.
-    from ma52lib.data.synth import clip_table, frames_of
     from ma52lib.engine.build import build_dataset
     from ma52lib.explain.mass import _sampled
+    from ma52lib.synth import clip_table, frames_of
 
     ds = build_dataset(tiny_run.cfg, mini_synth, "test", tiny_run.model, train=False)
     records = {r["file"]: r for r in clip_table(mini_synth) if r["split"] == "test"}

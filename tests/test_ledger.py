@@ -11,10 +11,10 @@ import pytest
 from ma52lib import stats
 from ma52lib.chapters import ledger as lg
 from ma52lib.chapters.benchmark import BENCHMARK_MODELS
-from ma52lib.data.synth import REVERSED_PAIRS
 from ma52lib.engine.evaluate import save_predictions
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.metrics import compute_metrics
+from ma52lib.synth import REVERSED_PAIRS
 
 RNG_LABELS = np.random.default_rng(7)
 LABELS = {split: RNG_LABELS.integers(0, NUM_CLASSES, 500) for split in ("val", "test")}

@@ -172,7 +172,7 @@ def test_other_chapters(name: str, book_env, tmp_path: Path) -> None:
         pytest.skip(f"notebooks/{name}.ipynb is not written yet")
     kind, knobs = OTHER_CHAPTERS[name]
     if kind == "synth":
-        from ma52lib.data.synth import synthesize
+        from ma52lib.synth import synthesize
 
         data = synthesize(book_env["base"] / "synth-smoke", profile="smoke", seed=0, progress=False)
     else:

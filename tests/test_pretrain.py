@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ma52lib.config import config_hash, make_config
-from ma52lib.data.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 from ma52lib.engine.build import build_model_for
 from ma52lib.engine.pretrain import backbone_file, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.train import train
+from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 
 from tinydata import make_tiny_dataset
 

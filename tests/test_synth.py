@@ -11,7 +11,8 @@ import pytest
 
 from ma52lib.cli import main as ma52_main
 from ma52lib.data import MA52Dataset, check_dataset, probe, read_label_names, read_list
-from ma52lib.data.synth import (
+from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
+from ma52lib.synth import (
     MASK_TAGS,
     REVERSED_PAIRS,
     ClipSpec,
@@ -23,8 +24,7 @@ from ma52lib.data.synth import (
     split_counts,
     synthesize,
 )
-from ma52lib.data.synth.cli import main as synth_main
-from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
+from ma52lib.synth.cli import main as synth_main
 
 SIZE, FPS = (32, 40), 8  # smaller than the smoke profile: the whole file stays fast
 SPLITS = ("train", "val", "test")
@@ -122,8 +122,8 @@ def test_decoded_videos_have_the_asked_size_fps_and_length(dataset: Path) -> Non
 
 
 def test_decoded_frames_match_the_render(dataset: Path) -> None:
-    from ma52lib.data.synth import frames_of
     from ma52lib.data.video import read_frames
+    from ma52lib.synth import frames_of
 
     meta = read_meta(dataset)
     assert meta is not None

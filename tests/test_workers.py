@@ -15,15 +15,15 @@ import pytest
 
 from ma52lib import workers
 from ma52lib.config import make_config
-from ma52lib.data.synth import read_meta
 from ma52lib.engine.build import build_loader
+from ma52lib.synth import read_meta
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 90  # a hang fails the test here instead of blocking the suite; a run takes a few seconds
 GUARD = 'if __name__ == "__main__":'
 
 # Three clips of 16x16 at 4 fps with two workers: the smallest render that starts a pool.
-CALL = """from ma52lib.data.synth import synthesize
+CALL = """from ma52lib.synth import synthesize
 from ma52lib.labels import NUM_CLASSES
 
 counts = {{s: [1] + [0] * (NUM_CLASSES - 1) for s in ("train", "val", "test")}}

@@ -36,7 +36,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
 from ma52lib.config import Config, make_config, set_field
-from ma52lib.data.synth import synthesize
 from ma52lib.engine.build import (
     build_dataset,
     build_loader,
@@ -52,6 +51,7 @@ from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
 from ma52lib.engine.pretrain import resolve_pretrained
 from ma52lib.files import atomic_write_text
 from ma52lib.losses import JointEmbeddingLoss
+from ma52lib.synth import synthesize
 
 BENCH_VERSION = 1
 # The performance targets, as ratios measured in one run: a step that uses the machine, a loader that keeps up,

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ma52lib.chapters.common import class_counts, labelled
-from ma52lib.data.synth import clip_table, frames_of
 from ma52lib.data.video import open_video
 from ma52lib.labels import (
     BODY_PARTS,
@@ -28,6 +27,7 @@ from ma52lib.labels import (
     REAL_TRAIN_COUNTS,
     REAL_VAL_COUNTS,
 )
+from ma52lib.synth import clip_table, frames_of
 
 
 def read_clip(root: str | os.PathLike[str], split: str, file: str) -> np.ndarray:

@@ -17,11 +17,11 @@ import pandas as pd
 
 from ma52lib.chapters.common import SEEDS, class_counts
 from ma52lib.config import DEPARTURES, Config, make_config
-from ma52lib.data.synth import PROFILES as SYNTH_PROFILES
-from ma52lib.data.synth import split_counts
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
 from ma52lib.models.manet import MANET_SIZES
+from ma52lib.synth import PROFILES as SYNTH_PROFILES
+from ma52lib.synth import split_counts
 
 RECIPE_FILE = "recipe.md"  # beside the executed notebooks; book/intro.md includes it
 

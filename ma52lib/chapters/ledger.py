@@ -30,10 +30,10 @@ from ma52lib.chapters.ablations import ablation_configs, ablation_defaults, noem
 from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS, benchmark_configs, seeded_configs
 from ma52lib.chapters.common import NOT_PUBLIC, display_name, run_configs, scored
 from ma52lib.config import Config
-from ma52lib.data.synth import REVERSED_PAIRS
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.files import atomic_write_text
 from ma52lib.paths import project_root
+from ma52lib.synth import REVERSED_PAIRS
 
 CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"
 CONFUSED_PAIRS = 5  # the most confused action pairs of the claim on the joint-embedding loss

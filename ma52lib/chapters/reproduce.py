@@ -27,10 +27,10 @@ import ma52lib
 from ma52lib.chapters.common import SEEDS, seeds_of
 from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
 from ma52lib.config import make_config
-from ma52lib.data.synth import synthesize
 from ma52lib.engine.progress import progress_bar
 from ma52lib.files import LockHeld, atomic_write_text, file_lock
 from ma52lib.paths import project_root
+from ma52lib.synth import synthesize
 
 # Chapter notebooks in execution order (the book's order is _toc.yml's: the ledger comes first there, but it
 # reads what the other chapters made, so it runs last).

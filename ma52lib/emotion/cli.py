@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ma52lib.data.synth.cli import _size as parse_size
 from ma52lib.emotion.experiment import format_result, manet_run_for, run_emotion_experiment
 from ma52lib.emotion.labels import EMOTIONS, EmotionLabelError, load_sessions
 from ma52lib.emotion.sessions import (
@@ -23,6 +22,7 @@ from ma52lib.emotion.sessions import (
     run_synth_args,
     synthesize_emotion,
 )
+from ma52lib.synth.cli import _size as parse_size
 
 _DESCRIPTION = """\
 Does knowing the micro-actions help to recognise a person's emotional state? Each session (one

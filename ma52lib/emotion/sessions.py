@@ -33,7 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from ma52lib.data.synth import (
+from ma52lib.emotion.labels import EMOTIONS, LABELS_FILE, SPLITS, Session, write_emotion_labels
+from ma52lib.files import folder_lock, publish_folder
+from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS
+from ma52lib.paths import data_dir
+from ma52lib.synth import (
     GENERATOR_VERSION,
     ClipSpec,
     Participant,
@@ -45,11 +49,7 @@ from ma52lib.data.synth import (
     video_format,
     write_dataset,
 )
-from ma52lib.data.synth.motions import class_ranges
-from ma52lib.emotion.labels import EMOTIONS, LABELS_FILE, SPLITS, Session, write_emotion_labels
-from ma52lib.files import folder_lock, publish_folder
-from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS
-from ma52lib.paths import data_dir
+from ma52lib.synth.motions import class_ranges
 from ma52lib.workers import refuse_in_bootstrap
 
 EMOTION_VERSION = "1.0"

@@ -15,12 +15,12 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ma52lib.config import Config
 from ma52lib.data.dataset import MA52Dataset, collate
-from ma52lib.data.synth import synthesize
 from ma52lib.embeddings import label_embeddings
 from ma52lib.engine.pretrain import backbone_file
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.models import build_model
 from ma52lib.models.manet import MANET_SIZES
+from ma52lib.synth import synthesize
 from ma52lib.workers import refuse_in_bootstrap, usable_workers
 
 

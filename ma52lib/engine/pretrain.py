@@ -34,8 +34,6 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from ma52lib.config import Config
-from ma52lib.data.synth import PROFILES as SYNTH_PROFILES
-from ma52lib.data.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 from ma52lib.data.transforms import MEAN, STD, center_crop_box, short_side_size
 from ma52lib.engine.weights import (
     IMAGENET,
@@ -54,6 +52,8 @@ from ma52lib.models.baselines.i3d import PRESETS as I3D_PRESETS
 from ma52lib.models.manet import MANET_SIZES
 from ma52lib.models.pretext import PretextNet
 from ma52lib.paths import runs_dir
+from ma52lib.synth import PROFILES as SYNTH_PROFILES
+from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 
 SYNTH = "synth"
 # Models whose official configs start from ImageNet (see the module docstring); their backbone shapes.

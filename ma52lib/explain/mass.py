@@ -25,7 +25,6 @@ import torch
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from ma52lib.data.synth import clip_table, frames_of, read_meta
 from ma52lib.data.transforms import center_crop_box, short_side_size
 from ma52lib.data.video import open_video
 from ma52lib.engine.build import build_dataset
@@ -34,6 +33,7 @@ from ma52lib.engine.run import LoadedRun, load_run
 from ma52lib.explain.gradcam import compute_cams
 from ma52lib.explain.viz import cam_grid, denormalize
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, body_of
+from ma52lib.synth import clip_table, frames_of, read_meta
 
 
 def eval_geometry(masks: np.ndarray | Tensor, *, short_side: int, crop_size: int) -> Tensor:

@@ -5,10 +5,10 @@ layout; ``render_clip`` draws one clip from a ``ClipSpec`` and a ``Participant``
 the 52 motion programs and the time-reversed class pairs.
 """
 
-from ma52lib.data.synth.motions import PROGRAMS, REVERSE_OF, REVERSED_PAIRS, allowed_distractors
-from ma52lib.data.synth.participants import Participant, make_participants
-from ma52lib.data.synth.render import MASK_TAGS, ClipSpec, num_frames, render_clip
-from ma52lib.data.synth.writer import (
+from ma52lib.synth.motions import PROGRAMS, REVERSE_OF, REVERSED_PAIRS, allowed_distractors
+from ma52lib.synth.participants import Participant, make_participants
+from ma52lib.synth.render import MASK_TAGS, ClipSpec, num_frames, render_clip
+from ma52lib.synth.writer import (
     GENERATOR_VERSION,
     PROFILES,
     PlannedClip,

@@ -26,9 +26,9 @@ from typing import Callable
 
 import numpy as np
 
-from ma52lib.data.synth.participants import Participant
-from ma52lib.data.synth.skeleton import SIDE_SIGN, Pose, Rig, Skeleton, unit
 from ma52lib.labels import FINE_TO_BODY
+from ma52lib.synth.participants import Participant
+from ma52lib.synth.skeleton import SIDE_SIGN, Pose, Rig, Skeleton, unit
 
 DEG = np.pi / 180.0
 

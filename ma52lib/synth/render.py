@@ -14,12 +14,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ma52lib.data.synth import draw
-from ma52lib.data.synth.draw import Canvas, HeadLook
-from ma52lib.data.synth.motions import DISTRACTORS, PROGRAMS, REVERSE_OF, Motion, distract, idle
-from ma52lib.data.synth.participants import Participant
-from ma52lib.data.synth.skeleton import SIDE_SIGN, Camera, Pose, Rig, Skeleton, unit
 from ma52lib.labels import BODY_PARTS, NUM_CLASSES
+from ma52lib.synth import draw
+from ma52lib.synth.draw import Canvas, HeadLook
+from ma52lib.synth.motions import DISTRACTORS, PROGRAMS, REVERSE_OF, Motion, distract, idle
+from ma52lib.synth.participants import Participant
+from ma52lib.synth.skeleton import SIDE_SIGN, Camera, Pose, Rig, Skeleton, unit
 
 PUSHING_GLASSES = 47
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ma52lib.data.synth.participants import Participant
+from ma52lib.synth.participants import Participant
 
 SIDE_SIGN = np.array([-1.0, 1.0])  # x direction of side 0 (right) and side 1 (left)
 

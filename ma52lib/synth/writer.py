@@ -21,19 +21,19 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import av
 import numpy as np
 from tqdm import tqdm
 
 from ma52lib.data.lists import TEST_LABELS, Clip, write_label_names, write_list
-from ma52lib.data.synth.motions import REVERSED_PAIRS, allowed_distractors, class_ranges
-from ma52lib.data.synth.participants import Participant, make_participants
-from ma52lib.data.synth.render import ClipSpec, render_clip
 from ma52lib.files import folder_lock, publish_folder
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS, REAL_VAL_COUNTS
 from ma52lib.paths import data_dir
+from ma52lib.synth.motions import REVERSED_PAIRS, allowed_distractors, class_ranges
+from ma52lib.synth.participants import Participant, make_participants
+from ma52lib.synth.render import ClipSpec, render_clip
 from ma52lib.workers import map_in_workers, refuse_in_bootstrap, usable_workers
 
 GENERATOR_VERSION = "1.1"  # 1.1: MA-52 framing (the figure fills ~70% of the height, not 86%)
@@ -219,7 +219,7 @@ def encode_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, *, cr
 # ---- the worker ----------------------------------------------------------------------------------
 # The pool is forkserver (ma52lib.workers): children do not inherit the parent's threads (torch,
 # notebooks), and the render module is imported once in the server instead of once per child.
-RENDER_PRELOAD = ("ma52lib.data.synth.render",)
+RENDER_PRELOAD = ("ma52lib.synth.render",)
 RENDERING = "rendering MA-52-Synth"  # what the pool says it is doing
 _WORKER: dict[str, Any] = {}
 
@@ -419,7 +419,7 @@ def _generate(out: Path, args: dict[str, Any], *, workers: int, progress: bool, 
     clip_counts = args["counts"] or {k: [int(x) for x in v] for k, v in split_counts(args["profile"]).items()}
     clips = plan_clips(clip_counts, participants, seed=args["seed"], split=args["split"])
     meta = {
-        "generator": "ma52lib.data.synth",
+        "generator": "ma52lib.synth",
         "version": GENERATOR_VERSION,
         "fingerprint": generator_fingerprint(),
         "args": args,

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from ma52lib.data.synth.writer import PROFILES, split_counts, synthesize
 from ma52lib.emotion.sessions import add_emotion_arguments, run_synth_args
+from ma52lib.synth.writer import PROFILES, split_counts, synthesize
 
 _DESCRIPTION = """\
 Render MA-52-Synth, the procedural stand-in for the gated MA-52: one seated person per clip making one
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ma52lib.data.synth.cli ...`` (same flags as ``ma52 synth``)."""
+    """``python -m ma52lib.synth.cli ...`` (same flags as ``ma52 synth``)."""
     parser = argparse.ArgumentParser(prog="ma52")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["synth", *(sys.argv[1:] if argv is None else argv)])

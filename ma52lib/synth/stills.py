@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ma52lib.data.synth import draw
-from ma52lib.data.synth.motions import REVERSE_OF
-from ma52lib.data.synth.participants import Participant, make_participants
-from ma52lib.data.synth.render import stage_clip
-from ma52lib.data.synth.skeleton import Rig, Skeleton
-from ma52lib.data.synth.writer import RENDER_PRELOAD, draw_spec
 from ma52lib.labels import NUM_CLASSES
+from ma52lib.synth import draw
+from ma52lib.synth.motions import REVERSE_OF
+from ma52lib.synth.participants import Participant, make_participants
+from ma52lib.synth.render import stage_clip
+from ma52lib.synth.skeleton import Rig, Skeleton
+from ma52lib.synth.writer import RENDER_PRELOAD, draw_spec
 from ma52lib.workers import map_in_workers
 
 # Reversed classes are their partner's frames backwards: as stills they add nothing new.
