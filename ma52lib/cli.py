@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +22,7 @@ from ma52lib.emotion import cli as emotion_cli
 from ma52lib.engine.checkpoint import CheckpointError
 from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
 from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_videos, submit
+from ma52lib.engine.starts import check_shipped, ship, shipped_starts
 from ma52lib.engine.train import TrainingError, default_run_dir, train
 from ma52lib.explain import cli as explain_cli
 from ma52lib.files import atomic_write_text
@@ -101,12 +103,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    cfg = resolve_pretrained(set_field(config_from_args(args), "model.pretrained", SYNTH))
+    if args.check:
+        problems = check_shipped()
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{len(shipped_starts())} shipped start(s), {len(problems)} problem(s)")
+        return 1 if problems else 0
+    cfg = resolve_pretrained(set_field(config_from_args(args), "model.pretrained", SYNTH), use_shipped=not args.ship)
     if cfg.model.pretrained is None:
         raise ValueError(f"{cfg.model.name} is not ImageNet-initialised in the paper: it has no pretrained "
                          "backbone (see README 'The ImageNet analogue')")
     path = ensure_pretrained(cfg)
     print(f"backbone: {path} (model.pretrained={cfg.model.pretrained})")
+    if args.ship:
+        shipped = ship(path.parent, command="ma52 " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        print(f"shipped: {shipped} and {shipped.with_suffix('.json').name} (commit both)")
     return 0
 
 
@@ -206,7 +217,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        description="Render still frames of new MA-52-Synth participants, train a 2-D ResNet to "
                        "segment the body parts and locate 23 joints, and keep the backbone as a cached run that "
                        "`model.pretrained=synth` names (TSN, TSM, TIN, MANet load it; I3D inflates it). "
-                       "`ma52 train` does this by itself when needed. Example: ma52 pretrain --profile cpu")
+                       "`ma52 train` does this by itself when needed, or finds it shipped in ma52lib/starts/. "
+                       "Example: ma52 pretrain --profile cpu")
+    p.add_argument("--ship", action="store_true",
+                   help="train it here (even when shipped) and write it into ma52lib/starts/ as float16 with its "
+                   "provenance: the command, the run's identity, the data seed, the minutes and this machine")
+    p.add_argument("--check", action="store_true",
+                   help="verify every shipped start (its sha256 is the recorded one and it loads) and exit")
     _config_args(p)
     p.set_defaults(func=_cmd_pretrain)
 

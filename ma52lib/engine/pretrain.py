@@ -35,7 +35,9 @@ from torchvision.transforms.v2 import functional as TF
 
 from ma52lib.config import Config
 from ma52lib.data.transforms import MEAN, STD, center_crop_box, short_side_size
+from ma52lib.engine.starts import provenance_of, shipped_file, shipped_path
 from ma52lib.engine.weights import (
+    DIGEST,
     IMAGENET,
     WeightsUnavailable,
     cache_dir,
@@ -100,11 +102,13 @@ def run_name_of(ident: dict[str, Any]) -> str:
     return f"pretrain-r{ident['depth']}w{ident['width']}-{digest}"
 
 
-def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False) -> Config:
+def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False, use_shipped: bool = True) -> Config:
     """``model.pretrained`` made concrete: "synth" -> "synth:<pretraining run>", "imagenet" ->
     "imagenet:<file>@sha256:<hex>" for the models the paper ImageNet-initialises (None, random init, for the
-    others), a file -> "<path>@sha256:<hex>". With ``fetch_weights`` (a run about to start) torchvision's file
-    is downloaded when it is not cached and a missing file is an error; without, they stay without a digest.
+    others), a file -> "<path>@sha256:<hex>". A shipped start (``engine.starts``) is named with its recorded sha256
+    ("synth:<run>@sha256:<hex>") unless ``use_shipped`` is False (``ma52 pretrain --ship`` trains it here). With
+    ``fetch_weights`` (a run about to start) torchvision's file is downloaded when it is not cached and a missing
+    file is an error; without, they stay without a digest.
 
     ``model.frozen_stages`` applies to the 2-D ResNets (``FREEZABLE``); a model without one (the 3-D models,
     the transformers, I3D's inflated backbone, a model of your own) trains every layer (-1) under the same
@@ -113,7 +117,8 @@ def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False) -> Config:
     value = model.pretrained
     if value == SYNTH:
         spec = backbone_spec(cfg)
-        model = replace(model, pretrained=None if spec is None else f"{SYNTH}:{run_name_of(identity(cfg, *spec))}")
+        model = replace(model, pretrained=None if spec is None else _synth_value(run_name_of(identity(cfg, *spec)),
+                                                                                        use_shipped))
     elif value and _is_imagenet(value):
         model = replace(model, pretrained=_resolve_imagenet(cfg, fetch_weights))
     elif value and not value.startswith(f"{SYNTH}:"):
@@ -123,6 +128,13 @@ def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False) -> Config:
     if model.name not in FREEZABLE:
         model = replace(model, frozen_stages=-1)
     return cfg if model == cfg.model else replace(cfg, model=model)
+
+
+def _synth_value(run: str, use_shipped: bool) -> str:
+    """"synth:<run>", with the shipped file's recorded sha256 when the run is shipped (``engine.starts``): a
+    changed shipped file is then a new run all the way down."""
+    shipped = shipped_file(run) if use_shipped else None
+    return f"{SYNTH}:{run}" if shipped is None else f"{SYNTH}:{run}{DIGEST}{provenance_of(shipped)['sha256']}"
 
 
 def _is_imagenet(value: str) -> bool:
@@ -158,12 +170,21 @@ def start_pending(cfg: Config) -> bool:
     return bool(value) and not value.startswith(f"{SYNTH}:") and split_digest(value)[1] is None
 
 
+def _shipped(value: str) -> bool:
+    """Whether a resolved "synth:<run>" value names a shipped start (it carries the file's sha256)."""
+    return value.startswith(f"{SYNTH}:") and split_digest(value)[1] is not None
+
+
 def describe_start(cfg: Config) -> str:
     """Where a resolved config's weights start, in words, for the run's log and ``--print-config``."""
     value, name = cfg.model.pretrained, cfg.model.name
     if not value:
         return f"random initialisation ({PAPER_STARTS.get(name, 'a model of your own')})"
     path, digest = backbone_file(value), split_digest(value)[1]
+    if _shipped(value):
+        record = provenance_of(path)
+        return (f"the ImageNet analogue shipped with ma52, {path.name} (made by `{record['command']}` in "
+                f"{record['minutes']} min on {record['machine']}; sha256 {digest})")
     if value.startswith(f"{SYNTH}:"):
         return f"the ImageNet analogue, {path} (pretraining run {path.parent.name})"
     where = f"{path}, sha256 {digest}" if digest else f"{path}, not on this machine yet"
@@ -178,9 +199,10 @@ def describe_start(cfg: Config) -> str:
 
 def backbone_file(pretrained: str) -> Path:
     """The weights file a resolved ``model.pretrained`` value names ("synth:<run>", "imagenet:<file>", a path)."""
-    pretrained, _ = split_digest(pretrained)
+    pretrained, digest = split_digest(pretrained)
     if pretrained.startswith(f"{SYNTH}:"):
-        return runs_dir() / pretrained.split(":", 1)[1] / "backbone.pt"
+        run = pretrained.split(":", 1)[1]
+        return shipped_path(run) if digest else runs_dir() / run / "backbone.pt"
     if pretrained.startswith(f"{IMAGENET}:"):
         return cache_dir() / pretrained.split(":", 1)[1]
     if pretrained in (SYNTH, IMAGENET):
@@ -194,7 +216,7 @@ def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print
     value = cfg.model.pretrained
     if not value:
         return None
-    if not value.startswith(f"{SYNTH}:"):
+    if not value.startswith(f"{SYNTH}:") or _shipped(value):
         return _checked_file(value)
     path = backbone_file(value)
     spec = backbone_spec(cfg)
@@ -214,6 +236,9 @@ def _checked_file(value: str) -> Path:
     if digest is None or not path.is_file():
         raise WeightsUnavailable(f"model.pretrained={value}: {path} is not here; put the file there, or pass "
                                  "--set model.pretrained=/path/to/file (model.pretrained=none: random init)")
+    if sha256_of(path) != digest and _shipped(value):
+        raise ValueError(f"{path} is not the shipped start this run names (sha256 {sha256_of(path)[:12]}..., "
+                         f"recorded {digest[:12]}...); restore it with git, or check them all: ma52 pretrain --check")
     if sha256_of(path) != digest:
         raise ValueError(f"model.pretrained={value}: {path} has changed (sha256 {sha256_of(path)}); start a new run "
                          "with model.pretrained=imagenet or the file's path, which names the file it finds")

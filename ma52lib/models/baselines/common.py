@@ -147,7 +147,9 @@ def load_pretrained(model: nn.Module, path: str | Path, *, skip: tuple[str, ...]
     for wrapper in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
-    source = {_clean_key(k): v for k, v in state.items() if isinstance(v, Tensor)}
+    # float16 files (the shipped starts) are widened first, so that inflation divides in float32
+    source = {_clean_key(k): v.float() if v.dtype == torch.float16 else v for k, v in state.items()
+              if isinstance(v, Tensor)}
     target = model.state_dict()
     loaded: list[str] = []
     with torch.no_grad():

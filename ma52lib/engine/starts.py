@@ -1,0 +1,115 @@
+"""Starting weights built once and shipped with the repository, in ``ma52lib/starts/``.
+
+A pretraining run (``ma52 pretrain``) takes minutes of CPU and gives the same weights to every build of the same
+config, so the one the cpu book uses is made once and shipped: ``<run>.pt`` holds its backbone in float16 (half
+the bytes; the loaders read it back as float32) and ``<run>.json`` its provenance: the command that made it, the
+run's identity (everything that shapes it, hashed into the run's name), the data seed, the minutes, the machine,
+the file's sha256 and its final scores. A build that needs the run finds it here by that name and trains
+nothing; ``ma52 pretrain --ship`` makes one; ``ma52 pretrain --check`` verifies every shipped file.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ma52lib.engine.weights import sha256_of
+from ma52lib.files import atomic_write_text
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "starts"
+
+
+def shipped_path(run: str) -> Path:
+    """Where the shipped weights of pretraining run ``run`` (a folder name) are, or would be."""
+    return SHIPPED_DIR / f"{run}.pt"
+
+
+def shipped_file(run: str) -> Path | None:
+    """The shipped weights of pretraining run ``run``, or None when none is shipped."""
+    path = shipped_path(run)
+    return path if path.is_file() else None
+
+
+def provenance_of(weights: Path) -> dict[str, Any]:
+    """The provenance record shipped beside ``weights``."""
+    return json.loads(weights.with_suffix(".json").read_text())
+
+
+def shipped_starts() -> list[Path]:
+    """Every shipped weights file."""
+    return sorted(SHIPPED_DIR.glob("*.pt"))
+
+
+def ship(run_dir: Path, *, command: str) -> Path:
+    """Copy the finished pretraining run ``run_dir`` into the shipped starts as float16 with its provenance."""
+    results = json.loads((run_dir / "results.json").read_text())
+    state = torch.load(run_dir / "backbone.pt", map_location="cpu", weights_only=True)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    out = shipped_path(run_dir.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".partial")
+    torch.save(half, partial)
+    partial.replace(out)
+    record = {
+        "run": run_dir.name,
+        "what": "the ImageNet analogue: a 2-D ResNet pretrained on rendered stills of participants who are not in "
+                "MA-52-Synth (body-part segmentation and 23 joint positions; no action label)",
+        "command": command,
+        "identity": results["identity"],
+        "data_seed": results["identity"]["pretrain"]["seed"],
+        "frames": results["frames"],
+        "minutes": round((results["render_seconds"] + results["train_seconds"]) / 60, 1),
+        "machine": machine(),
+        "made": time.strftime("%Y-%m-%d"),
+        "final": results["final"],
+        "dtype": "float16",
+        "bytes": out.stat().st_size,
+        "sha256": sha256_of(out),
+    }
+    atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+    return out
+
+
+def check_shipped() -> list[str]:
+    """Problems with the shipped starts (empty when each file has its recorded sha256 and loads into its backbone)."""
+    from ma52lib.models.manet import build_resnet  # the shipped backbones are torchvision ResNets
+
+    problems = []
+    for weights in shipped_starts():
+        if not weights.with_suffix(".json").is_file():
+            problems.append(f"{weights.name}: no provenance file {weights.with_suffix('.json').name} beside it")
+            continue
+        record = provenance_of(weights)
+        digest = sha256_of(weights)
+        if digest != record["sha256"]:
+            problems.append(f"{weights.name}: sha256 {digest[:12]}... is not the recorded {record['sha256'][:12]}...")
+            continue
+        ident = record["identity"]
+        net = build_resnet(ident["depth"], ident["width"])
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        missing, unexpected = net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.")]
+        if missing or unexpected:
+            problems.append(f"{weights.name}: does not load into ResNet-{ident['depth']} width {ident['width']} "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return problems
+
+
+def machine() -> str:
+    """The CPU (or GPU) a start was made on, as /proc/cpuinfo names it, with its bf16 support."""
+    name, flags = platform.processor() or platform.machine(), ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name") and name in ("", platform.machine(), platform.processor()):
+                name = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                have = set(line.split(":", 1)[1].split())
+                flags = "AMX" if "amx_bf16" in have else "AVX512-BF16" if "avx512_bf16" in have else \
+                    "AVX512" if "avx512f" in have else "AVX2" if "avx2" in have else ""
+    return f"{name}, {torch.get_num_threads()} threads" + (f", {flags}" if flags else "")
