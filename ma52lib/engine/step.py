@@ -10,17 +10,20 @@ is finite, backward, gradient clipping, the optimiser step and, when the trainee
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from ma52lib.config import Config
-from ma52lib.engine.build import build_model_to_train, embedding_table, memory_format_of
+from ma52lib.engine.build import build_model_to_train, embedding_table, memory_format_of, without_weights
 from ma52lib.engine.evaluate import autocast
 from ma52lib.engine.optim import param_groups
+from ma52lib.engine.pretrain import resolve_pretrained
 from ma52lib.losses import JointEmbeddingLoss
+
+TIMING_LR = 1e-6  # random clips at the run's lr could drive weights to overflow (NaNs, denormals: other timings)
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -71,6 +74,13 @@ def build_trainee(cfg: Config, device: torch.device | str = "cpu") -> Trainee:
         loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
     optimizer = build_optimizer(model, cfg)
     return Trainee(model, model, loss_fn, optimizer, device, cfg.optim.clip_grad, n_frozen)
+
+
+def for_timing(cfg: Config) -> Config:
+    """``cfg`` for timing its step on random clips: frozen stages as its runs have them (its start resolved), but
+    random init (no start weights needed) and a tiny learning rate."""
+    cfg = without_weights(resolve_pretrained(cfg))
+    return replace(cfg, optim=replace(cfg.optim, lr=TIMING_LR))
 
 
 def compute_loss(loss_fn: nn.Module | None, logits: torch.Tensor, labels: torch.Tensor,
