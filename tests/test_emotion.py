@@ -140,15 +140,14 @@ def test_synthesize_emotion_tiny(tmp_path: Path) -> None:
 def _fake_run(tmp_path: Path, data_root: Path) -> Path:
     """A run folder holding an untrained smoke MANet (what load_run needs: config.json, best.pt)."""
     from ma52lib.config import make_config, save_config
-    from ma52lib.engine.build import build_model_for, embedding_table, without_weights
+    from ma52lib.engine.build import build_model_for, embedding_dim, without_weights
     from ma52lib.engine.checkpoint import save_checkpoint
 
     cfg = without_weights(make_config("smoke", {"data.root": str(data_root), "optim.batch_size": 8}))
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     save_config(cfg, run / "config.json")
-    table = embedding_table(cfg)
-    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    model = build_model_for(cfg, embedding_dim(cfg))
     save_checkpoint({"model": model.state_dict()}, run / "checkpoints" / "best.pt")
     return run
 

@@ -51,6 +51,12 @@ def embedding_table(cfg: Config) -> torch.Tensor | None:
     return label_embeddings(cfg.loss.embeddings)
 
 
+def embedding_dim(cfg: Config) -> int | None:
+    """Width D of the label embeddings the joint loss compares with (the model's embedding branch), or None."""
+    table = embedding_table(cfg)
+    return None if table is None else int(table.shape[1])
+
+
 def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
     """Keyword options for ``build_model`` from the model section of the config: the common ones, and the
     fields the model's ``facts`` say it reads."""

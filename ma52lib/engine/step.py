@@ -64,7 +64,7 @@ def build_trainee(cfg: Config, device: torch.device | str = "cpu") -> Trainee:
     Built in the order training always built them (model, loss, optimiser): the same seed gives the same weights.
     """
     device = torch.device(device)
-    table = embedding_table(cfg)
+    table = embedding_table(cfg)  # the loss's; its width sizes the model's embedding branch
     model, n_frozen = build_model_to_train(cfg, None if table is None else int(table.shape[1]))
     if cfg.runtime.channels_last:
         model = model.to(memory_format=memory_format_of(model))
