@@ -8,6 +8,13 @@ an ``nn.Module`` honouring the model contract of ``ma52lib.models``: input ``[N,
 attributes ``num_frames``, ``sampling``, ``frame_interval``, ``has_embedding`` (and ``cam_target_layer``
 / ``cam_reshape`` if you want its Grad-CAM maps).
 
+What the model *is* goes with it: ``memory_format`` (the layout its convolutions run fastest in) on the
+class, and ``build.facts = ModelFacts(...)`` on the factory (``ma52lib.models.facts``): where the paper
+would start it (the log's words for a random start), and, for a model whose backbone is a torchvision
+2-D ResNet, its (depth, width) per size (``resnet=``: ``model.pretrained=synth``/``imagenet`` then load
+start weights into ``model.backbone``) and ``freezable=True`` (``model.frozen_stages`` applies). A factory
+without facts trains from random initialisation with every layer trained.
+
 This one: a 4-layer CNN on every frame, then a 1-D convolution over time (it sees frame order, unlike
 TSN's average), max-pooled over time.
 """
@@ -16,8 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
+from ma52lib.models.facts import ModelFacts
 from ma52lib.models.heads import FramesToClip
 
 WIDTHS = {"paper": 64, "cpu": 32, "tiny": 8}
@@ -34,6 +43,7 @@ class TemporalCNN(nn.Module):
     sampling = "tsn"  # one frame per TSN segment, like TSN/TSM/MANet
     frame_interval = 1
     has_embedding = False
+    memory_format = torch.channels_last  # 2-D convolutions (the 1-D temporal one keeps its layout)
 
     def __init__(self, num_classes: int = 52, num_segments: int = 8, *, width: int = 32, dropout: float = 0.5):
         super().__init__()
@@ -68,3 +78,7 @@ def build(*, num_classes: int = 52, num_segments: int = 8, size: str = "cpu", dr
           **_: Any) -> TemporalCNN:
     """The factory ``ma52`` calls (other options, such as ``pretrained``, are ignored here)."""
     return TemporalCNN(num_classes, num_segments, width=WIDTHS.get(size, 32), dropout=dropout)
+
+
+# No ResNet backbone: "synth"/"imagenet" start weights do not apply, every layer is trained.
+build.facts = ModelFacts(paper_start="not in the paper: a model of your own")

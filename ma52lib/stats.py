@@ -66,14 +66,33 @@ class Interval:
         return f"{self.value:+.1f} [{self.low:+.1f}, {self.high:+.1f}]"
 
 
-def _macro_f1(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
-    """Macro F1 (percent) along the last axis over the classes present in ``true`` or ``pred``."""
+def _f1_per_class(true: np.ndarray, pred: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """F1 of each class ``[..., C]`` along the last axis of ``[..., N]`` arrays, and whether the class is present
+    in ``true`` or ``pred`` (an absent class has F1 0)."""
     one_t = true[..., None] == np.arange(classes)  # [..., N, C]
     one_p = pred[..., None] == np.arange(classes)
     tp = (one_t & one_p).sum(-2)
     support = one_t.sum(-2) + one_p.sum(-2)  # [..., C]: 2tp + fp + fn
     present = support > 0
-    f1 = np.where(present, 2 * tp / np.maximum(support, 1), 0.0)
+    return np.where(present, 2 * tp / np.maximum(support, 1), 0.0), present
+
+
+def macro_f1(true: np.ndarray, pred: np.ndarray, classes: int, *, over: str = "present") -> np.ndarray:
+    """Macro F1 (a fraction) along the last axis of ``[..., N]`` arrays; leading axes are batches (resamples, seeds).
+
+    ``over="present"`` averages over the classes present in ``true`` or ``pred`` (the official scoring, as
+    scikit-learn's ``f1_score`` without ``labels=``); ``over="all"`` over all ``classes``, an absent class
+    counting 0 (``f1_score(labels=range(classes), zero_division=0)``).
+    """
+    if over not in ("present", "all"):
+        raise ValueError(f"over must be 'present' or 'all', got {over!r}")
+    f1, present = _f1_per_class(true, pred, classes)
+    return f1.sum(-1) / (np.maximum(present.sum(-1), 1) if over == "present" else classes)
+
+
+def _macro_f1(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
+    """Macro F1 in percent over the present classes (as ``compute_metrics``)."""
+    f1, present = _f1_per_class(true, pred, classes)
     return 100.0 * f1.sum(-1) / np.maximum(present.sum(-1), 1)
 
 
@@ -150,8 +169,31 @@ def seed_interval(values: Sequence[float]) -> Interval | None:
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
         return None
+    if np.allclose(values, values[0], rtol=0, atol=0):  # no spread: the interval is the point (scipy would warn)
+        return Interval(float(values.mean()), float(values.mean()), float(values.mean()))
     low, high = sps.ttest_1samp(values, 0.0).confidence_interval(LEVEL)
     return Interval(float(values.mean()), float(low), float(high))
+
+
+def paired_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided paired t-test p-value of ``a`` against ``b`` (e.g. per seed); NaN when undefined (fewer than
+    two pairs, or every difference the same)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if len(d) < 2 or np.allclose(d, d[0]):
+        return float("nan")
+    return float(sps.ttest_rel(a, b).pvalue)
+
+
+def percentile_interval(samples: np.ndarray) -> tuple[float, float]:
+    """The ``LEVEL`` percentile interval of resampled values (e.g. bootstrap differences)."""
+    low, high = np.quantile(samples, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+    return float(low), float(high)
+
+
+def bootstrap_p(diffs: np.ndarray) -> float:
+    """Two-sided p-value that resampled differences ``diffs`` are centred on zero: twice the smaller tail."""
+    diffs = np.asarray(diffs)
+    return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
 
 
 def mean_interval(values: Sequence[float], *, seed: int = 0) -> Interval:

@@ -7,7 +7,7 @@ short table is printed last. ``--device cpu --size tiny`` runs the same code on 
 
 Parts:
 1. ceiling: the bf16 (and fp32) matmul rate of this device, measured in the same run;
-2. steps: the engine's training step (forward + backward + optimiser, ``ma52lib.chapters.bench``) of
+2. steps: the engine's training step (``ma52lib.engine.step.train_step``, timed by ``ma52lib.engine.measure``) of
    MANet, TSM, I3D and Video Swin at ``--size`` in bf16 + channels_last on in-memory clips: clips/s,
    frames/s and FLOP/s against the ceiling; MANet also at a larger batch and under ``torch.compile``;
 3. data: MA-52-Synth rendered at the real recordings' aspect (``--short-side`` px) in the official
@@ -31,11 +31,17 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ma52lib.chapters.bench import _config, _sync, loader_benchmark, machine_info, matmul_ceiling, step_benchmark
 from ma52lib.config import make_config
-from ma52lib.engine.build import build_model_for, embedding_table, memory_format_of
-from ma52lib.engine.evaluate import autocast
-from ma52lib.losses import JointEmbeddingLoss
+from ma52lib.engine.measure import (
+    loader_benchmark,
+    machine_info,
+    matmul_ceiling,
+    random_batch,
+    step_benchmark,
+    sync,
+    timing_config,
+)
+from ma52lib.engine.step import build_trainee, train_step
 from ma52lib.synth import synthesize
 
 MODELS = ("manet", "tsm", "i3d", "vswin")
@@ -77,41 +83,31 @@ def steps(device: torch.device, size: str, ceiling: dict[str, Any], repeats: int
 
 def manet_step(device: torch.device, size: str, batch: int, *, compile_model: bool, repeats: int,
                bf16_gflops: float) -> dict[str, Any]:
-    """MANet's training step at ``batch`` clips (AdamW, bf16 autocast, channels_last), optionally compiled."""
-    cfg = _config(size, "manet", device)
-    table = embedding_table(cfg)
+    """MANet's training step (the engine's, in bf16) at ``batch`` clips, its forward optionally compiled."""
+    cfg = timing_config(size, "manet", device)
     torch.manual_seed(0)
-    model = build_model_for(cfg, int(table.shape[1]))
-    model = model.to(device=device, memory_format=memory_format_of(model)).train()
-    loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    clips = torch.randn(batch, model.num_frames, 3, cfg.data.crop_size, cfg.data.crop_size, device=device)
-    labels = torch.randint(0, 52, (batch,), device=device)
-    forward = torch.compile(model) if compile_model else model
-
-    def step() -> None:
-        with autocast(device, True):
-            logits, emb = forward(clips, return_embedding=True)
-        loss, _ = loss_fn(logits.float(), labels, emb.float())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    trainee = build_trainee(cfg, device)  # frozen stages, joint loss, optimiser and layout as the runs
+    trainee.model.train()
+    clips, labels = random_batch(cfg, trainee, batch)
+    flops = _flops_per_step(trainee, clips, labels)  # eager, before compiling
+    if compile_model:
+        trainee.net = torch.compile(trainee.model)
 
     t0 = time.perf_counter()
-    step()  # compiles, when compiling
-    _sync(device)
+    train_step(trainee, clips, labels, bf16=True)  # compiles, when compiling
+    sync(device)
     first_s = time.perf_counter() - t0
     for _ in range(2):
-        step()
-    _sync(device)
+        train_step(trainee, clips, labels, bf16=True)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(repeats):
-        step()
-    _sync(device)
+        train_step(trainee, clips, labels, bf16=True)
+    sync(device)
     wall = (time.perf_counter() - t0) / repeats
-    flops = _flops_per_step(cfg, device, batch, table)
+    frames = trainee.model.num_frames
     row = {"model": "manet", "batch": batch, "compiled": compile_model, "first_step_s": first_s,
-           "ms_per_step": 1000 * wall, "clips_per_s": batch / wall, "frames_per_s": batch * model.num_frames / wall,
+           "ms_per_step": 1000 * wall, "clips_per_s": batch / wall, "frames_per_s": batch * frames / wall,
            "gflops": flops / wall / 1e9}
     row["fraction_of_bf16_ceiling"] = row["gflops"] / bf16_gflops
     print(f"  manet batch {batch}{' compiled' if compile_model else ''}: {row['clips_per_s']:.1f} clips/s, "
@@ -119,13 +115,10 @@ def manet_step(device: torch.device, size: str, batch: int, *, compile_model: bo
     return row
 
 
-def _flops_per_step(cfg: Any, device: torch.device, batch: int, table: Any) -> float:
-    """FLOPs of one MANet training step (forward + backward) at ``batch``, counted eagerly."""
-    model = build_model_for(cfg, int(table.shape[1])).to(device).train()
-    clips = torch.randn(batch, model.num_frames, 3, cfg.data.crop_size, cfg.data.crop_size, device=device)
-    with FlopCounterMode(display=False) as counter, autocast(device, True):
-        logits = model(clips)
-        logits.float().sum().backward()
+def _flops_per_step(trainee: Any, clips: torch.Tensor, labels: torch.Tensor) -> float:
+    """FLOPs of one training step (forward, loss, backward, optimiser), counted eagerly."""
+    with FlopCounterMode(display=False) as counter:
+        train_step(trainee, clips, labels, bf16=True)
     return float(counter.get_total_flops())
 
 

@@ -154,3 +154,21 @@ def test_other_datasets_keep_plain_keys_and_per_epoch_workers() -> None:
     loader = build_loader(make_config("smoke", {"data.num_workers": 1, "optim.batch_size": 2}), Plain(), train=False)
     assert not isinstance(loader.sampler, EpochSampler) and not loader.persistent_workers
     assert [int(i) for _, _, idx, _ in loader for i in idx] == [0, 1, 2, 3]
+
+
+def test_the_bench_times_the_engines_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """step_benchmark (also the GPU check's) calls engine.step.train_step on the trainee the runs build."""
+    from ma52lib.engine import measure
+
+    seen = []
+    real = measure.train_step
+
+    def spy(trainee, clips, labels, *, bf16):
+        seen.append((trainee.n_frozen, trainee.loss_fn is not None, bf16))
+        return real(trainee, clips, labels, bf16=bf16)
+
+    monkeypatch.setattr(measure, "train_step", spy)
+    row = measure.step_benchmark("manet", "tiny", train=True, bf16=False, channels_last=True, repeats=1, warmup=1,
+                                 device=torch.device("cpu"), ceilings={"fp32": 1.0, "bf16": None})
+    assert row["clips_per_s"] > 0 and len(seen) == 2  # the counted warm-up and one timed step
+    assert all(has_loss and not bf16 for _, has_loss, bf16 in seen)

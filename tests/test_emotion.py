@@ -7,13 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
+from ma52lib import stats
+from ma52lib.chapters import emotion as em
 from ma52lib.emotion.experiment import (
     SessionFeatures,
     _boot_scores,
     evaluate_feature_sets,
-    macro_f1,
+    format_result,
     predict_clips,
+    scores,
     session_features,
     true_labels,
 )
@@ -140,15 +144,14 @@ def test_synthesize_emotion_tiny(tmp_path: Path) -> None:
 def _fake_run(tmp_path: Path, data_root: Path) -> Path:
     """A run folder holding an untrained smoke MANet (what load_run needs: config.json, best.pt)."""
     from ma52lib.config import make_config, save_config
-    from ma52lib.engine.build import build_model_for, embedding_table, without_weights
+    from ma52lib.engine.build import build_model_for, embedding_dim, without_weights
     from ma52lib.engine.checkpoint import save_checkpoint
 
     cfg = without_weights(make_config("smoke", {"data.root": str(data_root), "optim.batch_size": 8}))
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     save_config(cfg, run / "config.json")
-    table = embedding_table(cfg)
-    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    model = build_model_for(cfg, embedding_dim(cfg))
     save_checkpoint({"model": model.state_dict()}, run / "checkpoints" / "best.pt")
     return run
 
@@ -214,7 +217,9 @@ def test_planted_signal_is_recovered(carrier: str, other: str) -> None:
     assert acc[other] < 0.55  # chance is 1/3
     comp = res.comparison(carrier, other) if (carrier, other) == ("cues", "visual") else res.comparison("fused", "cues")
     assert comp["ci_test"][0] > 0 and comp["p_test"] < 0.05
-    assert res.table().shape[0] == 3 and res.comparison_table().shape[0] == 6  # no reference set here
+    assert em.result_table(res).shape[0] == 3 and em.comparison_table(res).shape[0] == 6  # no reference set here
+    assert em.claim_table(res).loc["(c) - (a), points"].iloc[0] == "not public"
+    assert "paired differences" in format_result(res) and "paper:" in format_result(res)
     json.dumps(res.to_dict())  # JSON-ready
 
 
@@ -223,12 +228,22 @@ def test_bootstrap_macro_f1_matches_sklearn() -> None:
     y = rng.integers(0, 3, 20)
     preds = rng.integers(0, 3, (4, 20))
     preds[0] = 0  # classes never predicted count 0, as in scikit-learn
-    weights = np.stack([np.ones(20), np.bincount(rng.integers(0, 20, 20), minlength=20)])
-    out = _boot_scores(y, preds, weights, 3)
-    assert np.isclose(out["macro_f1"][0], np.mean([macro_f1(y, p, 3) for p in preds]))
+
+    def sk(true: np.ndarray, pred: np.ndarray) -> float:
+        return f1_score(true, pred, labels=[0, 1, 2], average="macro", zero_division=0)
+
+    assert np.allclose(scores(y, preds, 3)["macro_f1"], [sk(y, p) for p in preds])
+    idx = np.stack([np.arange(20), rng.integers(0, 20, 20)])  # [B, S]: the identity and one resample
+    out = _boot_scores(y, preds, idx, 3)
+    assert np.isclose(out["macro_f1"][0], np.mean([sk(y, p) for p in preds]))
     assert np.isclose(out["accuracy"][0], (preds == y).mean())
-    idx = np.repeat(np.arange(20), weights[1].astype(int))
-    assert np.isclose(out["macro_f1"][1], np.mean([macro_f1(y[idx], p[idx], 3) for p in preds]))
+    assert np.isclose(out["macro_f1"][1], np.mean([sk(y[idx[1]], p[idx[1]]) for p in preds]))
+    # The experiment counts an absent emotion as 0; the official scoring (stats' default) leaves it out.
+    only_two = np.array([0, 1, 0, 1])
+    assert stats.macro_f1(only_two, only_two, 3, over="all") == pytest.approx(2 / 3)
+    assert stats.macro_f1(only_two, only_two, 3) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="over must be"):
+        stats.macro_f1(only_two, only_two, 3, over="some")
 
 
 # ---- command line --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from ma52lib.chapters.benchmark import results_table
 from ma52lib.chapters.common import run_configs
 from ma52lib.config import make_config
-from ma52lib.engine import train as train_mod
+from ma52lib.engine import step as step_mod
 from ma52lib.engine.build import build_model_for, without_weights
 from ma52lib.engine.optim import param_groups
 from ma52lib.engine.train import TrainingError, train
@@ -116,13 +116,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, 
     cfg = tiny_cfg(tiny_root, **{"optim.epochs": 2})
     out = train(cfg, out=tmp_path / "nan", echo=None, stop_after_epoch=1)
     good = (out / "checkpoints" / "last.pt").read_bytes()
-    real = train_mod._compute_loss
+    real = step_mod.compute_loss
 
     def poisoned(*args):
         loss, parts = real(*args)
         return loss * float("nan"), parts
 
-    monkeypatch.setattr(train_mod, "_compute_loss", poisoned)
+    monkeypatch.setattr(step_mod, "compute_loss", poisoned)
     with pytest.raises(TrainingError, match="loss became nan at epoch 2"):
         train(cfg, out=out, resume=True, echo=None)
     assert (out / "checkpoints" / "last.pt").read_bytes() == good
@@ -201,14 +201,14 @@ def test_ddp_two_gloo_processes_match_one_process(tiny_root, tmp_path):
 
 
 def test_a_diverging_run_is_reported_not_fatal(tiny_root, tmp_path, monkeypatch):
-    real = train_mod._compute_loss
+    real = step_mod.compute_loss
 
     def poisoned(*args):
         loss, parts = real(*args)
         return loss * float("nan"), parts
 
     monkeypatch.setenv("MA52_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(train_mod, "_compute_loss", poisoned)
+    monkeypatch.setattr(step_mod, "compute_loss", poisoned)
     runs = run_configs({"tsn": tiny_cfg(tiny_root, **{"model.name": "tsn", "optim.epochs": 1})}, echo=lambda m: None)
     assert dict(runs) == {} and "loss became nan" in runs.failed["tsn"]
     table = results_table(runs)

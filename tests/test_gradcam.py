@@ -186,14 +186,13 @@ def test_resolve_class_accepts_ids_and_names_and_suggests() -> None:
 def run_dir(tmp_path_factory: pytest.TempPathFactory):
     """A run folder holding an untrained smoke MANet (config.json + checkpoints/best.pt), as load_run reads it."""
     from ma52lib.config import make_config, save_config
-    from ma52lib.engine.build import build_model_for, embedding_table, without_weights
+    from ma52lib.engine.build import build_model_for, embedding_dim, without_weights
     from ma52lib.engine.checkpoint import save_checkpoint
 
     out = tmp_path_factory.mktemp("run")
     cfg = without_weights(make_config("smoke", {"data.root": str(out)}))
-    table = embedding_table(cfg)
     torch.manual_seed(0)
-    model = build_model_for(cfg, None if table is None else int(table.shape[1]))
+    model = build_model_for(cfg, embedding_dim(cfg))
     (out / "checkpoints").mkdir()
     save_config(cfg, out / "config.json")
     save_checkpoint({"model": model.state_dict(), "epoch": -1, "config": {}}, out / "checkpoints" / "best.pt")

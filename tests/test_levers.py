@@ -13,7 +13,8 @@ from ma52lib.config import config_hash, make_config
 from ma52lib.engine.build import ClassSampler, EpochSampler, build_loader, build_model_for, freeze_stages
 from ma52lib.engine.checkpoint import load_checkpoint
 from ma52lib.engine.pretrain import resolve_pretrained
-from ma52lib.engine.train import build_optimizer, train
+from ma52lib.engine.step import build_optimizer
+from ma52lib.engine.train import train
 
 from tinydata import make_tiny_dataset
 

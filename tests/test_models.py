@@ -18,9 +18,11 @@ from torch import nn
 
 from ma52lib.config import make_config, run_name
 from ma52lib.engine.build import build_model_for, embedding_table, without_weights
+from ma52lib.engine.pretrain import describe_start, resolve_pretrained
 from ma52lib.engine.train import train
 from ma52lib.losses import JointEmbeddingLoss
-from ma52lib.models import ModelContractError, available_models, build_model
+from ma52lib.models import ModelContractError, available_models, build_model, model_facts
+from ma52lib.models.facts import ModelFacts
 
 from tinydata import make_tiny_dataset
 
@@ -128,3 +130,43 @@ def test_bad_model_paths_and_broken_contracts_are_named(tmp_path: Path, monkeypa
         build_model("my_models:notamodel")
     with pytest.raises(ModelContractError, match=r"return \(logits, embedding or None\)"):
         build_model("my_models:half", num_segments=4)
+
+
+# --- what a model is, said by the model -------------------------------------------------------------
+
+
+def test_every_model_declares_its_start_and_which_stages_freeze() -> None:
+    facts = {name: model_facts(name) for name in available_models()}
+    assert {n for n, f in facts.items() if f.freezable} == {"manet", "tsn", "tsm", "tin"}
+    assert {n for n, f in facts.items() if f.resnet is not None} == {"manet", "tsn", "tsm", "tin", "i3d"}
+    assert all(f.paper_start != ModelFacts().paper_start for f in facts.values())  # each says where the paper starts
+    assert facts["manet"].resnet_shape("cpu") == (18, 32) and facts["i3d"].resnet_shape("tiny", width=16) == (10, 16)
+    assert facts["c3d"].resnet_shape("cpu") is None
+    with pytest.raises(ValueError, match="unknown size 'huge'"):
+        facts["tsm"].resnet_shape("huge")
+
+
+def test_a_model_of_your_own_declares_its_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = model_facts("examples.temporal_cnn:build")
+    assert example.resnet is None and not example.freezable and "not in the paper" in example.paper_start
+    cfg = resolve_pretrained(make_config("cpu", {"model.name": "examples.temporal_cnn:build"}))
+    assert cfg.model.pretrained is None and cfg.model.frozen_stages == -1  # no ResNet: random init, all trained
+    assert "not in the paper" in describe_start(cfg)
+    (tmp_path / "resnet_models.py").write_text(
+        "from ma52lib.models import MANet\n"
+        "from ma52lib.models.facts import ModelFacts\n"
+        "def tsn_like(**kw):\n    return MANet(se=False, tsm=False, embedding=False, **kw)\n"
+        "tsn_like.facts = ModelFacts(resnet={'cpu': (18, 32)}, freezable=True, paper_start='mine')\n"
+        "def undeclared(**kw):\n    return MANet(**kw)\n"
+        "def wrong(**kw):\n    return MANet(**kw)\n"
+        "wrong.facts = {'freezable': True}\n")
+    monkeypatch.chdir(tmp_path)
+    mine = resolve_pretrained(make_config("cpu", {"model.name": "resnet_models:tsn_like", "loss.weight": 0.0}))
+    assert mine.model.pretrained.startswith("synth:pretrain-r18w32-") and mine.model.frozen_stages == 2
+    assert mine.model.pretrained == resolve_pretrained(make_config("cpu", {"model.name": "tsn"})).model.pretrained
+    undeclared = resolve_pretrained(make_config("cpu", {"model.name": "resnet_models:undeclared"}))
+    assert undeclared.model.pretrained is None and undeclared.model.frozen_stages == -1
+    with pytest.raises(ModelContractError, match="must be a ma52lib.models.facts.ModelFacts, got dict"):
+        model_facts("resnet_models:wrong")
+    with pytest.raises(ValueError, match="unknown field"):
+        ModelFacts(options=("colour",))

@@ -147,3 +147,20 @@ def test_configs_of_runs_made_before_precision_existed_still_load() -> None:
     assert from_dict(raw).runtime.precision == "fp32"
     with pytest.raises(ValueError, match="runtime.precision"):
         make_config("cpu", {"runtime.bf16": "false"})
+
+
+def test_the_model_probe_times_the_runs_own_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe steps the trainee a run builds: frozen stages, joint loss and the profile's optimiser."""
+    seen = []
+    real = P.train_step
+
+    def spy(trainee, clips, labels, *, bf16):
+        seen.append((trainee.n_frozen > 0, trainee.loss_fn is not None, type(trainee.optimizer).__name__, bf16))
+        return real(trainee, clips, labels, bf16=bf16)
+
+    monkeypatch.setattr(P, "train_step", spy)
+    before = torch.random.get_rng_state()
+    P.model_probe(make_config("cpu", {"model.size": "tiny", "model.num_segments": 2, "optim.batch_size": 2,
+                                      "data.crop_size": 32, "data.short_side": 36}))
+    assert set(seen) == {(True, True, "AdamW", False), (True, True, "AdamW", True)}
+    assert torch.equal(torch.random.get_rng_state(), before)  # the run's random stream is untouched

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from ma52lib import stats
 from ma52lib.labels import NUM_CLASSES
@@ -104,3 +105,15 @@ def test_order_accuracy_of_reversed_pairs() -> None:
     assert stats.order_interval(tied, labels, pairs).value == pytest.approx(50.0)
     with pytest.raises(ValueError, match="no clip"):
         stats.order_interval(perfect[-5:], labels[-5:], pairs)
+
+
+def test_paired_p_bootstrap_p_and_percentile_interval() -> None:
+    assert stats.paired_p([0.6, 0.7, 0.65], [0.5, 0.55, 0.6]) == pytest.approx(
+        sps.ttest_rel([0.6, 0.7, 0.65], [0.5, 0.55, 0.6]).pvalue)
+    assert np.isnan(stats.paired_p([0.6], [0.5])) and np.isnan(stats.paired_p([0.6, 0.7], [0.5, 0.6]))
+    assert stats.bootstrap_p(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(0.5)
+    assert stats.bootstrap_p(np.ones(10)) == 0.0
+    low, high = stats.percentile_interval(np.arange(1001.0))
+    assert (low, high) == pytest.approx((25.0, 975.0))
+    same = stats.seed_interval([0.5, 0.5, 0.5])  # no spread: the point, without scipy's warning
+    assert (same.value, same.low, same.high) == (0.5, 0.5, 0.5)

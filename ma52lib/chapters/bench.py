@@ -4,8 +4,8 @@ Measured in one run, so ratios compare like with like:
 
 1. ceilings: fp32 and bf16 matmul GFLOP/s (bf16 runs on AMX or AVX512-BF16 where the CPU has them,
    and is emulated, 10-30x slower, elsewhere), and the precision ``runtime.precision=auto`` picks here;
-2. training steps (forward + backward + optimiser, exactly the engine's step) and inference of MANet
-   and two baselines (TSM, I3D): clips/s and achieved FLOP/s (``torch.utils.flop_counter``) as a
+2. training steps (the engine's own ``engine.step.train_step``, measured by ``engine.measure``) and
+   inference of MANet and two baselines (TSM, I3D): clips/s and achieved FLOP/s (``torch.utils.flop_counter``) as a
    fraction of the ceiling of the step's precision, in the chosen precision (channels_last and
    contiguous) and one row in the other precision;
 3. the data path: clips/s of the loader alone at 0, 1, 2 workers against the model's training rate,
@@ -19,10 +19,8 @@ Every time is a median over repeats; the load average before and after and the C
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,26 +29,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
-from ma52lib.config import Config, make_config, set_field
-from ma52lib.engine.build import (
-    build_dataset,
-    build_loader,
-    build_model_for,
-    build_model_to_train,
-    embedding_table,
-    memory_format_of,
-    without_weights,
+from ma52lib.engine.measure import (
+    loader_benchmark,
+    machine_info,
+    matmul_ceiling,
+    step_benchmark,
+    timing_config,
+    train_loop_benchmark,
 )
-from ma52lib.engine.evaluate import autocast
-from ma52lib.engine.optim import param_groups
 from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
-from ma52lib.engine.pretrain import resolve_pretrained
 from ma52lib.files import atomic_write_text
-from ma52lib.losses import JointEmbeddingLoss
 from ma52lib.synth import synthesize
 
 BENCH_VERSION = 1
@@ -91,144 +81,7 @@ def default_bench_path() -> Path:
     return generated_dir() / "bench.json"
 
 
-# --- machine ----------------------------------------------------------------------------------------
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """CPU model, cores, ISA flags that matter for bf16, torch version, and the accelerator if any."""
-    flags: set[str] = set()
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    info = {
-        "cpu": model,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "amx_bf16": "amx_bf16" in flags,
-        "avx512_bf16": "avx512_bf16" in flags,
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def _median_time(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device) -> tuple[float, float]:
-    """Median wall seconds and median process CPU seconds of ``fn`` over ``repeats`` calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        _sync(device)
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    return statistics.median(walls), statistics.median(cpus)
-
-
-def matmul_ceiling(dtype: torch.dtype, sizes: tuple[int, ...], *, repeats: int = 5,
-                   device: torch.device | None = None) -> dict[str, Any]:
-    """Best over ``sizes`` of the median GFLOP/s of an n x n x n matmul in ``dtype`` (CPU by default)."""
-    device = device or torch.device("cpu")
-    per_size = {}
-    for n in sizes:
-        a = torch.randn(n, n, device=device).to(dtype)
-        b = torch.randn(n, n, device=device).to(dtype)
-        wall, _ = _median_time(lambda a=a, b=b: torch.mm(a, b), repeats, 2, device)
-        per_size[str(n)] = 2 * n**3 / wall / 1e9
-    return {"gflops": max(per_size.values()), "per_size": per_size}
-
-
 # --- model steps ------------------------------------------------------------------------------------
-
-
-def _config(size: str, model_name: str, device: torch.device) -> Config:
-    """The config whose model and input a step of ``size`` uses (``tiny``: smoke profile, 4 segments)."""
-    profile = {"tiny": "smoke", "cpu": "cpu", "paper": "paper"}[size]
-    over: dict[str, Any] = {"model.name": model_name, "runtime.device": device.type}
-    if model_name != "manet":
-        over["loss.weight"] = 0.0  # baselines train with plain CE, as in the benchmark
-    if size == "tiny":
-        over.update({"model.num_segments": 4, "optim.batch_size": 2})
-    elif size == "paper" and device.type == "cpu":
-        # Rates are per clip, so a smaller batch measures the same thing: a 10-clip ResNet-50 step
-        # at 224 px would keep ~10 GB of activations on a machine that may have little to spare.
-        over["optim.batch_size"] = 2
-    # Timings: random init, no pretraining run needed; the profile's frozen stages where its runs freeze them.
-    return without_weights(resolve_pretrained(make_config(profile, over)))
-
-
-def step_benchmark(model_name: str, size: str, *, train: bool, bf16: bool, channels_last: bool, repeats: int,
-                   warmup: int, device: torch.device, ceilings: dict[str, float | None]) -> dict[str, Any]:
-    """Time the engine's training step (or a forward in eval mode) of ``model_name`` at ``size``."""
-    cfg = _config(size, model_name, device)
-    table = embedding_table(cfg)
-    torch.manual_seed(0)
-    model, _ = build_model_to_train(cfg, None if table is None else int(table.shape[1]))  # frozen stages too
-    if channels_last:
-        model = model.to(memory_format=memory_format_of(model))
-    model.to(device)
-    batch, frames, px = cfg.optim.batch_size, model.num_frames, cfg.data.crop_size
-    clips = torch.randn(batch, frames, 3, px, px, device=device)  # [N, T, 3, H, W]
-    labels = torch.randint(0, 52, (batch,), device=device)
-    loss_fn = None
-    if table is not None and model.has_embedding:
-        loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
-    # The engine's parameter groups at a tiny lr: random clips must not drive the weights to
-    # overflow (NaNs and denormals would change the timings).
-    optimizer = torch.optim.SGD(param_groups(model, replace(cfg.optim, lr=1e-6)), lr=1e-6,
-                                momentum=cfg.optim.momentum)
-
-    def train_step() -> None:
-        # The body of engine.train._train_one_epoch, minus logging.
-        with autocast(device, bf16):
-            logits, emb = model(clips, return_embedding=True)
-        if loss_fn is None:
-            loss = nn.functional.cross_entropy(logits.float(), labels)
-        else:
-            loss, _ = loss_fn(logits.float(), labels, None if emb is None else emb.float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.clip_grad:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-        optimizer.step()
-
-    @torch.no_grad()
-    def infer_step() -> None:
-        with autocast(device, bf16):
-            model(clips)
-
-    model.train(train)
-    step = train_step if train else infer_step
-    with FlopCounterMode(display=False) as counter:
-        step()  # also the first warm-up call
-    flops = counter.get_total_flops()
-    wall, cpu = _median_time(step, repeats, max(0, warmup - 1), device)
-    threads = torch.get_num_threads() if device.type == "cpu" else 1
-    gflops = flops / wall / 1e9
-    return {
-        "model": model_name, "size": size, "mode": "train" if train else "infer", "bf16": bf16,
-        "channels_last": channels_last, "batch": batch, "frames": frames, "pixels": px,
-        "ms_per_step": 1000 * wall, "cpu_ms_per_step": 1000 * cpu,
-        "cpu_util": cpu / (wall * threads) if device.type == "cpu" else None,
-        "clips_per_s": batch / wall, "gflop_per_step": flops / 1e9, "gflops": gflops,
-        # Against the ceiling of the precision the step ran in (fp32 work cannot use bf16 units); None
-        # for emulated bf16, whose matmul "ceiling" is no ceiling of anything.
-        "fraction_of_ceiling": gflops / ceiling if (ceiling := ceilings["bf16" if bf16 else "fp32"]) else None,
-    }
 
 
 def _step_variants(size: str, device: torch.device, bf16: bool) -> list[tuple[str, bool, bool, bool]]:
@@ -245,111 +98,6 @@ def _step_variants(size: str, device: torch.device, bf16: bool) -> list[tuple[st
     for name in BASELINES:
         rows += [(name, True, bf16, True), (name, False, bf16, True)]
     return rows
-
-
-# --- data path --------------------------------------------------------------------------------------
-
-
-def _warm_cache(ds) -> float:
-    """Read every clip once so the frame cache holds the split; returns the seconds it took."""
-    t0 = time.perf_counter()
-    for i in range(len(ds)):
-        ds[i]
-    return time.perf_counter() - t0
-
-
-def loader_benchmark(data_root: Path, size: str, workers: int, *, batches: int,
-                     device: torch.device, cache: bool = False) -> dict[str, Any]:
-    """Clips/s of the training loader alone (decode + sample + transform + collate) with ``workers``;
-    ``cache``: from the warm in-memory frame cache instead (sample + transform + collate)."""
-    cfg = _config(size, "manet", device)
-    cfg = _with(cfg, {"data.num_workers": workers, "data.cache": cache})
-    model = build_model_for(cfg)
-    ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)
-    warm_s = _warm_cache(ds) if cache else None
-    loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
-    t0 = time.perf_counter()
-    it = iter(loader)
-    seen, first_at = 0, None
-    for i in range(batches + 1):
-        try:
-            clips, labels, _, _ = next(it)
-        except StopIteration:
-            loader.sampler.set_epoch(loader.sampler.epoch + 1)
-            it = iter(loader)
-            clips, labels, _, _ = next(it)
-        if i == 0:  # worker start-up and the first batch are reported apart
-            first_at = time.perf_counter()
-            continue
-        seen += len(labels)
-    wall = time.perf_counter() - first_at
-    del it, loader
-    return {"workers": workers, "cache": cache, "cache_fill_s": warm_s, "clips_per_s": seen / wall,
-            "first_batch_s": first_at - t0, "batch": cfg.optim.batch_size, "short_side": cfg.data.short_side,
-            "crop": cfg.data.crop_size}
-
-
-def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int, *, steps: int,
-                         device: torch.device, cache: bool = False, bf16: bool = False) -> dict[str, Any]:
-    """The real training loop (loader + step) for ``steps`` steps: clips/s and data-wait fraction
-    (``cache``: clips from the warm frame cache, as the cpu profile trains after its first epoch)."""
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        cfg = _with(_config(size, "manet", device), {"data.num_workers": workers, "data.cache": cache})
-        table = embedding_table(cfg)
-        torch.manual_seed(0)
-        model, _ = build_model_to_train(cfg, int(table.shape[1]))
-        model = model.to(memory_format=torch.channels_last).to(device)
-        loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        ds = build_dataset(cfg, data_root, cfg.data.train_split, model, train=True)
-        if cache:
-            _warm_cache(ds)
-        loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
-        model.train()
-        wait = busy = 0.0
-        done = 0
-        epoch = 0
-        it = iter(loader)
-        t_fetch = time.perf_counter()
-        while done < steps + 1:
-            try:
-                clips, labels, _, _ = next(it)
-            except StopIteration:
-                epoch += 1
-                loader.sampler.set_epoch(epoch)
-                it = iter(loader)
-                continue
-            t_got = time.perf_counter()
-            clips = clips.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            with autocast(device, bf16):
-                logits, emb = model(clips, return_embedding=True)
-            loss, _ = loss_fn(logits.float(), labels, emb.float())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 20.0)
-            optimizer.step()
-            _sync(device)
-            t_end = time.perf_counter()
-            if done > 0:  # the first step pays for worker start-up and warm-up
-                wait += t_got - t_fetch
-                busy += t_end - t_got
-            done += 1
-            t_fetch = time.perf_counter()
-        del it, loader
-    finally:
-        torch.set_num_threads(old_threads)
-    total = wait + busy
-    return {"workers": workers, "threads": threads, "cache": cache, "steps": steps,
-            "clips_per_s": steps * cfg.optim.batch_size / total, "data_wait_fraction": wait / total}
-
-
-def _with(cfg: Config, overrides: dict[str, Any]) -> Config:
-    for key, value in overrides.items():
-        cfg = set_field(cfg, key, value)
-    return cfg
 
 
 # --- end to end -------------------------------------------------------------------------------------
@@ -448,7 +196,7 @@ def _mode(mode: str, sizes: tuple[str, ...] | None, workers: tuple[int, ...] | N
 
 def _precision(size: str, dev: torch.device, say: Callable[[str], None]) -> dict[str, Any]:
     """What ``runtime.precision=auto`` picks on this machine for MANet at ``size``, and a probe behind it."""
-    cfg = _config(size, "manet", dev)
+    cfg = timing_config(size, "manet", dev)
     _, choice = resolve(cfg)
     row: dict[str, Any] = {"used": choice.precision, "reason": choice.reason, "native_bf16": native_bf16()}
     if dev.type == "cpu":

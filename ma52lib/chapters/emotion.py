@@ -1,18 +1,32 @@
-"""The emotion chapter: the generative assumptions, the sessions per split, and cue frequencies per state.
+"""The emotion chapter: the generative assumptions, the sessions per split, cue frequencies per state, and the
+experiment's results as tables.
 
-The experiment itself is library code (``ma52lib.emotion``); this module lays its inputs and outputs
-out as the chapter shows them.
+The experiment itself is library code (``ma52lib.emotion``, computing with ``ma52lib.stats``); this module lays
+its inputs and outputs out as the chapter shows them.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ma52lib.emotion import EMOTIONS, Session, assumptions
-from ma52lib.emotion.experiment import EmotionResult
+from ma52lib import stats
+from ma52lib.chapters.common import NOT_PUBLIC
+from ma52lib.emotion import CUE_GROUPS, EMOTIONS, ClipOutputs, Session, assumptions
+from ma52lib.emotion.experiment import (
+    METRICS,
+    SET_SHORT,
+    SET_TITLES,
+    EmotionResult,
+    ci_text,
+    p_text,
+    pct,
+)
+
+METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
 
 
 def rate_table() -> pd.DataFrame:
@@ -51,6 +65,71 @@ def cue_figure(freq: pd.DataFrame, *, seed: int = 0) -> sns.FacetGrid:
     return g
 
 
+def cue_frequencies(sessions: Sequence[Session], *, labels: dict[str, int] | None = None,
+                    clips: ClipOutputs | None = None, groups: dict[str, Sequence[int]] | None = None) -> pd.DataFrame:
+    """Long DataFrame: per session and cue group, the fraction of clips in the group.
+
+    ``source`` is "annotated" (from ``labels``) and/or "MANet" (the mean predicted probability mass of the
+    group over the session's clips, from ``clips``).
+    """
+    groups = dict(groups or CUE_GROUPS)
+    row = {cid: i for i, cid in enumerate(clips.ids)} if clips is not None else {}
+    records = []
+    for s in sessions:
+        for group, ids in groups.items():
+            ids = set(ids)
+            base = {"session": s.session, "split": s.split, "emotion": s.emotion, "group": group}
+            known = [labels[c] for c in s.clips if labels is not None and c in labels]
+            if known:
+                records.append({**base, "source": "annotated", "fraction": float(np.mean([y in ids for y in known]))})
+            idx = [row[c] for c in s.clips if c in row]
+            if idx:
+                mass = clips.probs[idx][:, sorted(ids)].sum(1).mean()
+                records.append({**base, "source": "MANet", "fraction": float(mass)})
+    return pd.DataFrame.from_records(records, columns=["session", "split", "emotion", "group", "source", "fraction"])
+
+
+def result_table(result: EmotionResult) -> pd.DataFrame:
+    """Percent: one row per feature set (mean over seeds, 95% CI over seeds and over test sessions)."""
+    rows = []
+    for name in result.summary:
+        row: dict[str, Any] = {"feature set": SET_TITLES.get(name, name), "dims": result.dims[name]}
+        for metric in METRICS:
+            s, title = result.summary[name][metric], METRIC_TITLES[metric]
+            row[f"{title} %"] = pct(s["mean"])
+            row[f"{title} 95% CI (seeds)"] = ci_text(s["ci_seeds"])
+            row[f"{title} 95% CI (test sessions)"] = ci_text(s["ci_test"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("feature set")
+
+
+def comparison_table(result: EmotionResult) -> pd.DataFrame:
+    """Percentage points: paired differences between feature sets with both kinds of test."""
+    rows = [{"comparison": f"{SET_SHORT[c['a']]} - {SET_SHORT[c['b']]}", "metric": METRIC_TITLES[c["metric"]],
+             "difference (points)": pct(c["diff"]), "95% CI (seeds)": ci_text(c["ci_seeds"]),
+             "paired t-test p (seeds)": p_text(c["p_seeds"]), "95% CI (test sessions)": ci_text(c["ci_test"]),
+             "bootstrap p (test sessions)": p_text(c["p_test"])} for c in result.comparisons]
+    return pd.DataFrame(rows).set_index(["comparison", "metric"])
+
+
+def claim_table(result: EmotionResult) -> pd.DataFrame:
+    """The paper's claim beside ours (percent): the paper's MA-52-Pro numbers are not public."""
+    c = result.comparison("fused", "visual", "accuracy")
+    effect = stats.verdict(stats.Interval(100 * c["diff"], 100 * c["ci_test"][0], 100 * c["ci_test"][1]))
+    ours_direction = {stats.SUPPORTED: "yes", stats.CONTRADICTED: "no (worse)"}.get(effect,
+                                                                                   "not settled (CI includes 0)")
+    ours = "ours (MA-52-Synth emotion)"
+    rows = [
+        {"quantity": "accuracy, visual only (a)", "paper (MA-52-Pro)": NOT_PUBLIC,
+         ours: pct(result.summary["visual"]["accuracy"]["mean"])},
+        {"quantity": "accuracy, visual + micro-action cues (c)", "paper (MA-52-Pro)": NOT_PUBLIC,
+         ours: pct(result.summary["fused"]["accuracy"]["mean"])},
+        {"quantity": "(c) - (a), points", "paper (MA-52-Pro)": NOT_PUBLIC,
+         ours: f"{pct(c['diff']):+.1f} {ci_text(c['ci_test'])}"},
+        {"quantity": "micro-action cues improve emotion recognition", "paper (MA-52-Pro)": "yes (claimed)",
+         ours: ours_direction},
+    ]
+    return pd.DataFrame(rows).set_index("quantity")
 
 
 def emotion_evidence(result: EmotionResult) -> dict[str, object]:
@@ -62,4 +141,5 @@ def emotion_evidence(result: EmotionResult) -> dict[str, object]:
             "seeds": result.n_seeds}
 
 
-__all__ = ["cue_figure", "emotion_evidence", "rate_table", "session_table", "style_table"]
+__all__ = ["claim_table", "comparison_table", "cue_figure", "cue_frequencies", "emotion_evidence", "rate_table",
+           "result_table", "session_table", "style_table"]

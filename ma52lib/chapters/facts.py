@@ -19,7 +19,7 @@ from ma52lib.chapters.common import SEEDS, class_counts
 from ma52lib.config import DEPARTURES, Config, make_config
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
-from ma52lib.models.manet import MANET_SIZES
+from ma52lib.models import model_facts
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth import split_counts
 
@@ -84,8 +84,8 @@ def _input(cfg: Config) -> str:
 
 
 def _size(cfg: Config) -> str:
-    depth, width = MANET_SIZES[cfg.model.size]
-    return f"{cfg.model.size} (MANet: ResNet-{cfg.model.depth or depth}, width {cfg.model.width or width})"
+    depth, width = model_facts("manet").resnet_shape(cfg.model.size, cfg.model.depth, cfg.model.width)
+    return f"{cfg.model.size} (MANet: ResNet-{depth}, width {width})"
 
 
 # One row per recipe fact: (what, the config fields it reads, how it reads them); "seeds" is the book's

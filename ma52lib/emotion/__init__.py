@@ -12,8 +12,6 @@ from ma52lib.emotion.experiment import (
     ClipOutputs,
     EmotionResult,
     SessionFeatures,
-    claim_table,
-    cue_frequencies,
     evaluate_feature_sets,
     format_result,
     manet_config,
@@ -47,7 +45,7 @@ from ma52lib.emotion.sessions import (
 __all__ = [
     "CUE_GROUPS", "EMOTIONS", "EMOTION_PROFILES", "FEATURE_SETS", "LABELS_FILE", "PAPER_CLAIM", "RATE_FACTORS",
     "STYLES", "ClipOutputs", "EmotionLabelError", "EmotionResult", "Session", "SessionFeatures", "assumptions",
-    "claim_table", "class_distribution", "cue_frequencies", "emotion_profile_for", "evaluate_feature_sets",
+    "class_distribution", "emotion_profile_for", "evaluate_feature_sets",
     "format_result", "load_sessions", "manet_config", "manet_run_for", "predict_clips", "read_emotion_labels",
     "run_emotion_experiment", "session_features", "synthesize_emotion", "true_labels", "verdict",
     "write_emotion_labels",

@@ -28,16 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from ma52lib import stats
 from ma52lib.config import Config, make_config
 from ma52lib.data.lists import labels_path, read_list
 from ma52lib.emotion.labels import EMOTIONS, SPLITS, Session, clip_id, load_sessions, sessions_of
-from ma52lib.emotion.sessions import CUE_GROUPS
 from ma52lib.engine.run import LoadedRun, load_run, predict_split
 from ma52lib.engine.train import train
 from ma52lib.labels import NUM_CLASSES
 
-# scikit-learn, scipy and pandas are imported inside the functions that fit, test or tabulate: together
-# they take seconds to import, and every `ma52` command imports this module to register `ma52 emotion`.
+# The statistics are ``ma52lib.stats``'s (scipy); the tables the book shows are ``ma52lib.chapters.emotion``'s.
 
 FEATURE_SETS: tuple[str, ...] = ("visual", "cues", "fused")
 # Reference set where clip labels exist: the annotated micro-actions instead of MANet's (a perfect
@@ -50,11 +49,10 @@ SET_SHORT = {"visual": "(a)", "cues": "(b)", "fused": "(c)", REFERENCE_SET: "(re
 COMPARISONS: tuple[tuple[str, str], ...] = (("fused", "visual"), ("fused", "cues"), ("cues", "visual"),
                                             ("cues", REFERENCE_SET))
 METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
-METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
 
+# The hypothesis the experiment tests (printed by `ma52 emotion`, stored in its JSON, shown by the chapter).
 PAPER_CLAIM = ("MA-52-Pro (emotion labels on MA-52 interviews): adding micro-action cues improves emotion "
                "recognition. Class set, protocol and numbers are not public.")
-NOT_PUBLIC = "not public"
 
 
 # ---- per-clip outputs of a MANet run ---------------------------------------------------------------
@@ -144,7 +142,7 @@ def session_features(sessions: Sequence[Session], clips: ClipOutputs, *,
 # ---- classification and statistics -------------------------------------------------------------------
 def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """Standardised multinomial logistic regression (C=1, never tuned): predicted class per test row."""
-    from sklearn.linear_model import LogisticRegression  # see the note on imports at the top
+    from sklearn.linear_model import LogisticRegression  # imported where it fits: seconds, for `ma52 emotion` only
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -155,43 +153,21 @@ def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
     return model.predict(x_test)
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
-    """Macro-F1 over all ``num_classes`` classes, scikit-learn semantics (a class never seen nor predicted counts 0)."""
-    from sklearn.metrics import f1_score  # see the note on imports at the top
-
-    return float(f1_score(y_true, y_pred, labels=list(range(num_classes)), average="macro", zero_division=0))
-
-
-def _boot_scores(y: np.ndarray, preds: np.ndarray, weights: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """Seed-averaged accuracy and macro-F1 [B] of preds [n_seeds, S] under resampling counts weights [B, S]."""
-    onehot_y = np.eye(k)[y]  # [S, K]
-    onehot_p = np.eye(k)[preds]  # [n_seeds, S, K]
-    n = weights.sum(1)  # [B]
-    acc = np.einsum("bi,si->sb", weights, (preds == y[None]).astype(np.float64)) / n  # [n_seeds, B]
-    tp = np.einsum("bi,sik,ik->sbk", weights, onehot_p, onehot_y)
-    denom = np.einsum("bi,sik->sbk", weights, onehot_p) + np.einsum("bi,ik->bk", weights, onehot_y)[None]
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0).mean(-1)  # [n_seeds, B]
-    return {"accuracy": acc.mean(0), "macro_f1": f1.mean(0)}
+def scores(y: np.ndarray, pred: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Accuracy and macro-F1 (fractions; over all ``k`` emotions, an absent one counting 0) along the last axis of
+    predictions ``[..., S]`` against labels ``[..., S]`` (or ``[S]``); leading axes are seeds and resamples."""
+    return {"accuracy": (pred == y).mean(-1), "macro_f1": stats.macro_f1(y, pred, k, over="all")}
 
 
-def _t_interval(values: np.ndarray) -> list[float]:
-    """95% t-interval of the mean of ``values`` (NaN with fewer than two values)."""
-    from scipy import stats  # see the note on imports at the top
-
-    if len(values) < 2:
-        return [math.nan, math.nan]
-    half = float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
-    return [float(np.mean(values)) - half, float(np.mean(values)) + half]
+def _boot_scores(y: np.ndarray, preds: np.ndarray, idx: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Seed-averaged scores ``[B]`` of preds ``[n_seeds, S]`` on the test-session resamples ``idx [B, S]``."""
+    return {metric: values.mean(0) for metric, values in scores(y[idx], preds[:, idx], k).items()}
 
 
-def _paired_t(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided paired t-test p-value; NaN when undefined (one seed, or identical differences)."""
-    from scipy import stats  # see the note on imports at the top
-
-    d = a - b
-    if len(d) < 2 or np.allclose(d, d[0]):
-        return math.nan
-    return float(stats.ttest_rel(a, b).pvalue)
+def _ci(values: np.ndarray) -> list[float]:
+    """95% t-interval over seeds as a list (NaN with fewer than two seeds)."""
+    interval = stats.seed_interval(values)
+    return [math.nan, math.nan] if interval is None else [interval.low, interval.high]
 
 
 @dataclass
@@ -210,39 +186,6 @@ class EmotionResult:
     info: dict[str, Any] = field(default_factory=dict)  # run, data, MANet's clip accuracy...
     clip_outputs: dict[str, ClipOutputs] = field(default_factory=dict, repr=False)  # per split; not in to_dict
 
-    def table(self):
-        """DataFrame, percent: one row per feature set (mean over seeds, 95% CI over seeds and over test sessions)."""
-        import pandas as pd  # see the note on imports at the top
-
-        rows = []
-        for name in self.summary:
-            row: dict[str, Any] = {"feature set": SET_TITLES.get(name, name), "dims": self.dims[name]}
-            for metric in METRICS:
-                s = self.summary[name][metric]
-                title = METRIC_TITLES[metric]
-                row[f"{title} %"] = _pct(s["mean"])
-                row[f"{title} 95% CI (seeds)"] = _ci(s["ci_seeds"])
-                row[f"{title} 95% CI (test sessions)"] = _ci(s["ci_test"])
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("feature set")
-
-    def comparison_table(self):
-        """DataFrame, percentage points: paired differences between feature sets with both kinds of test."""
-        import pandas as pd  # see the note on imports at the top
-
-        rows = []
-        for c in self.comparisons:
-            rows.append({
-                "comparison": f"{SET_SHORT[c['a']]} - {SET_SHORT[c['b']]}",
-                "metric": METRIC_TITLES[c["metric"]],
-                "difference (points)": _pct(c["diff"]),
-                "95% CI (seeds)": _ci(c["ci_seeds"]),
-                "paired t-test p (seeds)": _p(c["p_seeds"]),
-                "95% CI (test sessions)": _ci(c["ci_test"]),
-                "bootstrap p (test sessions)": _p(c["p_test"]),
-            })
-        return pd.DataFrame(rows).set_index(["comparison", "metric"])
-
     def comparison(self, a: str, b: str, metric: str = "accuracy") -> dict[str, Any]:
         """The paired comparison ``a - b`` on ``metric``."""
         for c in self.comparisons:
@@ -260,18 +203,6 @@ class EmotionResult:
         }
 
 
-def _pct(x: float) -> float:
-    return math.nan if math.isnan(x) else round(100 * x, 1) + 0.0  # + 0.0: no "-0.0" in tables
-
-
-def _ci(ci: Sequence[float]) -> str:
-    return "n/a" if any(math.isnan(v) for v in ci) else f"[{_pct(ci[0]):.1f}, {_pct(ci[1]):.1f}]"
-
-
-def _p(p: float) -> str:
-    return "n/a" if math.isnan(p) else (f"{p:.3f}" if p >= 0.001 else "<0.001")
-
-
 def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_seeds: int = 5, seed: int = 0,
                           n_boot: int = 2000, sets: Sequence[str] | None = None) -> EmotionResult:
     """Fit and score each feature set over ``n_seeds`` bootstraps of the train sessions; summarise and compare."""
@@ -287,34 +218,20 @@ def evaluate_feature_sets(train: SessionFeatures, test: SessionFeatures, *, n_se
         raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
     names = list(sets or [s for s in (*FEATURE_SETS, REFERENCE_SET) if s in train.sets and s in test.sets])
     preds = _bootstrap_predictions(train, test, names, present, n_seeds=n_seeds, seed=seed)
-    scores: dict[str, dict[str, list[float]]] = {}
-    for name in names:
-        p = preds[name]
-        scores[name] = {
-            "accuracy": [float((row == test.y).mean()) for row in p],
-            "macro_f1": [macro_f1(test.y, row, k) for row in p],
-        }
+    per_seed = {name: {m: [float(v) for v in values] for m, values in scores(test.y, preds[name], k).items()}
+                for name in names}
     # Test-session bootstrap: the same resamples for every set, so differences are paired.
-    brng = np.random.default_rng([seed, 0xB007])
-    weights = np.stack([np.bincount(brng.integers(0, len(test), len(test)), minlength=len(test))
-                        for _ in range(n_boot)]).astype(np.float64)  # [B, S]
-    boot = {name: _boot_scores(test.y, preds[name], weights, k) for name in names}
-
-    summary = {
-        name: {
-            metric: {
-                "mean": float(np.mean(scores[name][metric])),
-                "ci_seeds": _t_interval(np.asarray(scores[name][metric])),
-                "ci_test": [float(v) for v in np.quantile(boot[name][metric], [0.025, 0.975])],
-            }
-            for metric in METRICS
-        }
-        for name in names
-    }
+    idx = np.random.default_rng([seed, 0xB007]).integers(0, len(test), (n_boot, len(test)))  # [B, S]
+    boot = {name: _boot_scores(test.y, preds[name], idx, k) for name in names}
+    summary = {name: {metric: {"mean": float(np.mean(per_seed[name][metric])),
+                               "ci_seeds": _ci(np.asarray(per_seed[name][metric])),
+                               "ci_test": list(stats.percentile_interval(boot[name][metric]))}
+                      for metric in METRICS}
+               for name in names}
     return EmotionResult(
         emotions=train.emotions, n_train=len(train), n_test=len(test), n_seeds=n_seeds, seed=seed,
-        dims={name: int(train.sets[name].shape[1]) for name in names}, scores=scores, summary=summary,
-        comparisons=_comparisons(names, scores, boot),
+        dims={name: int(train.sets[name].shape[1]) for name in names}, scores=per_seed, summary=summary,
+        comparisons=_comparisons(names, per_seed, boot),
     )
 
 
@@ -345,10 +262,10 @@ def _comparisons(names: Sequence[str], scores: dict[str, dict[str, list[float]]]
             comparisons.append({
                 "a": a, "b": b, "metric": metric,
                 "diff": float(np.mean(va - vb)),
-                "ci_seeds": _t_interval(va - vb),
-                "p_seeds": _paired_t(va, vb),
-                "ci_test": [float(v) for v in np.quantile(d_boot, [0.025, 0.975])],
-                "p_test": float(min(1.0, 2 * min(np.mean(d_boot <= 0), np.mean(d_boot >= 0)))),
+                "ci_seeds": _ci(va - vb),
+                "p_seeds": stats.paired_p(va, vb),
+                "ci_test": list(stats.percentile_interval(d_boot)),
+                "p_test": stats.bootstrap_p(d_boot),
             })
     return comparisons
 
@@ -409,60 +326,58 @@ def run_emotion_experiment(
 
 
 def verdict(result: EmotionResult) -> str:
-    """One sentence on the paper's direction, read off the test-session CI of (c) - (a) accuracy."""
+    """One sentence on the paper's direction: ``stats.verdict`` of the test-session CI of (c) - (a) accuracy."""
     c = result.comparison("fused", "visual", "accuracy")
-    lo, hi = c["ci_test"]
-    diff = f"{_pct(c['diff']):+.1f} points (95% CI over test sessions {_ci(c['ci_test'])})"
-    if lo > 0:
+    effect = stats.verdict(stats.Interval(100 * c["diff"], 100 * c["ci_test"][0], 100 * c["ci_test"][1]))
+    diff = f"{pct(c['diff']):+.1f} points (95% CI over test sessions {ci_text(c['ci_test'])})"
+    if effect == stats.SUPPORTED:
         return f"Adding micro-action cues raised accuracy by {diff}: the paper's direction holds here."
-    if hi < 0:
+    if effect == stats.CONTRADICTED:
         return f"Adding micro-action cues changed accuracy by {diff}: worse here, against the paper's direction."
     return (f"Adding micro-action cues changed accuracy by {diff}: the interval includes zero, so this "
             f"data ({result.n_test} test sessions) does not settle the paper's claim either way.")
 
 
-def claim_table(result: EmotionResult):
-    """The paper's claim beside ours (percent): the paper's MA-52-Pro numbers are not public."""
-    import pandas as pd  # see the note on imports at the top
+def pct(x: float) -> float:
+    """A fraction as percent, one decimal (NaN stays NaN; no "-0.0")."""
+    return math.nan if math.isnan(x) else round(100 * x, 1) + 0.0
 
-    c = result.comparison("fused", "visual", "accuracy")
-    lo, hi = c["ci_test"]
-    ours_direction = "yes" if lo > 0 else ("no (worse)" if hi < 0 else "not settled (CI includes 0)")
-    rows = [
-        {"quantity": "accuracy, visual only (a)", "paper (MA-52-Pro)": NOT_PUBLIC,
-         "ours (MA-52-Synth emotion)": _pct(result.summary["visual"]["accuracy"]["mean"])},
-        {"quantity": "accuracy, visual + micro-action cues (c)", "paper (MA-52-Pro)": NOT_PUBLIC,
-         "ours (MA-52-Synth emotion)": _pct(result.summary["fused"]["accuracy"]["mean"])},
-        {"quantity": "(c) - (a), points", "paper (MA-52-Pro)": NOT_PUBLIC,
-         "ours (MA-52-Synth emotion)": f"{_pct(c['diff']):+.1f} {_ci(c['ci_test'])}"},
-        {"quantity": "micro-action cues improve emotion recognition", "paper (MA-52-Pro)": "yes (claimed)",
-         "ours (MA-52-Synth emotion)": ours_direction},
-    ]
-    return pd.DataFrame(rows).set_index("quantity")
+
+def ci_text(ci: Sequence[float]) -> str:
+    """``[lo, hi]`` in percent, or "n/a" where undefined."""
+    return "n/a" if any(math.isnan(v) for v in ci) else f"[{pct(ci[0]):.1f}, {pct(ci[1]):.1f}]"
+
+
+def p_text(p: float) -> str:
+    """A p-value as the tables print it."""
+    return "n/a" if math.isnan(p) else (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
 def format_result(result: EmotionResult) -> str:
-    """The tables and the verdict as plain text (for the command line)."""
-    import pandas as pd  # see the note on imports at the top
-
+    """The scores, the paired differences and the verdict as plain text (for the command line); percent."""
     k = len(result.emotions)
-    lines = [
-        (f"session-level emotion ({', '.join(result.emotions)}; chance {100 / k:.1f}%): {result.n_train} train "
-         f"sessions, {result.n_test} test sessions, {result.n_seeds} seeds; percent"),
-    ]
-    top1 = result.info.get("manet_clip_top1") or {}
-    known = {s: v for s, v in top1.items() if v is not None}
+    lines = [(f"session-level emotion ({', '.join(result.emotions)}; chance {100 / k:.1f}%): {result.n_train} train "
+              f"sessions, {result.n_test} test sessions, {result.n_seeds} seeds; percent")]
+    known = {s: v for s, v in (result.info.get("manet_clip_top1") or {}).items() if v is not None}
     if known:
         lines.append("MANet micro-action top-1 on these clips: "
                      + ", ".join(f"{s} {100 * v:.1f}%" for s, v in known.items()))
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        lines += ["", result.table().to_string(), "", "paired differences (first minus second):",
-                  result.comparison_table().to_string(), "", verdict(result),
-                  f"paper: {PAPER_CLAIM}"]
-    return "\n".join(lines)
+    lines += ["", f"{'feature set':32s} {'dims':>5s}  metric    mean  95% CI (seeds)  95% CI (test sessions)"]
+    for name, by_metric in result.summary.items():
+        for metric, s in by_metric.items():
+            lines.append(f"{SET_TITLES.get(name, name):32s} {result.dims[name]:5d}  {metric:8s} {pct(s['mean']):5.1f}  "
+                         f"{ci_text(s['ci_seeds']):14s}  {ci_text(s['ci_test'])}")
+    lines += ["", "paired differences (first minus second), points: mean, 95% CI and p over seeds (t-test), "
+              "over test sessions (bootstrap)"]
+    for c in result.comparisons:
+        seeds = f"{ci_text(c['ci_seeds'])} p {p_text(c['p_seeds'])}"
+        sessions = f"{ci_text(c['ci_test'])} p {p_text(c['p_test'])}"
+        lines.append(f"{SET_SHORT[c['a']]} - {SET_SHORT[c['b']]:6s} {c['metric']:8s} {pct(c['diff']):+5.1f}  "
+                     f"{seeds}  {sessions}")
+    return "\n".join(lines + ["", verdict(result), f"paper: {PAPER_CLAIM}"])
 
 
-# ---- micro-action frequencies per emotion (the chapter's plot) ----------------------------------------
+# ---- labels of the clips ---------------------------------------------------------------------------------
 def true_labels(root: str | os.PathLike[str]) -> dict[str, int]:
     """Fine label of every clip id with a real label (train/val lists, and test_labels.txt when present)."""
     out: dict[str, int] = {}
@@ -473,36 +388,9 @@ def true_labels(root: str | os.PathLike[str]) -> dict[str, int]:
     return out
 
 
-def cue_frequencies(sessions: Sequence[Session], *, labels: dict[str, int] | None = None,
-                    clips: ClipOutputs | None = None, groups: dict[str, Sequence[int]] | None = None):
-    """Long DataFrame: per session and cue group, the fraction of clips in the group.
-
-    ``source`` is "annotated" (from ``labels``) and/or "MANet" (the mean predicted probability mass of the
-    group over the session's clips, from ``clips``).
-    """
-    import pandas as pd  # see the note on imports at the top
-
-    groups = dict(groups or CUE_GROUPS)
-    row = {cid: i for i, cid in enumerate(clips.ids)} if clips is not None else {}
-    records = []
-    for s in sessions:
-        for group, ids in groups.items():
-            ids = set(ids)
-            base = {"session": s.session, "split": s.split, "emotion": s.emotion, "group": group}
-            known = [labels[c] for c in s.clips if labels is not None and c in labels]
-            if known:
-                records.append({**base, "source": "annotated", "fraction": float(np.mean([y in ids for y in known]))})
-            idx = [row[c] for c in s.clips if c in row]
-            if idx:
-                mass = clips.probs[idx][:, sorted(ids)].sum(1).mean()
-                records.append({**base, "source": "MANet", "fraction": float(mass)})
-    return pd.DataFrame.from_records(records, columns=["session", "split", "emotion", "group", "source", "fraction"])
-
-
 __all__ = [
-    "COMPARISONS", "FEATURE_SETS", "PAPER_CLAIM", "REFERENCE_SET", "SET_TITLES", "ClipOutputs", "EmotionResult",
-    "SessionFeatures",
-    "claim_table", "cue_frequencies", "evaluate_feature_sets", "fit_predict", "format_result", "macro_f1",
-    "manet_config", "manet_run_for", "predict_clips", "run_emotion_experiment", "session_features", "true_labels",
-    "verdict",
+    "COMPARISONS", "FEATURE_SETS", "METRICS", "PAPER_CLAIM", "REFERENCE_SET", "SET_SHORT", "SET_TITLES", "ClipOutputs",
+    "EmotionResult", "SessionFeatures", "ci_text", "evaluate_feature_sets", "fit_predict", "format_result",
+    "manet_config", "manet_run_for", "p_text", "pct", "predict_clips", "run_emotion_experiment", "scores",
+    "session_features", "true_labels", "verdict",
 ]

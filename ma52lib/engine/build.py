@@ -18,8 +18,7 @@ from ma52lib.data.dataset import MA52Dataset, collate
 from ma52lib.embeddings import label_embeddings
 from ma52lib.engine.pretrain import backbone_file
 from ma52lib.labels import NUM_CLASSES
-from ma52lib.models import build_model
-from ma52lib.models.manet import MANET_SIZES
+from ma52lib.models import build_model, model_facts
 from ma52lib.synth import synthesize
 from ma52lib.workers import refuse_in_bootstrap, usable_workers
 
@@ -52,25 +51,29 @@ def embedding_table(cfg: Config) -> torch.Tensor | None:
     return label_embeddings(cfg.loss.embeddings)
 
 
+def embedding_dim(cfg: Config) -> int | None:
+    """Width D of the label embeddings the joint loss compares with (the model's embedding branch), or None."""
+    table = embedding_table(cfg)
+    return None if table is None else int(table.shape[1])
+
+
 def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
-    """Keyword options for ``build_model`` from the model section of the config."""
+    """Keyword options for ``build_model`` from the model section of the config: the common ones, and the
+    fields the model's ``facts`` say it reads."""
     m = cfg.model
-    opts: dict[str, Any] = {"dropout": m.dropout}
+    opts: dict[str, Any] = {"dropout": m.dropout, "size": m.size}
     if m.pretrained:  # a resolved value ("synth" or "imagenet" alone is an error there)
         opts["pretrained"] = str(backbone_file(m.pretrained))
-    if m.name == "manet":
-        depth, width = MANET_SIZES[m.size]
+    for name in ("depth", "width"):
+        if getattr(m, name) is not None:
+            opts[name] = getattr(m, name)
+    own = model_facts(m.name).options
+    opts.update({name: getattr(m, name) for name in own if name != "embedding"})
+    if "embedding" in own:
         # No embedding branch without the joint loss: it would be dead weight (and break DDP).
-        with_emb = m.embedding and emb_dim is not None
-        opts.update(depth=m.depth or depth, width=m.width or width, se=m.se, tsm=m.tsm, embedding=with_emb)
-        if with_emb:
+        opts["embedding"] = m.embedding and emb_dim is not None
+        if opts["embedding"]:
             opts["emb_dim"] = emb_dim
-    else:
-        opts["size"] = m.size
-        if m.depth is not None:
-            opts["depth"] = m.depth
-        if m.width is not None:
-            opts["width"] = m.width
     return opts
 
 

@@ -9,9 +9,9 @@ gained 1.3x, and at batch 4 neither gained.
 
 ``auto`` therefore decides per run: where the CPU has no native bf16 it takes fp32 (a small probe of
 the model's kind of work, 2-D or 3-D convolutions or matmuls, measures how much slower emulated bf16
-is, for the log); where bf16 is native it times the run's own model, at the run's batch and input
-size, forward and backward in fp32 and under bf16 autocast, and takes bf16 only when it is at least
-``BF16_MARGIN`` faster. CUDA devices use bf16 where they support it.
+is, for the log); where bf16 is native it times the run's own training step (``engine.step``: its model
+with the frozen stages, its loss and optimiser), at the run's batch and input size, in fp32 and under bf16
+autocast, and takes bf16 only when it is at least ``BF16_MARGIN`` faster. CUDA devices use bf16 where they support it.
 
 Timings on a shared machine move by 10-20% from one process to the next, and the resolved precision
 is part of a run's identity (its config hash: a bf16 run is never reused as an fp32 one). So a
@@ -35,8 +35,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ma52lib.config import PRECISIONS, Config, ModelConfig
-from ma52lib.engine.build import build_model_for, memory_format_of, without_weights
+from ma52lib.config import PRECISIONS, Config
+from ma52lib.engine.build import build_model_for, without_weights
+from ma52lib.engine.step import build_trainee, for_timing, train_step
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.paths import runs_dir
@@ -142,23 +143,16 @@ def probe(kind: str = "conv2d") -> Probe:
 
 
 @lru_cache(maxsize=None)
-def _model_probe(model_cfg: ModelConfig, batch: int, crop: int, channels_last: bool) -> Probe:
-    torch.manual_seed(0)
-    # Random init and no embedding branch: the time of a step does not depend on either.
-    model = build_model_for(Config(model=replace(model_cfg, pretrained=None)), None)
-    if channels_last:
-        model = model.to(memory_format=memory_format_of(model))
-    batch = probe_batch(batch, model.num_frames, crop)
-    clips = torch.randn(batch, model.num_frames, 3, crop, crop)  # [N, T, 3, H, W]
-    labels = torch.randint(0, NUM_CLASSES, (batch,))
-    model.train()
-
-    def step(bf16: bool) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(clips)
-        nn.functional.cross_entropy(logits.float(), labels).backward()
-
-    return _measure(f"{model_cfg.name} step", step)
+def _model_probe(cfg: Config) -> Probe:
+    with torch.random.fork_rng(devices=[]):  # building and stepping leave the run's random stream untouched
+        torch.manual_seed(0)
+        trainee = build_trainee(cfg)  # the run's own: frozen stages, layout, loss, optimiser
+        model = trainee.model
+        batch = probe_batch(cfg.optim.batch_size, model.num_frames, cfg.data.crop_size)
+        clips = torch.randn(batch, model.num_frames, 3, cfg.data.crop_size, cfg.data.crop_size)  # [N, T, 3, H, W]
+        labels = torch.randint(0, NUM_CLASSES, (batch,))
+        model.train()
+        return _measure(f"{cfg.model.name} step", lambda bf16: train_step(trainee, clips, labels, bf16=bf16))
 
 
 def probe_batch(batch: int, frames: int, crop: int) -> int:
@@ -167,8 +161,9 @@ def probe_batch(batch: int, frames: int, crop: int) -> int:
 
 
 def model_probe(cfg: Config) -> Probe:
-    """Forward + backward of ``cfg``'s own model at its batch and input size, fp32 against bf16 (cached)."""
-    return _model_probe(cfg.model, cfg.optim.batch_size, cfg.data.crop_size, cfg.runtime.channels_last)
+    """The engine's training step of ``cfg`` (``engine.step.train_step``: frozen stages, loss, optimiser) at its
+    batch (cut to ``PROBE_PIXELS``) and input size, random init, fp32 against bf16 (cached per process)."""
+    return _model_probe(replace(for_timing(cfg), runtime=replace(cfg.runtime, device="cpu", precision="fp32")))
 
 
 def decide(probe_result: Probe) -> Choice:

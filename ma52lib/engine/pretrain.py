@@ -4,7 +4,8 @@ once on rendered still frames, loaded by the video models.
 The paper's TSN, TSM, TIN and MANet start from an ImageNet ResNet-50 and its I3D inflates one (their
 mmaction2 configs); C3D starts from Sports-1M video weights, R(2+1)D and SlowFast from scratch, and
 TimeSformer / Video Swin from ImageNet ViT / Swin weights that a ResNet cannot stand in for and torchvision
-does not provide: those train from scratch here (``PAPER_STARTS``). ``model.pretrained="imagenet"`` (the
+does not provide: those train from scratch here (each model says where the paper starts it: its
+``facts``, ``ma52lib.models.facts``). ``model.pretrained="imagenet"`` (the
 paper profile) gives the first group torchvision's ImageNet ResNet (``ma52lib.engine.weights``);
 ``model.pretrained="synth"`` (the cpu and smoke profiles) gives it a backbone trained on
 ``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
@@ -50,28 +51,13 @@ from ma52lib.engine.weights import (
     with_digest,
 )
 from ma52lib.files import atomic_write_text, file_lock
-from ma52lib.models.baselines.i3d import PRESETS as I3D_PRESETS
-from ma52lib.models.manet import MANET_SIZES
+from ma52lib.models import model_facts
 from ma52lib.models.pretext import PretextNet
 from ma52lib.paths import runs_dir
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 
 SYNTH = "synth"
-# Models whose official configs start from ImageNet (see the module docstring); their backbone shapes.
-IMAGENET_INIT = ("manet", "tsn", "tsm", "tin", "i3d")
-FREEZABLE = ("manet", "tsn", "tsm", "tin")  # their backbone is a torchvision 2-D ResNet (build.freeze_stages)
-# Where each model's mmaction2 config starts, as the log and --print-config say it when a run starts from random init.
-PAPER_STARTS = {
-    **{name: "the paper starts it from torchvision's ImageNet ResNet-50" for name in FREEZABLE},
-    "i3d": "the paper inflates torchvision's ImageNet ResNet-50",
-    "c3d": "its mmaction2 config starts from Sports-1M C3D weights, which torchvision does not provide",
-    "r2plus1d": "from scratch, as its mmaction2 config",
-    "slowfast": "from scratch, as its mmaction2 config",
-    "timesformer": "its mmaction2 config starts from an ImageNet-21k ViT-B/16, which torchvision does not provide",
-    "vswin": "its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which torchvision does not "
-             "provide (torchvision's swin3d_t weights are trained on Kinetics-400, another start)",
-}
 JITTER = 4  # pixels of random crop translation in pretraining (the video models see the centre crop)
 _MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
 _STD = torch.tensor(STD).view(1, 3, 1, 1)
@@ -79,13 +65,9 @@ _STD = torch.tensor(STD).view(1, 3, 1, 1)
 
 def backbone_spec(cfg: Config) -> tuple[int, int] | None:
     """(depth, width) of the 2-D ResNet the model's backbone is (or inflates), or None when the paper does not
-    ImageNet-initialise the model."""
+    ImageNet-initialise the model (the model's ``facts`` say which)."""
     m = cfg.model
-    if m.name not in IMAGENET_INIT:
-        return None
-    depth, width = (I3D_PRESETS[m.size]["depth"], I3D_PRESETS[m.size]["width"]) if m.name == "i3d" \
-        else MANET_SIZES[m.size]  # TSN/TSM/TIN use MANet's presets
-    return m.depth or depth, m.width or width
+    return model_facts(m.name).resnet_shape(m.size, m.depth, m.width)
 
 
 def identity(cfg: Config, depth: int, width: int) -> dict[str, Any]:
@@ -110,7 +92,7 @@ def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False, use_shipped:
     ``fetch_weights`` (a run about to start) torchvision's file is downloaded when it is not cached and a missing
     file is an error; without, they stay without a digest.
 
-    ``model.frozen_stages`` applies to the 2-D ResNets (``FREEZABLE``); a model without one (the 3-D models,
+    ``model.frozen_stages`` applies to the 2-D ResNets (``ModelFacts.freezable``); a model without one (the 3-D models,
     the transformers, I3D's inflated backbone, a model of your own) trains every layer (-1) under the same
     profile, and so does a model that "synth" or "imagenet" leaves at random init (nothing learnt to keep fixed)."""
     model = cfg.model
@@ -125,7 +107,7 @@ def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False, use_shipped:
         model = replace(model, pretrained=_resolve_file(value, fetch_weights))
     if value and model.pretrained is None:
         model = replace(model, frozen_stages=-1)
-    if model.name not in FREEZABLE:
+    if not model_facts(model.name).freezable:
         model = replace(model, frozen_stages=-1)
     return cfg if model == cfg.model else replace(cfg, model=model)
 
@@ -179,7 +161,7 @@ def describe_start(cfg: Config) -> str:
     """Where a resolved config's weights start, in words, for the run's log and ``--print-config``."""
     value, name = cfg.model.pretrained, cfg.model.name
     if not value:
-        return f"random initialisation ({PAPER_STARTS.get(name, 'a model of your own')})"
+        return f"random initialisation ({model_facts(name).paper_start})"
     path, digest = backbone_file(value), split_digest(value)[1]
     if _shipped(value):
         record = provenance_of(path)

@@ -19,7 +19,7 @@ from ma52lib.engine.build import (
     build_dataset,
     build_loader,
     build_model_for,
-    embedding_table,
+    embedding_dim,
     memory_format_of,
     resolve_data_root,
     without_weights,
@@ -51,9 +51,8 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
     cfg = load_config(cfg_path)
     ckpt = run_dir / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(ckpt)
-    table = embedding_table(cfg)
     # Random init: the checkpoint replaces every weight (the pretrained backbone need not be here).
-    model = build_model_for(without_weights(cfg), None if table is None else int(table.shape[1]))
+    model = build_model_for(without_weights(cfg), embedding_dim(cfg))
     model.load_state_dict(state["model"])
     if cfg.runtime.precision == "auto":  # a hand-made config.json: choose as training would
         cfg, _ = resolve(cfg, model=model)

@@ -29,15 +29,7 @@ from torch.utils.data import DataLoader
 from ma52lib.config import Config, config_hash, load_config, run_name, save_config, to_dict
 from ma52lib.data.check import find_leaks
 from ma52lib.engine import dist
-from ma52lib.engine.build import (
-    build_dataset,
-    build_loader,
-    build_model_to_train,
-    default_threads,
-    embedding_table,
-    memory_format_of,
-    resolve_data_root,
-)
+from ma52lib.engine.build import build_dataset, build_loader, default_threads, resolve_data_root
 from ma52lib.engine.checkpoint import (
     load_checkpoint,
     load_latest_good,
@@ -46,13 +38,13 @@ from ma52lib.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from ma52lib.engine.evaluate import autocast, predict_loader, save_predictions, scalar_metrics
-from ma52lib.engine.optim import build_scheduler, param_groups
+from ma52lib.engine.evaluate import predict_loader, save_predictions, scalar_metrics
+from ma52lib.engine.optim import build_scheduler
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.pretrain import describe_start, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.progress import progress_bar
+from ma52lib.engine.step import NonFiniteLoss, Trainee, build_trainee, train_step
 from ma52lib.files import atomic_write_text, remove_stale_temps
-from ma52lib.losses import JointEmbeddingLoss
 from ma52lib.metrics import compute_metrics
 from ma52lib.paths import runs_dir
 from ma52lib.workers import refuse_in_bootstrap
@@ -108,24 +100,6 @@ class _Log:
                 fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + msg + "\n")
 
 
-def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
-    """SGD with the official parameter groups, or AdamW (same groups) for from-scratch CPU training."""
-    groups = param_groups(model, cfg.optim)
-    if cfg.optim.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum)
-    if cfg.optim.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.optim.lr)
-    raise TrainingError(f"optim.name must be 'sgd' or 'adamw', got {cfg.optim.name!r}")
-
-
-def _compute_loss(loss_fn: nn.Module | None, logits, labels, emb):
-    if loss_fn is None:
-        loss = nn.functional.cross_entropy(logits.float(), labels)
-        return loss, {"ce": float(loss.detach())}
-    loss, parts = loss_fn(logits.float(), labels, None if emb is None else emb.float())
-    return loss, {k: float(v) for k, v in parts.items()}
-
-
 @dataclass
 class _Session:
     """Everything one training process holds: the network, its optimiser and the data."""
@@ -135,11 +109,7 @@ class _Session:
     root: Path
     device: torch.device
     world: int
-    model: nn.Module
-    net: nn.Module  # the model, wrapped in DDP when world > 1
-    loss_fn: nn.Module | None
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    trainee: Trainee  # model, its DDP wrapper when world > 1, loss, optimiser, schedule
     train_loader: DataLoader
     val_loader: DataLoader
     log: Callable[[str], None]
@@ -150,6 +120,18 @@ class _Session:
     @property
     def checkpoints(self) -> Path:
         return self.run_dir / "checkpoints"
+
+    @property
+    def model(self) -> nn.Module:
+        return self.trainee.model
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.trainee.optimizer
+
+    @property
+    def scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        return self.trainee.scheduler
 
 
 def train(
@@ -253,31 +235,24 @@ def _start(cfg: Config, run_dir: Path, root: Path, device: torch.device, rank: i
     seed_everything(cfg.runtime.seed, cfg.runtime.deterministic)
     # Intra-op threads never oversubscribe the cores the loader workers use (see default_threads).
     torch.set_num_threads(default_threads(cfg, cuda=device.type == "cuda"))
-    table = embedding_table(cfg)
-    model, n_frozen = build_model_to_train(cfg, None if table is None else int(table.shape[1]))
+    trainee = build_trainee(cfg, device)  # model, frozen stages, layout, loss, optimiser
     log(f"start: {'loaded ' if cfg.model.pretrained else ''}{describe_start(cfg)}")
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(p.numel() for p in trainee.model.parameters())
     if cfg.model.frozen_stages >= 0:
         # Without pretrained weights the frozen stages keep their random init: legal (a study lever), but said.
         note = "" if cfg.model.pretrained else "; their weights are random (no model.pretrained): " \
             "--set model.frozen_stages=-1 trains them"
-        log(f"frozen stages: {cfg.model.frozen_stages} ({n_frozen:,} parameters not trained{note})")
-    if cfg.runtime.channels_last:
-        model = model.to(memory_format=memory_format_of(model))
-    model.to(device)
-    loss_fn = None
-    if table is not None and model.has_embedding:
-        loss_fn = JointEmbeddingLoss(table, weight=cfg.loss.weight).to(device)
-    optimizer = build_optimizer(model, cfg)
+        log(f"frozen stages: {cfg.model.frozen_stages} ({trainee.n_frozen:,} parameters not trained{note})")
+    model = trainee.model
     train_ds = build_dataset(cfg, root, cfg.data.train_split, model, train=True)
     val_ds = build_dataset(cfg, root, cfg.data.val_split, model, train=False)
     pin = device.type == "cuda"
     train_loader = build_loader(cfg, train_ds, train=True, rank=rank, world=world, pin=pin)
-    run = _Session(
-        cfg, run_dir, root, device, world, model, DistributedDataParallel(model) if world > 1 else model,
-        loss_fn, optimizer, build_scheduler(optimizer, cfg.optim, len(train_loader)), train_loader,
-        build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin), log,
-    )
+    if world > 1:
+        trainee.net = DistributedDataParallel(model)
+    trainee.scheduler = build_scheduler(trainee.optimizer, cfg.optim, len(train_loader))
+    run = _Session(cfg, run_dir, root, device, world, trainee, train_loader,
+                   build_loader(cfg, val_ds, train=False, rank=rank, world=world, pin=pin), log)
     _warn_leaks(root, cfg, log)
     log(f"run {run_dir.name}: {cfg.model.name} ({n_params:,} parameters) on {device}, world {world}, "
         f"data {root}, {len(train_ds)} train / {len(val_ds)} val clips, {cfg.optim.epochs} epochs")
@@ -358,8 +333,8 @@ def _record_epoch(run: _Session, epoch: int, row: dict[str, Any]) -> None:
 
 def _train_one_epoch(run: _Session, epoch: int) -> dict[str, Any]:
     """One pass over the training loader (the schedule steps after every optimiser step); the epoch's stats."""
-    net, optimizer, device, cfg = run.net, run.optimizer, run.device, run.cfg
-    net.train()
+    device, cfg = run.device, run.cfg
+    run.trainee.net.train()
     total_loss, parts_sum, seen, skipped, steps = 0.0, {}, 0, 0, 0
     wait_s = 0.0
     t_start = time.perf_counter()
@@ -373,20 +348,13 @@ def _train_one_epoch(run: _Session, epoch: int) -> dict[str, Any]:
             continue
         clips = clips.to(device, non_blocking=True)  # [N, T, 3, H, W]
         labels = labels.to(device, non_blocking=True)
-        with autocast(device, uses_bf16(cfg)):
-            logits, emb = net(clips, return_embedding=True)
-        loss, parts = _compute_loss(run.loss_fn, logits, labels, emb)
-        if not torch.isfinite(loss):
+        try:
+            loss, parts = train_step(run.trainee, clips, labels, bf16=uses_bf16(cfg))  # the schedule steps too
+        except NonFiniteLoss as exc:
             raise TrainingError(
-                f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1}; stopped without saving, the "
-                "last good checkpoint is kept. Lower optim.lr, or try --set runtime.precision=fp32, then --resume."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.clip_grad:
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.clip_grad)
-        optimizer.step()
-        run.scheduler.step()
+                f"{exc} at epoch {epoch + 1}, step {steps + 1}; stopped without saving, the last good checkpoint "
+                "is kept. Lower optim.lr, or try --set runtime.precision=fp32, then --resume."
+            ) from None
         n = len(labels)
         total_loss += float(loss.detach()) * n
         for k, v in parts.items():

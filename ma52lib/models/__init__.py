@@ -16,6 +16,10 @@ or the current directory) and calls it like the built-in constructors,
 ``factory(num_classes=52, num_segments=8, size="cpu", dropout=0.5, ...)`` (accept ``**kwargs`` for the
 options you ignore). ``check_contract`` says what a model lacks; Grad-CAM needs ``cam_target_layer``
 only when it is asked for. See ``examples/temporal_cnn.py``.
+
+What a model *is* (the ResNet its start weights load into, whether its stages freeze, where the paper starts
+it, which config fields it reads) is its ``facts`` (``ma52lib.models.facts.ModelFacts``); ``model_facts(name)``
+answers for any name, a factory of your own included (``factory.facts = ModelFacts(...)``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from torch import nn
 
 from ma52lib.models.baselines import BASELINES
 from ma52lib.models.conv3d_guard import guard_conv3d
+from ma52lib.models.facts import ModelFacts
 from ma52lib.models.manet import MANet
 
 # Every constructor build_model knows: MANet and the nine baselines.
@@ -41,6 +46,27 @@ def available_models() -> list[str]:
     return sorted(_CONSTRUCTORS)
 
 
+def model_facts(name: str) -> ModelFacts:
+    """What model ``name`` declares about itself (``ModelFacts()`` for a factory of your own that declares nothing)."""
+    if ":" in name:
+        facts = getattr(load_factory(name), "facts", None) or ModelFacts()
+    else:
+        facts = getattr(_constructor(name), "facts", None) or ModelFacts()
+    if not isinstance(facts, ModelFacts):
+        raise ModelContractError(f"{name}: its facts must be a ma52lib.models.facts.ModelFacts, got "
+                                 f"{type(facts).__name__}")
+    return facts
+
+
+def _constructor(name: str) -> Callable[..., nn.Module]:
+    """The built-in constructor of ``name`` (case and '-' are ignored)."""
+    key = name.lower().replace("-", "_")
+    if key not in _CONSTRUCTORS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_CONSTRUCTORS))}, or bring "
+                         "your own as package.module:factory")
+    return _CONSTRUCTORS[key]
+
+
 def build_model(name: str, *, num_classes: int = 52, num_segments: int = 8, **options: Any) -> nn.Module:
     """Build model ``name`` (a built-in name or ``package.module:factory``) for ``num_classes`` classes over
     ``num_segments`` frames/segments."""
@@ -48,13 +74,9 @@ def build_model(name: str, *, num_classes: int = 52, num_segments: int = 8, **op
         factory = load_factory(name)
         model = check_contract(factory(num_classes=num_classes, num_segments=num_segments, **options), name)
         return guard_conv3d(model)
-    key = name.lower().replace("-", "_")
-    if key not in _CONSTRUCTORS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_CONSTRUCTORS))}, or bring "
-                         "your own as package.module:factory")
     # Every 3-D model gets the bf16 Conv3d workaround (see conv3d_guard): without it C3D and R(2+1)D
     # diverge within steps under CPU bf16 autocast.
-    return guard_conv3d(_CONSTRUCTORS[key](num_classes=num_classes, num_segments=num_segments, **options))
+    return guard_conv3d(_constructor(name)(num_classes=num_classes, num_segments=num_segments, **options))
 
 
 class ModelContractError(ValueError):

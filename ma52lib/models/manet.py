@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from ma52lib.models.convert import load_torchvision_resnet
+from ma52lib.models.facts import IMAGENET_RESNET50, ModelFacts
 from ma52lib.models.heads import ClsEmbHead, FramesToClip
 from ma52lib.models.se import SqueezeExcite
 from ma52lib.models.tsm import tsm_factory
@@ -100,19 +101,24 @@ class MANet(nn.Module):
     """MANet (paper config: ``MANet()``) and its ablations; input [N, T, 3, H, W], T = ``num_segments``.
 
     ``temporal_module`` replaces the TSM shift with another per-block operator (see module docstring).
-    ``pretrained`` is a local torchvision ResNet ``state_dict`` file for ImageNet initialisation.
+    ``pretrained`` is a local torchvision ResNet ``state_dict`` file for ImageNet initialisation. ``size``
+    picks (depth, width) from ``MANET_SIZES`` where ``depth``/``width`` are not given.
     """
 
     sampling = "tsn"
     frame_interval = 1
+    memory_format = torch.channels_last
+    facts = ModelFacts(resnet=MANET_SIZES, freezable=True, paper_start=IMAGENET_RESNET50,
+                       options=("se", "tsm", "embedding"))
 
     def __init__(
         self,
         num_classes: int = 52,
         num_segments: int = 8,
         *,
-        depth: int = 50,
-        width: int = 64,
+        size: str = "paper",
+        depth: int | None = None,
+        width: int | None = None,
         se: bool = True,
         tsm: bool = True,
         embedding: bool = True,
@@ -126,6 +132,9 @@ class MANet(nn.Module):
             raise ValueError("MANet: pass either tsm=True or temporal_module=..., not both")
         if num_segments < 1:
             raise ValueError(f"num_segments must be >= 1, got {num_segments}")
+        if size not in MANET_SIZES:
+            raise ValueError(f"manet: unknown size {size!r}; choose one of {', '.join(MANET_SIZES)}")
+        depth, width = depth or MANET_SIZES[size][0], width or MANET_SIZES[size][1]
         self.num_classes = num_classes
         self.num_segments = num_segments
         self.depth = depth

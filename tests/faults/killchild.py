@@ -28,6 +28,7 @@ torch.set_num_threads(1)  # as the parent test process, so the numbers are bit-f
 
 from ma52lib import files as files_mod  # noqa: E402
 from ma52lib.config import make_config  # noqa: E402
+from ma52lib.engine import step as step_mod  # noqa: E402
 from ma52lib.engine import train as train_mod  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def main(spec_path: str) -> None:
     kill = spec["kill"]
     counters = {"steps": 0, "writes": 0}
 
-    real_loss = train_mod._compute_loss
+    real_loss = step_mod.compute_loss
 
     def counted_loss(*args):
         counters["steps"] += 1
@@ -64,7 +65,7 @@ def main(spec_path: str) -> None:
                 die()
         return real_write_temp(path, data)
 
-    train_mod._compute_loss = counted_loss
+    step_mod.compute_loss = counted_loss
     files_mod.write_temp = partial_write_temp
     cfg = make_config("smoke", {"data.root": spec["root"], **spec["overrides"]})
     train_mod.train(cfg, out=spec["out"], resume=spec["resume"], echo=None)

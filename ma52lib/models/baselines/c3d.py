@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
+from ma52lib.models.facts import ModelFacts
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"width": 64, "depth": 8, "fc_dim": 4096, "grid": 4},
@@ -34,6 +35,9 @@ def _pool(x: Tensor, temporal: int) -> Tensor:
 
 class C3D(ClipClassifier):
     """C3D over a dense clip; ``width``/``depth``/``fc_dim``/``grid`` set the size."""
+
+    facts = ModelFacts(paper_start="its mmaction2 config starts from Sports-1M C3D weights, which torchvision does not "
+                                   "provide")
 
     memory_format = torch.channels_last_3d
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
 from ma52lib.models.baselines.resnet3d import ResNet3d, blocks_of
+from ma52lib.models.facts import ModelFacts
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 50, "width": 64, "temporal_stride": None},
@@ -32,6 +33,9 @@ class I3D(ClipClassifier):
     """Inflated 3-D ResNet; ``depth``/``width`` set the size, ``temporal_stride`` (1-8) the stem's."""
 
     memory_format = torch.channels_last_3d
+    # Its backbone inflates a 2-D ResNet: the start weights load into it, but its stages are 3-D (not freezable).
+    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()},
+                       paper_start="the paper inflates torchvision's ImageNet ResNet-50")
 
     def __init__(
         self,

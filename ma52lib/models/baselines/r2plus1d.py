@@ -16,6 +16,7 @@ from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, VideoResNet
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
 from ma52lib.models.baselines.resnet3d import blocks_of
+from ma52lib.models.facts import ModelFacts
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 18, "width": 64},
@@ -60,6 +61,8 @@ class _ScaledVideoResNet(VideoResNet):
 
 class R2Plus1D(ClipClassifier):
     """R(2+1)D: every 3x3x3 conv factorised into 1x3x3 then 3x1x1 (torchvision's implementation)."""
+
+    facts = ModelFacts(paper_start="from scratch, as its mmaction2 config")
 
     memory_format = torch.channels_last_3d
 

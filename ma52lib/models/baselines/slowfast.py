@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
 from ma52lib.models.baselines.resnet3d import ResNet3d, blocks_of
+from ma52lib.models.facts import ModelFacts
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 50, "width": 64, "beta_inv": 8, "alpha": None, "fusion_kernel": 5},
@@ -41,6 +42,8 @@ class FuseFastToSlow(nn.Module):
 
 class SlowFast(ClipClassifier):
     """Two-pathway SlowFast; input T frames feed the fast pathway, every alpha-th the slow one."""
+
+    facts = ModelFacts(paper_start="from scratch, as its mmaction2 config")
 
     memory_format = torch.channels_last_3d
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
+from ma52lib.models.facts import ModelFacts
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -32,6 +33,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 class VideoSwin(ClipClassifier):
     """Video Swin over a dense clip; ``width``/``depth``/``heads``/``window``/``patch`` set the size."""
+
+    facts = ModelFacts(paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which "
+                                   "torchvision does not provide (torchvision's swin3d_t weights are trained on "
+                                   "Kinetics-400, another start)")
 
     def __init__(
         self,

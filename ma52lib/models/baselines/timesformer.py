@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
+from ma52lib.models.facts import ModelFacts
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"width": 768, "depth": 12, "heads": 12, "patch": 16, "img_size": 224},
@@ -87,6 +88,9 @@ class DividedBlock(nn.Module):
 
 class TimeSformer(ClipClassifier):
     """TimeSformer with divided space-time attention; ``width``/``depth``/``heads``/``patch`` set the size."""
+
+    facts = ModelFacts(paper_start="its mmaction2 config starts from an ImageNet-21k ViT-B/16, which torchvision does "
+                                   "not provide")
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import resolve_size
+from ma52lib.models.facts import IMAGENET_RESNET50, ModelFacts
 from ma52lib.models.manet import MANet
 
 # Same sizes as MANet's profiles (R50 | R18 | R18 at width 16), so the 2-D rows compare like for like.
@@ -128,6 +129,8 @@ class TSN(MANet):
     """TSN: a 2-D ResNet per segment, logits averaged over segments (MANet without SE/TSM/embedding)."""
 
     memory_format = torch.channels_last
+    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
+                       paper_start=IMAGENET_RESNET50)
     _tsm = False
     _temporal: Any = None
 

@@ -1,0 +1,57 @@
+"""What a model is, said by the model: the 2-D ResNet its start weights load into, whether its stages can be
+frozen, where the paper starts it, and which model-config fields its constructor reads.
+
+Every built-in model class carries ``facts = ModelFacts(...)``; a model brought as ``package.module:factory``
+may carry them on its factory (``factory.facts = ModelFacts(...)``, see ``examples/temporal_cnn.py``). The
+engine asks ``ma52lib.models.model_facts(name)`` and keeps no list of model names of its own (as timm keeps a
+model's pretrained source and input size with the model). A model without facts gets ``ModelFacts()``: random
+initialisation, every layer trained, only the common options.
+
+The layout its convolutions run fastest in is the model's own attribute ``memory_format`` (read by
+``engine.build.memory_format_of``; without one, channels_last for 2-D and channels_last_3d for 3-D layers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# The model-config fields every constructor receives (as ``dropout``, ``size``, ``depth``, ``width``,
+# ``pretrained``); ``ModelFacts.options`` names the ones a model reads beyond these.
+OWN_OPTIONS = ("se", "tsm", "embedding")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the engine needs to know about a model before it builds one."""
+
+    # (depth, width) of the 2-D ResNet the model's backbone is or inflates, per size preset: the shape of
+    # the start weights ("imagenet", "synth") it loads. None: the paper does not start it from an ImageNet
+    # ResNet, so those values leave it at random initialisation.
+    resnet: Mapping[str, tuple[int, int]] | None = None
+    # Its backbone is a torchvision 2-D ResNet (stem, layer1..4): ``model.frozen_stages`` applies.
+    freezable: bool = False
+    # Where the paper's (mmaction2) config starts it, in words: the log's reason for a random start.
+    paper_start: str = "a model of your own"
+    # Model-config fields beyond the common ones that its constructor reads (a subset of OWN_OPTIONS);
+    # "embedding" also passes ``emb_dim``, the label-embedding size of the joint loss.
+    options: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.options) - set(OWN_OPTIONS))
+        if unknown:
+            raise ValueError(f"ModelFacts.options: unknown field(s) {unknown}; choose from {', '.join(OWN_OPTIONS)}")
+        if self.freezable and self.resnet is None:
+            raise ValueError("ModelFacts: a freezable model has a 2-D ResNet backbone; give its resnet sizes")
+
+    def resnet_shape(self, size: str, depth: int | None = None, width: int | None = None) -> tuple[int, int] | None:
+        """(depth, width) of the start weights' ResNet at ``size`` (explicit ``depth``/``width`` win), or None."""
+        if self.resnet is None:
+            return None
+        if size not in self.resnet:
+            raise ValueError(f"unknown size {size!r}; choose one of {', '.join(self.resnet)}")
+        preset_depth, preset_width = self.resnet[size]
+        return depth or preset_depth, width or preset_width
+
+
+IMAGENET_RESNET50 = "the paper starts it from torchvision's ImageNet ResNet-50"
