@@ -21,6 +21,7 @@ from ma52lib.data.prepare import add_prepare_parser
 from ma52lib.emotion import cli as emotion_cli
 from ma52lib.engine.checkpoint import CheckpointError
 from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
+from ma52lib.engine.probe import linear_probe
 from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_videos, submit
 from ma52lib.engine.starts import check_shipped, ship, shipped_starts
 from ma52lib.engine.train import TrainingError, default_run_dir, train
@@ -109,6 +110,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             print(f"error: {line}", file=sys.stderr)
         print(f"{len(shipped_starts())} shipped start(s), {len(problems)} problem(s)")
         return 1 if problems else 0
+    if args.probe:
+        return _probe(config_from_args(args))
     cfg = resolve_pretrained(set_field(config_from_args(args), "model.pretrained", SYNTH), use_shipped=not args.ship)
     if cfg.model.pretrained is None:
         raise ValueError(f"{cfg.model.name} is not ImageNet-initialised in the paper: it has no pretrained "
@@ -118,6 +121,17 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.ship:
         shipped = ship(path.parent, command="ma52 " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
         print(f"shipped: {shipped} and {shipped.with_suffix('.json').name} (commit both)")
+    return 0
+
+
+def _probe(cfg: Config) -> int:
+    """Print the linear probe of ``cfg``'s start (``model.pretrained``; the profile's own by default)."""
+    result = linear_probe(cfg)
+    print(f"linear probe of {result['start']}")
+    print(f"  val action top-1: {result['val_top1_ordered']:.1f}% on the {cfg.model.num_segments} frame features "
+          f"in order, {result['val_top1_averaged']:.1f}% on their average (majority class "
+          f"{result['val_majority']:.1f}%; {result['train_clips']} train / {result['val_clips']} val clips, "
+          f"{result['features']} features per frame)")
     return 0
 
 
@@ -222,6 +236,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ship", action="store_true",
                    help="train it here (even when shipped) and write it into ma52lib/starts/ as float16 with its "
                    "provenance: the command, the run's identity, the data seed, the minutes and this machine")
+    p.add_argument("--probe", action="store_true",
+                   help="measure the start instead: a linear classifier on its frozen per-frame features, fitted "
+                   "on train and scored on val (--set model.pretrained=none probes random init)")
     p.add_argument("--check", action="store_true",
                    help="verify every shipped start (its sha256 is the recorded one and it loads) and exit")
     _config_args(p)
