@@ -97,3 +97,18 @@ def test_the_repository_s_shipped_starts_are_intact() -> None:
     for weights in in_git:
         record = json.loads(weights.with_suffix(".json").read_text())
         assert record["command"].startswith("ma52 pretrain") and record["bytes"] == weights.stat().st_size
+
+
+def test_the_linear_probe_reads_what_frozen_features_carry(tmp_path) -> None:
+    """Four tiny classes of distinct colours: even random features separate them, far above the majority class."""
+    from tinydata import make_tiny_dataset
+
+    from ma52lib.engine.probe import linear_probe
+
+    root = make_tiny_dataset(tmp_path / "tiny", {"train": 4, "val": 3})
+    cfg = make_config("smoke", {"data.root": str(root), "model.pretrained": None, "data.short_side": 32,
+                                "data.crop_size": 32})
+    result = linear_probe(cfg)
+    assert (result["train_clips"], result["val_clips"]) == (16, 12) and result["val_majority"] == 25.0
+    assert result["val_top1_ordered"] >= 75 and result["val_top1_averaged"] >= 75
+    assert result["start"].startswith("random initialisation")
