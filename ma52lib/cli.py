@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ma52lib.chapters import bench, reproduce
+from ma52lib.commands import emotion as emotion_cli
+from ma52lib.commands import synth as synth_cli
 from ma52lib.config import Config, describe_fields, make_config, set_field, to_dict
 from ma52lib.data import AnnotationError, VideoError, check_dataset
 from ma52lib.data.prepare import add_prepare_parser
-from ma52lib.emotion import cli as emotion_cli
 from ma52lib.engine.checkpoint import CheckpointError
 from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
 from ma52lib.engine.probe import linear_probe
@@ -29,13 +30,12 @@ from ma52lib.explain import cli as explain_cli
 from ma52lib.files import atomic_write_text
 from ma52lib.metrics import format_table
 from ma52lib.models import available_models
-from ma52lib.synth import cli as synth_cli
 from ma52lib.workers import WorkersStopped
 
-# Subcommands that live beside the code they drive; each module has add_parser(subparsers). They are
-# imported above, so a subcommand whose module is broken stops `ma52` with its ImportError instead of
-# quietly disappearing from the command list. `reproduce` and `bench` are the only commands of the
-# book's machinery (ma52lib.chapters); everything else drives the library.
+# Subcommands registered by their own module (add_parser(subparsers)): ma52lib.commands for the renderer and
+# the emotion experiment, explain.cli for cam. They are imported above, so a subcommand whose module is broken
+# stops `ma52` with its ImportError instead of quietly disappearing from the command list. `reproduce` and
+# `bench` are the only commands of the book's machinery (ma52lib.chapters); everything else drives the library.
 SUBCOMMAND_MODULES = (synth_cli, reproduce, explain_cli, emotion_cli, bench)
 
 # Errors whose message already tells the user what is wrong and what to do (no traceback needed).
@@ -44,10 +44,15 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _config_args(p: argparse.ArgumentParser, *, model_default: str | None = "manet") -> None:
+def _config_args(p: argparse.ArgumentParser, *, shortcuts: bool = True) -> None:
+    """The flags that make a Config; ``shortcuts`` adds --data-root, --epochs, --batch-size, --lr and --seed."""
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"],
                    help="preset: smoke (seconds, tiny), cpu (laptop, MA-52-Synth), paper (official recipe, GPUs)")
-    p.add_argument("--model", default=model_default, help="manet or a baseline (see `ma52 models`)")
+    p.add_argument("--model", default="manet", help="manet or a baseline (see `ma52 models`)")
+    if not shortcuts:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="any config field, e.g. --set pretrain.epochs=8 --set pretrain.clips=4000 (repeatable)")
+        return
     p.add_argument("--data-root", help="real MA-52 folder (train_list_videos.txt, videos_train/, ...); "
                    "default: MA-52-Synth of the profile, generated once and cached")
     p.add_argument("--epochs", type=int, help="shortcut for --set optim.epochs=N")
@@ -115,7 +120,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = resolve_pretrained(set_field(config_from_args(args), "model.pretrained", SYNTH), use_shipped=not args.ship)
     if cfg.model.pretrained is None:
         raise ValueError(f"{cfg.model.name} is not ImageNet-initialised in the paper: it has no pretrained "
-                         "backbone (see README 'The ImageNet analogue')")
+                         "backbone (README 'Models and profiles' lists each model's start)")
     path = ensure_pretrained(cfg)
     print(f"backbone: {path} (model.pretrained={cfg.model.pretrained})")
     if args.ship:
@@ -232,6 +237,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        "segment the body parts and locate 23 joints, and keep the backbone as a cached run that "
                        "`model.pretrained=synth` names (TSN, TSM, TIN, MANet load it; I3D inflates it). "
                        "`ma52 train` does this by itself when needed, or finds it shipped in ma52lib/starts/. "
+                       "The pretraining reads the pretrain.* fields (`ma52 config`), the model's depth and width "
+                       "and the profile's input size; the training flags of `ma52 train` do not apply. "
                        "Example: ma52 pretrain --profile cpu")
     p.add_argument("--ship", action="store_true",
                    help="train it here (even when shipped) and write it into ma52lib/starts/ as float16 with its "
@@ -241,7 +248,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "on train and scored on val (--set model.pretrained=none probes random init)")
     p.add_argument("--check", action="store_true",
                    help="verify every shipped start (its sha256 is the recorded one and it loads) and exit")
-    _config_args(p)
+    _config_args(p, shortcuts=False)
     p.set_defaults(func=_cmd_pretrain)
 
 
@@ -253,24 +260,25 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
                    help="split to score (test only where labels exist: MA-52-Synth; the real test is scored on "
                    "Codabench)")
     p.add_argument("--data-root", help="dataset folder, if not the one the run was trained on")
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="best: the validated epoch with the highest val action top-1 (default); last: the final epoch")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when there is one; default)")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("predict", help="top-5 micro-actions of any mp4 files")
     p.add_argument("--run", required=True, help="run folder made by `ma52 train`")
     p.add_argument("videos", nargs="+", help="video files")
-    p.add_argument("-k", type=int, default=5, help="how many classes to show")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("-k", type=int, default=5, help="how many classes to show (default: 5)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("submit", help="write the Codabench CSV for the test split")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", required=True, help="run folder made by `ma52 train` or `ma52 import-official`")
     p.add_argument("--out", help="CSV path (default RUN/submission.csv)")
-    p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--data-root")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="split to predict (default: test)")
+    p.add_argument("--data-root", help="dataset folder, if not the one the run was trained on")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when there is one; default)")
     p.set_defaults(func=_cmd_submit)
 
     p = sub.add_parser("import-official", help="make a run folder from the authors' released MANet checkpoint",
@@ -281,7 +289,8 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="the released .pth file")
     p.add_argument("--out", required=True, help="run folder to create")
     p.add_argument("--data-root", help="the real MA-52 folder the run should evaluate on")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config field where the file differs from the paper size, e.g. --set model.se=false")
     p.set_defaults(func=_cmd_import)
 
 

@@ -202,7 +202,7 @@ def _preset(profile: str) -> Config:
         # (model.pretrained="imagenet", the dataclass default; engine.weights fetches it once).
         return Config(profile="paper")
     if profile == "cpu":
-        # Measured on MA-52-Synth cpu, val split (README "Profiles" has the tables):
+        # Measured on MA-52-Synth cpu, val split (docs/measurements.md has the tables):
         # - From scratch, AdamW 1e-3 leaves the class prior within a few epochs where SGD at 0.02-0.1 did not;
         #   the paper's MultiScaleCrop and flip kept MANet at the prior for 10+ epochs at 56 px, so training
         #   uses the evaluation's centre crop without flip (TSN's random frame offsets remain the augmentation).

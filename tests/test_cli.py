@@ -141,7 +141,15 @@ def test_every_subcommand_is_registered(capsys):
         assert f"    {command} " in listed or f"    {command}\n" in listed, command
 
 
-@pytest.mark.parametrize("broken", ["ma52lib.explain.cli", "ma52lib.chapters.bench"])
+@pytest.mark.parametrize("flag", ["--epochs", "--batch-size", "--lr", "--seed", "--data-root"])
+def test_pretrain_refuses_the_training_flags_it_would_ignore(flag, capsys):
+    """The pretraining reads pretrain.*: a training shortcut would change nothing, so it is not offered."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--profile", "smoke", flag, "3"])
+    assert exit_info.value.code == 2 and f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("broken", ["ma52lib.explain.cli", "ma52lib.commands.synth", "ma52lib.chapters.bench"])
 def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) -> None:
     """It used to vanish from the command list without a word; now `ma52` stops with the import error."""
     repo = Path(__file__).resolve().parent.parent

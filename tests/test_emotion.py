@@ -29,7 +29,7 @@ from ma52lib.emotion.labels import (
     read_emotion_labels,
     write_emotion_labels,
 )
-from ma52lib.emotion.sessions import CUE_GROUPS, class_distribution, plan_sessions, synthesize_emotion
+from ma52lib.synth.emotion import CUE_GROUPS, class_distribution, plan_sessions, synthesize_emotion
 
 HEADER = "split,session,emotion,clips\n"
 

@@ -1,4 +1,4 @@
-"""scripts/gpu_check.py (issue 18) on the CPU at tiny size, and the chapter's tables of the kept H200 run."""
+"""scripts/gpu_check.py on the CPU at tiny size, and the chapter's tables of the kept H200 run."""
 
 from __future__ import annotations
 

@@ -61,3 +61,29 @@ def test_no_import_circle() -> None:
 
 def test_the_files_module_is_at_the_bottom() -> None:
     assert _imports()["ma52lib.files"] == set()
+
+
+def test_the_renderer_stands_alone() -> None:
+    """MA-52-Synth (clips, stills, emotion sessions) imports neither the emotion package nor argparse."""
+    offenders = {}
+    for path in (PACKAGE / "synth").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad = [n for n in names if n == "argparse" or n.startswith("ma52lib.emotion")]
+            if bad:
+                offenders[path.name] = bad
+    assert not offenders
+
+
+def test_no_private_name_crosses_a_package() -> None:
+    """``from ma52lib.a.b import _x`` only from inside ma52lib.a: a private name is not another package's API."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        package = ".".join(path.relative_to(PACKAGE.parent).parts[:2])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ma52lib"):
+                own = node.module == package or node.module.startswith(package + ".")
+                offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not own]
+    assert not offenders

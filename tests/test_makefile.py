@@ -32,3 +32,11 @@ def test_disk_check_passes_with_enough_space(tmp_path):
     done = _make(tmp_path, "VENV_NEED_GB=0")
     assert "needs about" not in done.stderr
     assert "CREATE -m venv .venv" in done.stdout  # it went on to create the environment
+
+
+def test_ci_runs_the_test_command_the_readme_gives():
+    """.ci/run calls the README's test command by name: renaming one without the other is caught here."""
+    block = (ROOT / "README.md").read_text().split("## Two commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    command = next(line.split("#")[0].strip() for line in block.splitlines() if line.startswith("make test"))
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command == "make test" and command in ci_lines

@@ -24,7 +24,6 @@ from ma52lib.synth import (
     split_counts,
     synthesize,
 )
-from ma52lib.synth.cli import main as synth_main
 
 SIZE, FPS = (32, 40), 8  # smaller than the smoke profile: the whole file stays fast
 SPLITS = ("train", "val", "test")
@@ -154,7 +153,8 @@ def test_same_arguments_reuse_the_folder_and_other_arguments_are_refused(dataset
     with pytest.raises(FileExistsError, match="other arguments"):
         _make(dataset, workers=1, seed=1)
     # The command line refuses too (the profile's counts differ from this folder's), with exit code 2.
-    assert synth_main(["--out", str(dataset), "--profile", "smoke", "--size", "32x40", "--fps", "8", "--quiet"]) == 2
+    argv = ["synth", "--out", str(dataset), "--profile", "smoke", "--size", "32x40", "--fps", "8", "--quiet"]
+    assert ma52_main(argv) == 2
     assert (dataset / "meta.json").stat().st_mtime_ns == before
 
 

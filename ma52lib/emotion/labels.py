@@ -16,6 +16,8 @@ for all splits) and has a header and one row per session::
 
 Anyone with session-level emotion labels for MA-52-style clips (MA-52-Pro included) can write this
 file by hand or with ``write_emotion_labels``; the experiment reads nothing else about emotions.
+The rows (``Session``) and the writer live with the renderer that writes the file for MA-52-Synth
+(``ma52lib.synth.emotion``, which imports nothing of this package); this module reads and checks it.
 """
 
 from __future__ import annotations
@@ -23,57 +25,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from ma52lib.data.lists import list_path, read_list
-from ma52lib.files import atomic_write_text
-
-# The synthetic sessions' states: a coarse valence set (see ma52lib.emotion.sessions for why).
-EMOTIONS: tuple[str, ...] = ("negative", "neutral", "positive")
-LABELS_FILE = "emotion_labels.csv"
-COLUMNS: tuple[str, ...] = ("split", "session", "emotion", "clips")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+from ma52lib.synth.emotion import COLUMNS, EMOTIONS, LABELS_FILE, Session, clip_id, write_emotion_labels
+from ma52lib.synth.writer import SPLITS
 
 
 class EmotionLabelError(ValueError):
     """``emotion_labels.csv`` is malformed or names something that does not exist; the message says where."""
-
-
-@dataclass(frozen=True)
-class Session:
-    """One interview session: its split, id, emotion and clip ids (video file stems, in order)."""
-
-    split: str
-    session: str
-    emotion: str
-    clips: tuple[str, ...]
-
-
-def clip_id(name: str) -> str:
-    """The id of a clip: its video file name without ``.mp4`` (``0001_05_0001.mp4`` -> ``0001_05_0001``)."""
-    return name[:-4] if name.lower().endswith(".mp4") else name
-
-
-def write_emotion_labels(path: str | os.PathLike[str], sessions: Iterable[Session]) -> Path:
-    """Write ``sessions`` as an ``emotion_labels.csv`` (header, one row per session, LF line ends)."""
-    path = Path(path)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for s in sessions:
-        for field, value in (("split", s.split), ("session", s.session), ("emotion", s.emotion)):
-            if not value or any(ch.isspace() for ch in value) or "," in value:
-                raise ValueError(f"session {s.session!r}: {field} {value!r} is empty or holds whitespace or a comma")
-        if not s.clips:
-            raise ValueError(f"session {s.session!r} has no clips")
-        bad = [c for c in s.clips if not c or any(ch.isspace() for ch in c) or "," in c]
-        if bad:
-            raise ValueError(f"session {s.session!r}: clip id {bad[0]!r} is empty or holds whitespace or a comma")
-        writer.writerow([s.split, s.session, s.emotion, " ".join(clip_id(c) for c in s.clips)])
-    atomic_write_text(path, buf.getvalue())
-    return path
 
 
 def read_emotion_labels(
@@ -189,6 +150,6 @@ def sessions_of(sessions: Sequence[Session], split: str) -> list[Session]:
 
 
 __all__ = [
-    "COLUMNS", "EMOTIONS", "LABELS_FILE", "EmotionLabelError", "Session", "clip_id", "load_sessions",
+    "COLUMNS", "EMOTIONS", "SPLITS", "LABELS_FILE", "EmotionLabelError", "Session", "clip_id", "load_sessions",
     "read_emotion_labels", "sessions_of", "write_emotion_labels",
 ]

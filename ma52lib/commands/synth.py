@@ -1,12 +1,12 @@
-"""``ma52 synth``: generate (or reuse) MA-52-Synth in the official MA-52 layout."""
+"""``ma52 synth``: generate (or reuse) MA-52-Synth in the official MA-52 layout, or its emotion sessions."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable
 
-from ma52lib.emotion.sessions import add_emotion_arguments, run_synth_args
+from ma52lib.synth.emotion import synthesize_emotion
 from ma52lib.synth.writer import PROFILES, split_counts, synthesize
 
 _DESCRIPTION = """\
@@ -31,12 +31,26 @@ def _profiles() -> str:
     return "\n".join(lines)
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (``80x96``) as ``(80, 96)``; an argparse type."""
     try:
         w, h = (int(x) for x in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 80x96, got {text!r}") from None
     return w, h
+
+
+def int_tuple(n: int, example: str) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type reading ``n`` comma-separated integers; ``example`` shows the expected form."""
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(x) for x in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != n:
+            raise argparse.ArgumentTypeError(f"expected {example}, got {text!r}")
+        return values
+    return parse
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,7 +66,7 @@ def add_parser(subparsers: Any) -> None:
                    "the data dir is $MA52_DATA_DIR or <project>/data)")
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "full"], help="size preset (default: cpu)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same dataset (default: 0)")
-    p.add_argument("--size", type=_size, metavar="WxH", help="frame size, even numbers (default: the profile's)")
+    p.add_argument("--size", type=parse_size, metavar="WxH", help="frame size, even numbers (default: the profile's)")
     p.add_argument("--fps", type=int, help="frames per second (default: the profile's)")
     p.add_argument("--split", default="stratified", choices=["stratified", "cross-subject"],
                    help="stratified: class-stratified 2:1:1 like MA-52 (default); "
@@ -65,10 +79,27 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def add_emotion_arguments(parser: argparse.ArgumentParser, *, flag: bool = True) -> None:
+    """Add the emotion-set options to a ``ma52 synth``-style parser (``--emotion`` itself when ``flag``)."""
+    if flag:
+        parser.add_argument("--emotion", action="store_true",
+                            help="render interview sessions with session emotion labels (emotion_labels.csv) "
+                            "instead of MA-52-Synth; profiles smoke and cpu")
+    parser.add_argument("--sessions", type=int_tuple(3, "TRAIN,VAL,TEST such as 60,12,48"), metavar="TR,VA,TE",
+                        help="emotion set: sessions per split (default: the profile's; cpu 60,12,48)")
+    parser.add_argument("--clips-per-session", type=int_tuple(2, "LO,HI such as 5,8"), metavar="LO,HI",
+                        help="emotion set: clips per session, inclusive range (default: the profile's; cpu 8,10)")
+    parser.add_argument("--action-effect", type=float, default=1.0, metavar="X",
+                        help="emotion set: strength of the state's effect on micro-actions "
+                        "(1 as documented, 0 none) (default: 1)")
+    parser.add_argument("--direct-effect", type=float, default=1.0, metavar="X",
+                        help="emotion set: strength of the weak direct cues, posture and idle motion (default: 1)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``ma52 synth`` with parsed arguments; prints the dataset folder."""
     if getattr(args, "emotion", False):
-        return run_synth_args(args)
+        return run_emotion(args)
     try:
         root = synthesize(
             args.out,
@@ -89,13 +120,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ma52lib.synth.cli ...`` (same flags as ``ma52 synth``)."""
-    parser = argparse.ArgumentParser(prog="ma52")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["synth", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
+def run_emotion(args: argparse.Namespace) -> int:
+    """Render the emotion sessions from parsed ``ma52 synth --emotion`` (or ``ma52 emotion synth``) flags."""
+    if getattr(args, "participants", None):
+        print("ma52 synth --emotion: error: --participants does not apply (one participant per session); "
+              "use --sessions TRAIN,VAL,TEST", file=sys.stderr)
+        return 2
+    try:
+        root = synthesize_emotion(
+            args.out, profile=args.profile, seed=args.seed, size=args.size, fps=args.fps,
+            sessions=args.sessions, clips_per_session=args.clips_per_session,
+            action_effect=args.action_effect, direct_effect=args.direct_effect,
+            workers=args.workers, progress=not args.quiet, force=args.force,
+        )
+    except (ValueError, FileExistsError) as exc:
+        print(f"ma52 synth --emotion: error: {exc}", file=sys.stderr)
+        return 2
+    print(root)
+    return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

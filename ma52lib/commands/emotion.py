@@ -13,16 +13,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ma52lib.commands.synth import add_emotion_arguments, parse_size, run_emotion
 from ma52lib.emotion.experiment import format_result, manet_run_for, run_emotion_experiment
 from ma52lib.emotion.labels import EMOTIONS, EmotionLabelError, load_sessions
-from ma52lib.emotion.sessions import (
-    EMOTION_PROFILES,
-    add_emotion_arguments,
-    emotion_profile_for,
-    run_synth_args,
-    synthesize_emotion,
-)
-from ma52lib.synth.cli import _size as parse_size
+from ma52lib.synth.emotion import EMOTION_PROFILES, emotion_profile_for, synthesize_emotion
 
 _DESCRIPTION = """\
 Does knowing the micro-actions help to recognise a person's emotional state? Each session (one
@@ -85,7 +79,7 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--workers", type=int, default=2, help="parallel render processes (default: 2)")
     s.add_argument("--force", action="store_true", help="regenerate even if the folder already holds data")
     s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    s.set_defaults(func=_cmd_synth)
+    s.set_defaults(func=run_emotion)
 
     c = actions.add_parser("check", help="validate DATA_ROOT/emotion_labels.csv against the lists and count sessions")
     c.add_argument("--data-root", required=True, help="dataset folder holding the lists and emotion_labels.csv")
@@ -93,10 +87,6 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--emotions", type=_csv, metavar="A,B,...",
                    help="allowed emotions (default: negative,neutral,positive)")
     c.set_defaults(func=_cmd_check)
-
-
-def _cmd_synth(args: argparse.Namespace) -> int:
-    return run_synth_args(args)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
