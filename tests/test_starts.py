@@ -101,9 +101,9 @@ def test_the_repository_s_shipped_starts_are_intact() -> None:
 
 def test_the_linear_probe_reads_what_frozen_features_carry(tmp_path) -> None:
     """Four tiny classes of distinct colours: even random features separate them, far above the majority class."""
-    from tinydata import make_tiny_dataset
-
     from ma52lib.engine.probe import linear_probe
+
+    from tinydata import make_tiny_dataset
 
     root = make_tiny_dataset(tmp_path / "tiny", {"train": 4, "val": 3})
     cfg = make_config("smoke", {"data.root": str(root), "model.pretrained": None, "data.short_side": 32,
