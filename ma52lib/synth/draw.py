@@ -191,30 +191,19 @@ class Canvas:
         if box is None:
             return
         rows, cols, us, vs = box
-        # Pixel offsets in metres, camera axes (v grows downwards, y upwards).
-        dx = (us[None, :] - centre[0]) / scale
-        dy = -(vs[:, None] - centre[1]) / scale
-        inv = (rot / radii[None, :]).T  # camera -> normalised head-local: S^-1 R^T
-        ox = inv[:, 0, None, None] * dx + inv[:, 1, None, None] * dy  # [3, h, w] ray origins (z = 0 plane)
-        d = inv[:, 2]  # ray direction (towards the camera) in normalised coordinates
-        a = float(d @ d)
-        b = 2.0 * np.einsum("i,ihw->hw", d, ox)
-        c = np.einsum("ihw,ihw->hw", ox, ox) - 1.0
-        m2 = c + 1.0 - b * b / (4 * a)  # squared distance of the ray from the centre
-        dist = (np.sqrt(np.maximum(m2, 0.0)) - 1.0) * float(np.sqrt(radii[0] * radii[1]) * scale)
-        alpha = np.clip(0.5 - dist, 0.0, 1.0)
-        if not alpha.any():
+        hit = _ray_cast_ellipsoid(centre, rot, radii, scale, us, vs)
+        if hit is None:
             return
-        s = (-b + np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))) / (2 * a)
-        p = ox + s[None] * d[:, None, None]  # [3, h, w] point on the unit sphere, head-local
-        p = p / np.maximum(np.sqrt(np.einsum("ihw,ihw->hw", p, p)), 1e-6)[None]
+        alpha, p, normal = hit
         x, y, z = p
-        # World normal of the ellipsoid: R S^-1 p.
-        normal = np.einsum("ij,jhw->ihw", rot / radii[None, :], p)
-        normal /= np.maximum(np.sqrt(np.einsum("ihw,ihw->hw", normal, normal)), 1e-6)[None]
         lum = self._lambert(normal[0], -normal[1], normal[2])
         rgb = np.broadcast_to(look.skin, (*x.shape, 3)).copy()
+        self._paint_face(rgb, x, y, z, look)
+        rgb[look.hair_mask(x, y, z)] = look.hair
+        self._composite(rows, cols, alpha, rgb * lum[..., None], tag)
 
+    def _paint_face(self, rgb: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, look: "HeadLook") -> None:
+        """Paint nose, mouth, eyes, brows and glasses into ``rgb`` at head-local unit-sphere points."""
         front = z > 0.15
         # Nose: the side away from the light is in shadow; nostrils darker.
         nose = front & (np.abs(x) < 0.1) & (y > -0.34) & (y < 0.1)
@@ -240,8 +229,34 @@ class Canvas:
         if look.glasses:
             bridge = (z > 0.5) & (np.abs(x) < 0.2) & (np.abs(y - 0.14 - look.glasses_lift) < 0.025)
             rgb[bridge] = look.frame
-        rgb[look.hair_mask(x, y, z)] = look.hair
-        self._composite(rows, cols, alpha, rgb * lum[..., None], tag)
+
+
+def _ray_cast_ellipsoid(
+    centre: np.ndarray, rot: np.ndarray, radii: np.ndarray, scale: float, us: np.ndarray, vs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Coverage alpha [h, w], head-local unit-sphere point p [3, h, w] and camera normal [3, h, w] of the
+    ellipsoid under pixels ``us`` x ``vs``; None when it covers none of them."""
+    # Pixel offsets in metres, camera axes (v grows downwards, y upwards).
+    dx = (us[None, :] - centre[0]) / scale
+    dy = -(vs[:, None] - centre[1]) / scale
+    inv = (rot / radii[None, :]).T  # camera -> normalised head-local: S^-1 R^T
+    ox = inv[:, 0, None, None] * dx + inv[:, 1, None, None] * dy  # [3, h, w] ray origins (z = 0 plane)
+    d = inv[:, 2]  # ray direction (towards the camera) in normalised coordinates
+    a = float(d @ d)
+    b = 2.0 * np.einsum("i,ihw->hw", d, ox)
+    c = np.einsum("ihw,ihw->hw", ox, ox) - 1.0
+    m2 = c + 1.0 - b * b / (4 * a)  # squared distance of the ray from the centre
+    dist = (np.sqrt(np.maximum(m2, 0.0)) - 1.0) * float(np.sqrt(radii[0] * radii[1]) * scale)
+    alpha = np.clip(0.5 - dist, 0.0, 1.0)
+    if not alpha.any():
+        return None
+    s = (-b + np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))) / (2 * a)
+    p = ox + s[None] * d[:, None, None]  # [3, h, w] point on the unit sphere, head-local
+    p = p / np.maximum(np.sqrt(np.einsum("ihw,ihw->hw", p, p)), 1e-6)[None]
+    # World normal of the ellipsoid: R S^-1 p.
+    normal = np.einsum("ij,jhw->ihw", rot / radii[None, :], p)
+    normal /= np.maximum(np.sqrt(np.einsum("ihw,ihw->hw", normal, normal)), 1e-6)[None]
+    return alpha, p, normal
 
 
 class HeadLook:

@@ -115,13 +115,25 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
 
 def make_participant(pid: int, rng: np.random.Generator) -> Participant:
     """Draw one participant from ``rng``."""
+    # Each step draws from the one stream in turn: reordering the steps (or the draws inside one)
+    # changes every participant and so every rendered dataset.
     sex = "F" if rng.random() < 105 / 205 else "M"  # MA-52 has 105 F / 100 M
     size = rng.normal(0.96 if sex == "F" else 1.03, 0.035)
     girth = float(np.clip(rng.normal(1.0, 0.1), 0.8, 1.3)) * (0.95 if sex == "F" else 1.05)
+    looks = _draw_skin_hair_style_shirt(rng, sex)
+    room = _draw_room(rng)
+    handedness = int(rng.random() < 0.12)
+    proportions = _draw_proportions(rng, sex, size, girth)
+    clothes = _draw_clothes(rng)
+    setting = _draw_seat_and_light(rng)
+    habits = _draw_habits(rng)
+    return Participant(
+        pid=pid, sex=sex, handedness=handedness, **proportions, **looks, **clothes, **room, **setting, **habits
+    )
 
-    def seg(length: float) -> float:
-        return float(length * size * rng.normal(1.0, 0.025))
 
+def _draw_skin_hair_style_shirt(rng: np.random.Generator, sex: str) -> dict:
+    """Skin tone, hair style and shirt colour."""
     k = rng.uniform(0, len(_SKIN) - 1)
     lo = int(k)
     skin = _SKIN[lo] + (_SKIN[min(lo + 1, len(_SKIN) - 1)] - _SKIN[lo]) * (k - lo)
@@ -130,58 +142,87 @@ def make_participant(pid: int, rng: np.random.Generator) -> Participant:
     else:
         style = str(rng.choice(HAIR_STYLES, p=[0.85, 0.05, 0.0, 0.10]))
     shirt = _hsv(rng.random(), rng.uniform(0.15, 0.7), rng.uniform(0.25, 0.9))
+    return {"skin": tuple(float(c) for c in skin), "hair_style": style, "shirt": shirt}
+
+
+def _draw_room(rng: np.random.Generator) -> dict:
+    """Wall and floor colours."""
     wall_v = rng.uniform(0.80, 0.90)
     wall_tint = rng.normal(0.0, 0.012, size=3)
     wall = tuple(float(np.clip(wall_v + t + d, 0, 1)) for t, d in zip(wall_tint, (0.01, 0.0, -0.02)))
     floor_v = rng.uniform(0.45, 0.62)
     floor = tuple(float(np.clip(floor_v * c, 0, 1)) for c in (1.0, 0.95, 0.86))
-    return Participant(
-        pid=pid,
-        sex=sex,
-        handedness=int(rng.random() < 0.12),
-        torso_len=seg(0.54),
-        shoulder_half=seg(0.185 if sex == "M" else 0.17) * girth**0.3,
-        hip_half=seg(0.095),
-        waist_half=seg(0.15 if sex == "M" else 0.155) * girth**0.7,
-        upper_arm=seg(0.29),
-        forearm=seg(0.26),
-        hand=seg(0.18),
-        thigh=seg(0.45),
-        shin=seg(0.44),
-        foot=seg(0.23),
-        neck=seg(0.09),
-        head_rx=seg(0.082),
-        head_ry=seg(0.108),
-        head_rz=seg(0.095),
-        girth=girth,
-        skin=tuple(float(c) for c in skin),
-        hair=_pick(rng, _HAIR, _HAIR_P),
-        hair_style=style,
-        shirt=shirt,
-        long_sleeves=bool(rng.random() < 0.55),
-        trousers=_pick(rng, _TROUSERS),
-        shoes=_pick(rng, _SHOES),
-        glasses=bool(rng.random() < 0.3),
-        stool=_pick(rng, _STOOLS),
-        stool_legs=int(rng.choice([3, 4])),
-        seat_height=float(rng.uniform(0.44, 0.50)),
-        seat_x=float(rng.normal(0.0, 0.04)),
-        distance=float(rng.uniform(0.95, 1.07)),
-        wall=wall,
-        floor=floor,
-        light_azimuth=float(rng.normal(-0.5, 0.35)),
-        lean=float(rng.normal(0.03, 0.04)),
-        head_tilt=float(rng.normal(0.0, 0.03)),
-        knee_spread=float(rng.uniform(0.0, 0.08)),
-        feet_forward=float(rng.normal(0.0, 0.04)),
-        hands_in_lap=bool(rng.random() < 0.25),
-        sway=float(rng.uniform(0.0015, 0.004)),
-        sway_freq=float(rng.uniform(0.2, 0.5)),
-        head_jitter=float(rng.uniform(0.002, 0.006)),
-        breath_rate=float(rng.uniform(0.22, 0.35)),
-        breath_depth=float(rng.uniform(0.0015, 0.004)),
-        blink_rate=float(rng.uniform(0.15, 0.4)),
-    )
+    return {"wall": wall, "floor": floor}
+
+
+def _draw_proportions(rng: np.random.Generator, sex: str, size: float, girth: float) -> dict:
+    """Segment lengths, head radii and girth (the dict's values are drawn left to right)."""
+
+    def seg(length: float) -> float:
+        return float(length * size * rng.normal(1.0, 0.025))
+
+    return {
+        "torso_len": seg(0.54),
+        "shoulder_half": seg(0.185 if sex == "M" else 0.17) * girth**0.3,
+        "hip_half": seg(0.095),
+        "waist_half": seg(0.15 if sex == "M" else 0.155) * girth**0.7,
+        "upper_arm": seg(0.29),
+        "forearm": seg(0.26),
+        "hand": seg(0.18),
+        "thigh": seg(0.45),
+        "shin": seg(0.44),
+        "foot": seg(0.23),
+        "neck": seg(0.09),
+        "head_rx": seg(0.082),
+        "head_ry": seg(0.108),
+        "head_rz": seg(0.095),
+        "girth": girth,
+    }
+
+
+def _draw_clothes(rng: np.random.Generator) -> dict:
+    """Hair colour, sleeves, trousers, shoes and glasses, drawn in that order."""
+    hair = _pick(rng, _HAIR, _HAIR_P)
+    long_sleeves = bool(rng.random() < 0.55)
+    trousers = _pick(rng, _TROUSERS)
+    shoes = _pick(rng, _SHOES)
+    glasses = bool(rng.random() < 0.3)
+    return {"hair": hair, "long_sleeves": long_sleeves, "trousers": trousers, "shoes": shoes, "glasses": glasses}
+
+
+def _draw_seat_and_light(rng: np.random.Generator) -> dict:
+    """Stool, seat position, distance from the camera and key light, drawn in that order."""
+    stool = _pick(rng, _STOOLS)
+    stool_legs = int(rng.choice([3, 4]))
+    seat_height = float(rng.uniform(0.44, 0.50))
+    seat_x = float(rng.normal(0.0, 0.04))
+    distance = float(rng.uniform(0.95, 1.07))
+    light_azimuth = float(rng.normal(-0.5, 0.35))
+    return {
+        "stool": stool,
+        "stool_legs": stool_legs,
+        "seat_height": seat_height,
+        "seat_x": seat_x,
+        "distance": distance,
+        "light_azimuth": light_azimuth,
+    }
+
+
+def _draw_habits(rng: np.random.Generator) -> dict:
+    """Resting posture and idle motion (the dict's values are drawn left to right)."""
+    return {
+        "lean": float(rng.normal(0.03, 0.04)),
+        "head_tilt": float(rng.normal(0.0, 0.03)),
+        "knee_spread": float(rng.uniform(0.0, 0.08)),
+        "feet_forward": float(rng.normal(0.0, 0.04)),
+        "hands_in_lap": bool(rng.random() < 0.25),
+        "sway": float(rng.uniform(0.0015, 0.004)),
+        "sway_freq": float(rng.uniform(0.2, 0.5)),
+        "head_jitter": float(rng.uniform(0.002, 0.006)),
+        "breath_rate": float(rng.uniform(0.22, 0.35)),
+        "breath_depth": float(rng.uniform(0.0015, 0.004)),
+        "blink_rate": float(rng.uniform(0.15, 0.4)),
+    }
 
 
 def make_participants(n: int = 205, seed: int = 0) -> list[Participant]:

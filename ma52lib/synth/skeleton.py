@@ -162,7 +162,30 @@ class Rig:
     # ---- trunk, head and legs --------------------------------------------------------------------
     def body(self, pose: Pose) -> Skeleton:
         """Pose the trunk, head and legs (arms come later: their targets may use these landmarks)."""
-        p, t = self.p, pose.t
+        p = self.p
+        pelvis, torso_rot, neck_base, shoulder, hip = self._trunk(pose)
+        neck_top, head_rot, head_c = self._head(pose, torso_rot, neck_base)
+        hip_joint, knee, ankle, heel, toe = self._legs(pose, pelvis)
+        return Skeleton(
+            pelvis=pelvis,
+            torso_rot=torso_rot,
+            neck_base=neck_base,
+            neck_top=neck_top,
+            head_c=head_c,
+            head_rot=head_rot,
+            head_r=np.array([p.head_rx, p.head_ry, p.head_rz]),
+            shoulder=shoulder,
+            hip=hip,
+            hip_joint=hip_joint,
+            knee=knee,
+            ankle=ankle,
+            heel=heel,
+            toe=toe,
+        )
+
+    def _trunk(self, pose: Pose) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pelvis, trunk rotation, neck base, shoulders and hip corners of the torso."""
+        p = self.p
         base = np.array([p.seat_x, p.seat_height + 0.04, 0.0])
         pelvis = base + pose.pelvis
         torso_rot = rot_y(pose.torso[:, 2]) @ rot_x(pose.torso[:, 0] + p.lean) @ rot_z(pose.torso[:, 1])
@@ -179,6 +202,13 @@ class Rig:
         hip = np.stack(
             [pelvis + apply(torso_rot, np.array([s * p.waist_half, -0.02, 0.0])) for s in SIDE_SIGN], 1
         )
+        return pelvis, torso_rot, neck_base, shoulder, hip
+
+    def _head(
+        self, pose: Pose, torso_rot: np.ndarray, neck_base: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Neck top, head rotation and head centre on top of the posed trunk."""
+        p = self.p
         # The neck takes part of the head's pitch and all of its protraction.
         neck_rot = torso_rot @ rot_x(0.4 * pose.head[:, 0])
         neck_top = neck_base + apply(neck_rot, np.array([0.0, p.neck, 0.0]))
@@ -186,8 +216,13 @@ class Rig:
         head_rot = torso_rot @ rot_y(pose.head[:, 1]) @ rot_x(0.6 * pose.head[:, 0])
         head_rot = head_rot @ rot_z(pose.head[:, 2] + p.head_tilt)
         head_c = neck_top + apply(head_rot, np.array([0.0, 0.78 * p.head_ry, 0.012]))
+        return neck_top, head_rot, head_c
 
-        # Legs: hip joints follow the pelvis; the feet stand on the floor unless lifted.
+    def _legs(
+        self, pose: Pose, pelvis: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Hip joints, knees, ankles, heels and toes: the feet stand on the floor unless lifted."""
+        p, t = self.p, pose.t
         hip_joint = np.stack([pelvis + np.array([s * p.hip_half, -0.03, 0.03]) for s in SIDE_SIGN], 1)
         toe_rest = np.stack(
             [
@@ -206,22 +241,7 @@ class Rig:
         ankle = heel + np.array([0.0, 0.07, 0.035])
         knee_pole = np.stack([(pose.knee_out + 0.15) * SIDE_SIGN, np.full((t, 2), 0.35), np.ones((t, 2))], -1)
         knee, ankle = two_bone_ik(hip_joint, ankle, p.thigh, p.shin, knee_pole)
-        return Skeleton(
-            pelvis=pelvis,
-            torso_rot=torso_rot,
-            neck_base=neck_base,
-            neck_top=neck_top,
-            head_c=head_c,
-            head_rot=head_rot,
-            head_r=np.array([p.head_rx, p.head_ry, p.head_rz]),
-            shoulder=shoulder,
-            hip=hip,
-            hip_joint=hip_joint,
-            knee=knee,
-            ankle=ankle,
-            heel=heel,
-            toe=toe,
-        )
+        return hip_joint, knee, ankle, heel, toe
 
     def landmark(self, sk: Skeleton, name: str, side: int = 0) -> np.ndarray:
         """World position [T, 3] of a named body point (``side`` mirrors left/right ones)."""
