@@ -57,7 +57,7 @@ REFERENCE: dict[str, dict[str, float]] = {
 REFERENCE_STEP_S = 0.13
 K_TRAIN = 1.2  # a training step in the loop over the timed forward + backward (data, optimiser, schedule)
 K_EVAL = 0.42  # one scored batch over one timed training step (forward only; 1,861 val clips in 4.9 s there)
-TIMED_STEPS = 1  # timed steps per model after one warm-up step
+TIMED_STEPS = 2  # timed steps per model after one warm-up step
 RENDER, BOOK = "MA-52-Synth", "jupyter-book"  # the steps before and after the chapters
 
 

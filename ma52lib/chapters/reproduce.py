@@ -201,6 +201,9 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
             )
     except KeyboardInterrupt:
         tmp.unlink(missing_ok=True)  # the partial copy is dropped: the last complete one (if any) stays
+        # nbclient interrupts the kernel on its way out; the cell's error then lands in a task nobody awaits,
+        # which asyncio would print as a traceback at exit: the one line below says all there is to say.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         raise KeyboardInterrupt(
             f"interrupted while executing notebooks/{name}.ipynb: it is executed again next time (finished runs "
             "reused, an interrupted training resumed from its last checkpoint); finished chapters stay cached"
