@@ -9,13 +9,16 @@ STAMP  := $(VENV)/.installed-$(ENV_HASH)
 PROFILE ?= cpu
 # SEEDS=N: seeds of the core contrasts (default: the profile's, 1 for cpu); `make book SEEDS=3` (intervals over seeds) adds ~7 min on 2 AVX2 cores
 SEEDS ?=
-REPRODUCE = $(BIN)/ma52 reproduce --profile $(PROFILE)$(if $(SEEDS), --seeds $(SEEDS))
+# PLAN=1: say what would be rendered, trained and reused, and the estimated minutes here, then stop
+PLAN ?=
+REPRODUCE = $(BIN)/ma52 reproduce --profile $(PROFILE)$(if $(SEEDS), --seeds $(SEEDS))$(if $(PLAN), --plan)
 
 .PHONY: setup test test-fast book book-study book-smoke bench clean help
 
 help:
 	@echo "make book   build the Jupyter Book on MA-52-Synth (profile $(PROFILE)); prints where index.html is"
 	@echo "make test   run the linter (ruff) and the test suite"
+	@echo "make book PLAN=1 (what would be trained and reused, and the minutes it takes here; trains nothing)"
 	@echo "make book SEEDS=3 (3 seeds of TSN, TSM, MANet and MANet without the loss: ~7 more min on 2 AVX2 cores)"
 	@echo "make book-study (the book plus the recipe study's runs) / make book-smoke / make bench / make clean"
 
@@ -49,7 +52,7 @@ book-study: $(STAMP)
 	$(REPRODUCE) --study
 
 book-smoke: $(STAMP)
-	$(BIN)/ma52 reproduce --profile smoke
+	$(BIN)/ma52 reproduce --profile smoke$(if $(PLAN), --plan)
 
 bench: $(STAMP)
 	$(BIN)/ma52 bench

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -26,11 +27,14 @@ import nbformat
 import ma52lib
 from ma52lib.chapters.common import SEEDS, seeds_of
 from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
+from ma52lib.chapters.plan import BOOK, RENDER, Plan, format_plan, make_plan
+from ma52lib.chapters.watch import Watch
 from ma52lib.config import make_config
-from ma52lib.engine.progress import progress_bar
 from ma52lib.files import LockHeld, atomic_write_text, file_lock
 from ma52lib.paths import project_root
-from ma52lib.synth import synthesize
+from ma52lib.synth import PROFILES as SYNTH_PROFILES
+from ma52lib.synth import read_meta, synthesize
+from ma52lib.synth.writer import default_folder, generator_fingerprint
 
 # Chapter notebooks in execution order (the book's order is _toc.yml's: the ledger comes first there, but it
 # reads what the other chapters made, so it runs last).
@@ -128,31 +132,48 @@ def book_lock(folder: Path, *, wait: bool = False) -> Iterator[None]:
 def _placeholder(path: Path, name: str, why: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {name.capitalize()}\n\n**This chapter was not produced:** {why}")]
-    nbformat.write(nb, path)
+    atomic_write_text(path, nbformat.writes(nb))  # a page is whole or absent, even under Ctrl-C
 
 
-def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_dir: Path, pkg: str, data: str,
-                    force: bool, timeout: int | None) -> ChapterResult:
-    """Execute one chapter notebook with papermill unless its cached output is current."""
-    import papermill as pm  # only here: it pulls in the Jupyter client stack, which no other command needs
-
+def chapter_key(name: str, params: dict[str, Any], *, source_dir: Path, out_dir: Path, pkg: str,
+                data: str) -> str | None:
+    """The cache key of a chapter's execution (None: its notebook does not exist)."""
     src = source_dir / f"{name}.ipynb"
-    out = out_dir / f"{name}.ipynb"
-    record = out_dir / ".cache" / f"{name}.json"
-    log_path = out_dir / "logs" / f"{name}.log"
     if not src.exists():
-        _placeholder(out, name, f"the notebook notebooks/{name}.ipynb does not exist in this version.")
-        return ChapterResult(name, "missing", message=f"notebooks/{name}.ipynb not found")
+        return None
     # e.g. the performance chapter shows `ma52 bench` results: a new bench.json re-executes it
     inputs = "".join(hashlib.sha256((out_dir / f).read_bytes()).hexdigest() for f in INPUT_FILES.get(name, ())
                      if (out_dir / f).exists())
-    key = _key(src, params, pkg, data + inputs)
-    if not force and out.exists() and record.exists():
-        try:
-            if json.loads(record.read_text()).get("key") == key:
-                return ChapterResult(name, "cached")
-        except json.JSONDecodeError:
-            pass
+    return _key(src, params, pkg, data + inputs)
+
+
+def is_cached(name: str, key: str | None, out_dir: Path) -> bool:
+    """Whether the executed copy of chapter ``name`` in ``out_dir`` was made with ``key``."""
+    record = out_dir / ".cache" / f"{name}.json"
+    if key is None or not (out_dir / f"{name}.ipynb").exists() or not record.exists():
+        return False
+    try:
+        return json.loads(record.read_text()).get("key") == key
+    except json.JSONDecodeError:
+        return False
+
+
+def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_dir: Path, pkg: str, data: str,
+                    force: bool, timeout: int | None, watch: Watch | None = None) -> ChapterResult:
+    """Execute one chapter notebook with papermill unless its cached output is current; ``watch`` says how the
+    trainings inside it go."""
+    import papermill as pm  # only here: it pulls in the Jupyter client stack, which no other command needs
+
+    out = out_dir / f"{name}.ipynb"
+    record = out_dir / ".cache" / f"{name}.json"
+    log_path = out_dir / "logs" / f"{name}.log"
+    key = chapter_key(name, params, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=data)
+    if key is None:
+        _placeholder(out, name, f"the notebook notebooks/{name}.ipynb does not exist in this version.")
+        return ChapterResult(name, "missing", message=f"notebooks/{name}.ipynb not found")
+    if not force and is_cached(name, key, out_dir):
+        return ChapterResult(name, "cached")
+    src = source_dir / f"{name}.ipynb"
     record.unlink(missing_ok=True)  # never trust an old record once we start
     record.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,16 +192,21 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     # The kernel imports this checkout's ma52lib even when it is not pip-installed.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
     try:
-        with _stderr_into(log_path):  # the kernel's own warnings belong in the chapter's log, not the terminal
+        # The kernel's own warnings belong in the chapter's log, not the terminal; its trainings' progress
+        # comes back through the file the watch tails.
+        with _stderr_into(log_path), _watching(watch, name, out_dir / "logs" / f"{name}.progress.jsonl"):
             pm.execute_notebook(
                 str(src), str(tmp), parameters=params, cwd=str(out_dir), log_output=True,
                 progress_bar=False, execution_timeout=timeout, kernel_name="python3", language="python",
             )
     except KeyboardInterrupt:
         tmp.unlink(missing_ok=True)  # the partial copy is dropped: the last complete one (if any) stays
+        # nbclient interrupts the kernel on its way out; the cell's error then lands in a task nobody awaits,
+        # which asyncio would print as a traceback at exit: the one line below says all there is to say.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         raise KeyboardInterrupt(
-            f"interrupted while executing notebooks/{name}.ipynb: it was not cached and is executed again "
-            "next time; finished chapters stay cached. Run `ma52 reproduce` again to continue"
+            f"interrupted while executing notebooks/{name}.ipynb: it is executed again next time (finished runs "
+            "reused, an interrupted training resumed from its last checkpoint); finished chapters stay cached"
         ) from None
     except Exception as exc:  # papermill's PapermillExecutionError, timeouts, dead kernels
         seconds = time.perf_counter() - t0
@@ -201,6 +227,10 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     os.replace(tmp, out)
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)
+
+
+def _watching(watch: Watch | None, name: str, progress_file: Path) -> contextlib.AbstractContextManager:
+    return watch.chapter(name, progress_file) if watch else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -260,35 +290,21 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     source_dir, out_dir = root / "notebooks", generated_dir()
     report = ReproduceReport(profile)
     t_all = time.perf_counter()
-    unknown = set(only or []) - set(CHAPTERS)
-    if unknown:  # before anything is rendered or trained
-        raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {', '.join(CHAPTERS)}")
-    if n_seeds is not None and n_seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {n_seeds}")
-    if profile == "paper" and not data_root:
-        raise ValueError("the paper profile is the official recipe on the real MA-52: pass --data-root (the "
-                         "download, see README 'The real MA-52'); the book on MA-52-Synth is --profile cpu")
+    _check_args(profile, data_root, only, n_seeds)
     with book_lock(out_dir, wait=wait):
-        if data_root:
-            data = Path(data_root).expanduser().resolve()
-            if not (data / "train_list_videos.txt").exists():
-                raise FileNotFoundError(f"{data} has no train_list_videos.txt: not an MA-52 folder")
-        else:
+        book = _Book.of(profile, data_root, seed, only, extra_models, study, n_seeds, force=force)
+        plan = _plan_or_none(book, build=build, echo=echo)
+        watch = Watch(plan, echo=echo, tty=echo is print and sys.stdout.isatty())
+        if not data_root:
             echo(f"[1/3] MA-52-Synth for profile {profile}")
-            data = synthesize(profile=make_config(profile).data.synth_profile, seed=seed)
-        pkg, ident = package_hash(), data_identity(data)
-        write_front_page(out_dir, profile, data)
-        # The profile's own MA-52-Synth goes to the notebooks as data_root=None, as `ma52 train
-        # --profile P` leaves it: the book's runs then have the same config hash as the CLI's and are
-        # reused by it (and vice versa). The data's identity is still part of each chapter's cache key.
-        own_synth = not data_root and seed == make_config(profile).data.synth_seed
-        params = {"profile": profile, "data_root": None if own_synth else str(data), "seed": seed}
-        names = [n for n in CHAPTERS if not only or n in only]
-        echo(f"[2/3] executing {len(names)} notebook(s) into {out_dir}")
-        for name in progress_bar(names, desc="notebooks", unit="nb"):
-            own = _chapter_params(name, params, extra_models, study, n_seeds)
+            with watch.chapter(RENDER, out_dir / "logs" / "render.progress.jsonl"):
+                book.data = synthesize(profile=make_config(profile).data.synth_profile, seed=seed)
+        pkg, ident = package_hash(), data_identity(book.data)
+        write_front_page(out_dir, profile, book.data)
+        echo(f"[2/3] executing {len(book.params)} notebook(s) into {out_dir}")
+        for name, own in book.params.items():
             result = execute_chapter(name, own, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident,
-                                     force=force, timeout=timeout)
+                                     force=force, timeout=timeout, watch=watch)
             report.chapters.append(result)
             detail = f" ({result.seconds:.0f} s)" if result.seconds else ""
             echo(f"  {name}: {result.status}{detail}{' - ' + result.message if result.message else ''}")
@@ -296,12 +312,93 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
         _write_timings(out_dir, report)
         if build:
             echo("[3/3] jupyter-book build")
-            report.book_ok, report.index_html, tail = build_book(root)
+            with watch.chapter(BOOK, out_dir / "logs" / "book.progress.jsonl"):
+                report.book_ok, report.index_html, tail = build_book(root)
             if not report.book_ok:
                 echo(tail)
     report.seconds = time.perf_counter() - t_all
     _write_timings(out_dir, report)
     return report
+
+
+def _check_args(profile: str, data_root: str | None, only: list[str] | None, n_seeds: int | None) -> None:
+    """Refuse bad arguments before anything is rendered or trained."""
+    unknown = set(only or []) - set(CHAPTERS)
+    if unknown:
+        raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {', '.join(CHAPTERS)}")
+    if n_seeds is not None and n_seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {n_seeds}")
+    if profile == "paper" and not data_root:
+        raise ValueError("the paper profile is the official recipe on the real MA-52: pass --data-root (the "
+                         "download, see README 'The real MA-52'); the book on MA-52-Synth is --profile cpu")
+
+
+@dataclass
+class _Book:
+    """What a build works on: its data folder (and whether it must be rendered), each chapter's parameters."""
+
+    profile: str
+    data: Path
+    render: bool
+    params: dict[str, dict[str, Any]]  # chapter -> notebook parameters, in execution order
+    force: bool
+
+    @classmethod
+    def of(cls, profile: str, data_root: str | None, seed: int, only: list[str] | None,
+           extra_models: list[str] | None, study: bool, n_seeds: int | None, *, force: bool = False) -> _Book:
+        if data_root:
+            data = Path(data_root).expanduser().resolve()
+            if not (data / "train_list_videos.txt").exists():
+                raise FileNotFoundError(f"{data} has no train_list_videos.txt: not an MA-52 folder")
+            render = False
+        else:
+            synth = make_config(profile).data.synth_profile
+            prof = SYNTH_PROFILES[synth]
+            data = default_folder(synth, seed, prof.size, prof.fps, "stratified", prof.participants)
+            meta = read_meta(data) if data.exists() else None
+            render = not (meta and meta.get("complete") and meta.get("fingerprint") == generator_fingerprint())
+        # The profile's own MA-52-Synth goes to the notebooks as data_root=None, as `ma52 train
+        # --profile P` leaves it: the book's runs then have the same config hash as the CLI's and are
+        # reused by it (and vice versa). The data's identity is still part of each chapter's cache key.
+        own_synth = not data_root and seed == make_config(profile).data.synth_seed
+        common = {"profile": profile, "data_root": None if own_synth else str(data), "seed": seed}
+        params = {n: _chapter_params(n, common, extra_models, study, n_seeds) for n in CHAPTERS
+                  if not only or n in only}
+        return cls(profile, data, render, params, force)
+
+    def cached(self) -> list[str]:
+        """Chapters whose executed copy is current (as `execute_chapter` will find them)."""
+        if self.force or self.render:
+            return []
+        source_dir, out_dir = project_root() / "notebooks", generated_dir()
+        pkg, ident = package_hash(), data_identity(self.data)
+        keys = {n: chapter_key(n, p, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident)
+                for n, p in self.params.items()}
+        return [n for n, key in keys.items() if is_cached(n, key, out_dir)]
+
+
+def plan_book(profile: str = "cpu", *, data_root: str | None = None, only: list[str] | None = None,
+              force: bool = False, seed: int = 0, build: bool = True, extra_models: list[str] | None = None,
+              study: bool = False, n_seeds: int | None = None, echo=print) -> Plan:
+    """What `reproduce` with these arguments would render, pretrain, train and reuse, and in how long; nothing
+    is rendered or trained (a few training steps of each model to train are timed)."""
+    _check_args(profile, data_root, only, n_seeds)
+    book = _Book.of(profile, data_root, seed, only, extra_models, study, n_seeds, force=force)
+    return make_plan(profile, book.data, book.params, book.cached(), render=book.render, build=build, echo=echo)
+
+
+def _plan_or_none(book: _Book, *, build: bool, echo) -> Plan | None:
+    """The build's plan, printed; a plan that cannot be made costs the ETAs only, never the build."""
+    try:
+        plan = make_plan(book.profile, book.data, book.params, book.cached(), render=book.render, build=build)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # the estimate is a convenience: the build goes on without ETAs
+        echo(f"no plan or ETAs for this build ({type(exc).__name__}: {exc})")
+        return None
+    for line in format_plan(plan):
+        echo(line)
+    return plan
 
 
 def _chapter_params(name: str, common: dict[str, Any], extra_models: list[str] | None, study: bool,
@@ -344,9 +441,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce", help="regenerate every table and figure into the HTML book (cached)",
         description="Make the data, execute the chapter notebooks with papermill (skipping unchanged ones) "
-        "and build the Jupyter Book. `make book` runs `ma52 reproduce --profile cpu`.",
+        "and build the Jupyter Book. `make book` runs `ma52 reproduce --profile cpu`. While it runs, each "
+        "training says its model, epoch, clips/s and the ETA of the chapter and the book (a live bar on a "
+        "terminal, plain lines in a log). Ctrl-C stops it; run the same command again to continue: finished "
+        "chapters and runs are reused and an interrupted training resumes from its last epoch's checkpoint.",
+        epilog="The estimate (--plan, and the ETAs): a few training steps of each model to train are timed here "
+        "and now (forward and backward at its batch, input size and precision); times its steps (epochs x train "
+        "clips / batch) and the clips it scores gives each run. Rendering, pretraining, the chapters' figures and "
+        "jupyter-book are the seconds a cold cpu build took on the reference machine (AMD EPYC, 2 cores, AVX512 "
+        "with native bf16), scaled by how much slower this machine runs MANet's step now. On a loaded machine "
+        "both the estimate and the build are slower.",
     )
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
+    p.add_argument("--plan", action="store_true",
+                   help="say what would be rendered, pretrained, trained and reused, with an estimate in minutes "
+                   "on this machine, then exit (nothing is trained; see below for the estimate)")
     p.add_argument("--data-root", help="a real MA-52 folder instead of MA-52-Synth")
     p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER",
                    help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
@@ -376,6 +485,12 @@ def _at_least_one(text: str) -> int:
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    if args.plan:
+        plan = plan_book(args.profile, data_root=args.data_root, only=args.only, force=args.force, seed=args.seed,
+                         build=not args.no_build, extra_models=args.extra_model, study=args.study,
+                         n_seeds=args.seeds)
+        print("\n".join(format_plan(plan)))
+        return 0
     try:
         report = reproduce(args.profile, data_root=args.data_root, only=args.only, force=args.force,
                            timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait,
@@ -384,7 +499,10 @@ def _cmd(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt as exc:
-        print(f"\n{str(exc) or 'interrupted'}", file=sys.stderr)
+        again = " ".join(["ma52", *(shlex.quote(a) for a in sys.argv[1:])]) if sys.argv[1:2] == ["reproduce"] \
+            else "ma52 reproduce"
+        what = str(exc) or "interrupted: finished chapters and runs are kept"
+        print(f"\n{what}. To continue, run the same command again (`{again}`).", file=sys.stderr)
         return 130
     print(f"finished in {report.seconds:.0f} s")
     if not args.no_build:

@@ -36,6 +36,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ma52lib.config import Config
 from ma52lib.data.transforms import MEAN, STD, center_crop_box, short_side_size
+from ma52lib.engine.progress import report
 from ma52lib.engine.starts import provenance_of, shipped_file, shipped_path
 from ma52lib.engine.weights import (
     DIGEST,
@@ -242,6 +243,7 @@ def pretrain(cfg: Config, depth: int, width: int, *, out: Path, echo: Callable[[
     atomic_write_text(out / "config.json", json.dumps(ident, indent=1) + "\n")
     t0 = time.perf_counter()
     say(f"pretraining {out.name}: rendering {p.clips * p.frames_per_clip} still frames")
+    report("pretrain", run=out.name, epoch=0, epochs=p.epochs)  # progress hook (`ma52 reproduce`)
     stills = render_stills(p.clips, frames_per_clip=p.frames_per_clip, size=tuple(ident["frame_size"]),
                            fps=ident["fps"], seed=p.seed, progress=echo is not None)
     data = _Frames.from_stills(stills, cfg.data.short_side, cfg.data.crop_size)
@@ -321,6 +323,7 @@ def _fit(data: _Frames, cfg: Config, depth: int, width: int,
             total += float(loss.detach())
         history.append({"epoch": epoch + 1, "loss": total / batches, **_score(net, data, val)})
         say(f"  pretrain epoch {epoch + 1}/{p.epochs}: {_describe(history[-1])}")
+        report("pretrain", run=f"pretrain-r{depth}w{width}", epoch=epoch + 1, epochs=p.epochs)  # progress hook
     return net, history
 
 

@@ -42,7 +42,7 @@ from ma52lib.engine.evaluate import predict_loader, save_predictions, scalar_met
 from ma52lib.engine.optim import build_scheduler
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.pretrain import describe_start, ensure_pretrained, resolve_pretrained
-from ma52lib.engine.progress import progress_bar
+from ma52lib.engine.progress import progress_bar, report, report_step
 from ma52lib.engine.step import NonFiniteLoss, Trainee, build_trainee, train_step
 from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.metrics import compute_metrics
@@ -157,6 +157,7 @@ def train(
     cfg, precision = resolve_for_run(cfg)
     run_dir = Path(out) if out else default_run_dir(cfg)
     if _reuse_finished(run_dir, cfg, force=force, echo=echo):
+        report("reused", run=run_dir.name, model=cfg.model.name)  # progress hook (`ma52 reproduce`)
         return run_dir
     root = resolve_data_root(cfg) if dist.is_main() else None  # before any folder is made: a bad root stops here
     dist.barrier()
@@ -171,6 +172,8 @@ def train(
     start_epoch = _resume(run) if resume and has_checkpoint else 0
     if dist.is_main():
         _truncate_metrics(run_dir / "metrics.jsonl", start_epoch)
+    report("run", run=run_dir.name, model=cfg.model.name, epochs=cfg.optim.epochs, start_epoch=start_epoch,
+           clips=len(run.train_loader.dataset))  # progress hook (`ma52 reproduce`)
     for epoch in range(start_epoch, cfg.optim.epochs):
         _run_epoch(run, epoch)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
@@ -180,6 +183,7 @@ def train(
         results = finalize(run_dir, cfg, model=run.model, root=root, device=device, best_val=run.best_val,
                            n_params=sum(p.numel() for p in run.model.parameters()), log=log, precision=precision)
         log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
+        report("done", run=run_dir.name, model=cfg.model.name)  # progress hook (`ma52 reproduce`)
     dist.barrier()
     dist.cleanup()
     return run_dir
@@ -363,6 +367,9 @@ def _train_one_epoch(run: _Session, epoch: int) -> dict[str, Any]:
         steps += 1
         elapsed = time.perf_counter() - t_start
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", clips_s=f"{seen / max(elapsed, 1e-9):.1f}")
+        # progress hook (`ma52 reproduce`): a line every few seconds to the file it tails
+        report_step(model=cfg.model.name, epoch=epoch + 1, epochs=cfg.optim.epochs, seen=seen,
+                    clips=len(run.train_loader.dataset), clips_s=seen / max(elapsed, 1e-9))
         t_fetch = time.perf_counter()
     elapsed = time.perf_counter() - t_start
     seen_all = dist.all_reduce_sum(float(seen), device)
