@@ -34,10 +34,9 @@ from ma52lib.data.lists import list_path, read_list
 from ma52lib.emotion.experiment import manet_config
 from ma52lib.engine.build import build_model_for, memory_format_of, without_weights
 from ma52lib.engine.precision import device_of, probe_batch, resolve, uses_bf16
-from ma52lib.engine.pretrain import resolve_pretrained
+from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.train import default_run_dir
 from ma52lib.labels import NUM_CLASSES
-from ma52lib.paths import runs_dir
 from ma52lib.synth.writer import split_counts
 
 # Seconds a cold build spent outside training on the reference machine (AMD EPYC, 2 cores, AVX512 with native
@@ -259,11 +258,9 @@ def make_plan(profile: str, data: Path, chapter_params: dict[str, dict[str, Any]
 def _pretraining(cfg: Config, ref: dict[str, float], factor: float) -> dict[str, float]:
     """{pretraining run: seconds} when ``cfg`` starts from an ImageNet analogue not made yet, else {}."""
     value = cfg.model.pretrained or ""
-    if not value.startswith("synth:"):
+    if not value.startswith("synth:") or backbone_file(value).exists():  # made here before, or shipped
         return {}
     name = value.split(":", 1)[1]
-    if (runs_dir() / name / "backbone.pt").exists():
-        return {}
     p = cfg.pretrain
     return {name: p.clips * p.frames_per_clip * p.epochs * ref["pretrain_per_frame_epoch"] * factor}
 
