@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-from torch import nn
 
 from ma52lib.chapters import ablations as ab
 from ma52lib.chapters import benchmark as bm
@@ -32,11 +31,11 @@ from ma52lib.chapters import study as st
 from ma52lib.config import Config, make_config
 from ma52lib.data.lists import list_path, read_list
 from ma52lib.emotion.experiment import manet_config
-from ma52lib.engine.build import build_model_for, memory_format_of, without_weights
+from ma52lib.engine.measure import random_batch
 from ma52lib.engine.precision import device_of, probe_batch, resolve, uses_bf16
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
+from ma52lib.engine.step import build_trainee, for_timing, train_step
 from ma52lib.engine.train import default_run_dir
-from ma52lib.labels import NUM_CLASSES
 from ma52lib.synth.writer import split_counts
 
 # Seconds a cold build spent outside training on the reference machine (AMD EPYC, 2 cores, AVX512 with native
@@ -164,32 +163,26 @@ def split_sizes(cfg: Config, data: Path) -> dict[str, int]:
 
 
 @lru_cache(maxsize=None)
-def _step_seconds(model_cfg: Any, batch: int, crop: int, channels_last: bool, bf16: bool, device: str) -> float:
-    """Seconds of one training step (forward, backward) of the model at ``batch``, timed here (cached)."""
+def _step_seconds(cfg: Config, bf16: bool) -> float:
+    """Seconds of one training step of ``cfg`` (a ``step.for_timing`` config), timed here with the engine's own
+    step (frozen stages, loss, optimiser; cached)."""
     torch.manual_seed(0)
-    model = build_model_for(Config(model=model_cfg), None).to(device)
-    if channels_last:
-        model = model.to(memory_format=memory_format_of(model))
-    n = probe_batch(batch, model.num_frames, crop)
-    clips = torch.randn(n, model.num_frames, 3, crop, crop, device=device)  # [N, T, 3, H, W]
-    labels = torch.randint(0, NUM_CLASSES, (n,), device=device)
-    model.train()
+    trainee = build_trainee(cfg, device_of(cfg))
+    n = probe_batch(cfg.optim.batch_size, trainee.model.num_frames, cfg.data.crop_size)
+    clips, labels = random_batch(cfg, trainee, n)  # [N, T, 3, H, W], [N]
+    trainee.model.train()
     best = math.inf
     for i in range(TIMED_STEPS + 1):  # the first builds oneDNN's kernels
         t0 = time.perf_counter()
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(clips)
-        nn.functional.cross_entropy(logits.float(), labels).backward()
+        train_step(trainee, clips, labels, bf16=bf16)
         if i:
             best = min(best, time.perf_counter() - t0)
-    return best * batch / n
+    return best * cfg.optim.batch_size / n
 
 
 def step_seconds(cfg: Config) -> float:
     """Seconds of one training step of ``cfg`` (resolved precision) on this machine, measured now."""
-    m = without_weights(cfg).model
-    return _step_seconds(m, cfg.optim.batch_size, cfg.data.crop_size, cfg.runtime.channels_last, uses_bf16(cfg),
-                         device_of(cfg).type)
+    return _step_seconds(for_timing(cfg), uses_bf16(cfg))
 
 
 def reference_step_seconds() -> float:
