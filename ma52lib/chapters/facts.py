@@ -10,6 +10,7 @@ A changed field changes the page.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 
 from ma52lib.chapters.common import SEEDS, class_counts
 from ma52lib.config import DEPARTURES, Config, make_config
+from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
+from ma52lib.engine.starts import provenance_of
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
 from ma52lib.models import model_facts
@@ -45,11 +48,21 @@ def _start(cfg: Config) -> str:
     if value == "synth":
         p = cfg.pretrain
         return (f"the synthetic pretraining for TSN, TSM, TIN, MANet and I3D ({p.clips * p.frames_per_clip:,} "
-                f"rendered stills, {p.epochs} epochs: body parts and joints); the others from scratch")
+                f"rendered stills, {p.epochs} epochs: body parts and joints; {_made(cfg)}); the others from scratch")
     if value == "imagenet":
         return ("torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for TSN, TSM, TIN, MANet and "
                 "I3D (inflated); the others from scratch")
     return value
+
+
+def _made(cfg: Config) -> str:
+    """Where the profile's synthetic start comes from: shipped with its provenance, or trained by the first build."""
+    value = resolve_pretrained(replace(cfg, model=replace(cfg.model, name="manet"))).model.pretrained or ""
+    if "@sha256:" not in value:
+        return "trained by the first build that needs it, then reused"
+    path = backbone_file(value)
+    r = provenance_of(path)
+    return f"shipped as ma52lib/starts/{path.name}, made by `{r['command']}` in {r['minutes']} min on {r['machine']}"
 
 
 def _frozen(cfg: Config) -> str:
