@@ -179,22 +179,12 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".{name}.running.ipynb"
     log_path.write_text("")  # this execution's log; the handler and the kernel's stderr append to it
-    handler = logging.FileHandler(log_path, mode="a")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    pm_logger = logging.getLogger("papermill")
-    pm_logger.addHandler(handler)
-    pm_logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
-    saved = {var: os.environ.get(var) for var in ("MA52_QUIET", "PYTHONPATH", "MA52_GENERATED")}
-    env_path = saved["PYTHONPATH"]
-    os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
-    os.environ["MA52_GENERATED"] = str(out_dir)  # where chapters leave evidence for the ledger
-    # The kernel imports this checkout's ma52lib even when it is not pip-installed.
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
     try:
         # The kernel's own warnings belong in the chapter's log, not the terminal; its trainings' progress
         # comes back through the file the watch tails.
-        with _stderr_into(log_path), _watching(watch, name, out_dir / "logs" / f"{name}.progress.jsonl"):
+        with _kernel_env(log_path, out_dir), _stderr_into(log_path), \
+                _watching(watch, name, out_dir / "logs" / f"{name}.progress.jsonl"):
             pm.execute_notebook(
                 str(src), str(tmp), parameters=params, cwd=str(out_dir), log_output=True,
                 progress_bar=False, execution_timeout=timeout, kernel_name="python3", language="python",
@@ -215,6 +205,28 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
         else:
             _placeholder(out, name, f"execution failed before any cell ran: {exc}")
         return ChapterResult(name, "failed", seconds, _failure_message(exc, name, out, timeout))
+    seconds = time.perf_counter() - t0
+    os.replace(tmp, out)
+    atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
+    return ChapterResult(name, "executed", seconds)
+
+
+@contextlib.contextmanager
+def _kernel_env(log_path: Path, out_dir: Path) -> Iterator[None]:
+    """For the block: papermill's log appended to ``log_path``, and the environment a chapter's kernel inherits."""
+    handler = logging.FileHandler(log_path, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    pm_logger = logging.getLogger("papermill")
+    pm_logger.addHandler(handler)
+    pm_logger.setLevel(logging.INFO)
+    saved = {var: os.environ.get(var) for var in ("MA52_QUIET", "PYTHONPATH", "MA52_GENERATED")}
+    env_path = saved["PYTHONPATH"]
+    os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
+    os.environ["MA52_GENERATED"] = str(out_dir)  # where chapters leave evidence for the ledger
+    # The kernel imports this checkout's ma52lib even when it is not pip-installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
+    try:
+        yield
     finally:
         pm_logger.removeHandler(handler)
         handler.close()
@@ -223,10 +235,6 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
-    seconds = time.perf_counter() - t0
-    os.replace(tmp, out)
-    atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
-    return ChapterResult(name, "executed", seconds)
 
 
 def _watching(watch: Watch | None, name: str, progress_file: Path) -> contextlib.AbstractContextManager:
