@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import nbformat
 
 import ma52lib
-from ma52lib.chapters.common import SEEDS, seeds_of
+from ma52lib.chapters.common import SEEDS, hide_injected_parameters, seeds_of
 from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
 from ma52lib.config import make_config
 from ma52lib.engine.progress import progress_bar
@@ -185,6 +185,7 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     except Exception as exc:  # papermill's PapermillExecutionError, timeouts, dead kernels
         seconds = time.perf_counter() - t0
         if tmp.exists():
+            hide_injected_parameters(tmp)
             os.replace(tmp, out)  # the executed copy shows which cell failed and why
         else:
             _placeholder(out, name, f"execution failed before any cell ran: {exc}")
@@ -198,6 +199,7 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
             else:
                 os.environ[var] = value
     seconds = time.perf_counter() - t0
+    hide_injected_parameters(tmp)  # the book folds it, like the parameters cell
     os.replace(tmp, out)
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)
