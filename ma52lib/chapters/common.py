@@ -239,8 +239,9 @@ def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
     """The chapter's parameters in words, each with how to change it: a `ma52 reproduce` flag where one sets it,
     else papermill's ``-p`` on the notebook (then ``ma52 reproduce`` rebuilds the book)."""
     notebook = notebook or project_root() / "notebooks" / f"{chapter}.ipynb"
-    lines = ["This chapter was made by `make book` (`ma52 reproduce --profile cpu`); `make book-smoke` builds the "
-             "tiny book in minutes. Its parameters, with their defaults:", ""]
+    lines = ["`make book` (`ma52 reproduce --profile cpu`) makes this chapter with the others, `make book-smoke` the "
+             "tiny book in minutes; a chapter is executed again only when its inputs change. Its parameters, with the "
+             "notebook's defaults:", ""]
     by_hand = []
     for name, default, comment in notebook_parameters(notebook):
         how = f"`ma52 reproduce {REPRODUCE_FLAGS[name].split(' (')[0]}`" if name in REPRODUCE_FLAGS else \
