@@ -417,6 +417,7 @@ def test_dataset_headline_counts_the_splits_and_the_tail(tmp_path: Path) -> None
     (tmp_path / "test_list_videos.txt").write_bytes(b"f.mp4 3\r\ng.mp4 5\r\n")
     text = dataset_chapter.headline(tmp_path)
     assert text.startswith("This data has 4 training, 1 validation and 2 test clips of 52 actions in 7 body parts.")
+    assert "(3 to 1)" not in text  # the rarest class has none: no ratio
     assert f'"{FINE_CLASSES[3]}", has 3 training clips' in text and f'"{FINE_CLASSES[0]}", 0.' in text
 
 

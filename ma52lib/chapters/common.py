@@ -175,7 +175,7 @@ def table(df: Any, name: str, *, depth: int = CHAPTER_DEPTH) -> Shown:
     data = df.data if hasattr(df, "data") and not isinstance(df, pd.DataFrame) else df
     path = downloads_dir() / f"{_checked(name)}.csv"
     atomic_write_bytes(path, data.to_csv().encode())
-    body = df.to_html() if not isinstance(df, pd.DataFrame) else df.to_html(classes="dataframe", border=0)
+    body = df.to_html() if not isinstance(df, pd.DataFrame) else df.to_html(border=0)
     return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
 
 

@@ -102,10 +102,11 @@ def headline(root: str | os.PathLike[str]) -> str:
     sizes = {split: int(class_counts(root, split).sum()) for split in ("train", "val", "test")}
     train = class_counts(root, "train")
     top, low = int(np.argmax(train)), int(np.argmin(train))
+    ratio = f" ({train[top] / train[low]:.1f} to 1)" if train[low] else ""
     return (f"This data has {sizes['train']:,} training, {sizes['val']:,} validation and {sizes['test']:,} test "
-            f"clips of {NUM_CLASSES} actions in {NUM_BODY_PARTS} body parts. Its tail is long: the most "
-            f"frequent action, \"{FINE_CLASSES[top]}\", has {int(train[top]):,} training clips, the rarest, "
-            f"\"{FINE_CLASSES[low]}\", {int(train[low]):,}.")
+            f"clips of {NUM_CLASSES} actions in {NUM_BODY_PARTS} body parts. The most frequent action, "
+            f"\"{FINE_CLASSES[top]}\", has {int(train[top]):,} training clips, the rarest, \"{FINE_CLASSES[low]}\", "
+            f"{int(train[low]):,}{ratio}.")
 
 
 def plot_class_histograms(root: str | os.PathLike[str]) -> Figure:
