@@ -381,7 +381,8 @@ def test_benchmark_headline_names_the_best_model_and_where_manet_stands(runs) ->
     text = bm.headline(runs, split="test")
     # TSN scores 25% on test, MANet (no test split) falls back to val: 75%
     assert text.startswith("Of the 2 models trained here, MANet has the highest action top-1")
-    assert "75.0 [" in text and "MANet is first, as in the paper; next is TSN at 25.0%." in text
+    assert "75.0% (95% interval over the clips " in text
+    assert "MANet is first, as in the paper; next is TSN at 25.0%." in text
     without = bm.headline({"tsn": runs["tsn"]}, split="test")
     assert "MANet did not finish" in without
     assert "No model finished" in bm.headline({}, split="test")
@@ -393,7 +394,8 @@ def test_benchmark_headline_ranks_a_manet_that_is_not_first(tmp_path: Path) -> N
     runs = {"tsn": _fake_run(tmp_path / "runs", "tsn", data_root=data, correct=0.75),
             "manet": _fake_run(tmp_path / "runs", "manet", data_root=data, correct=0.25)}
     text = bm.headline(runs, split="test")
-    assert "TSN has the highest action top-1" in text and "MANet ranks 2 of 2 with 25.0 [" in text
+    assert "TSN has the highest action top-1" in text and "MANet ranks 2 of 2 with 25.0% (" in text
+    assert "intervals overlap" not in text
 
 
 def test_ablations_headline_reads_the_whole_contrast_and_the_largest_step() -> None:
