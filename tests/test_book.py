@@ -59,7 +59,8 @@ def test_figure_writes_a_png_displays_it_with_its_link_and_closes_it(generated: 
     monkeypatch.setattr("IPython.display.display", lambda *objs: shown.extend(objs))
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    path = common.figure(fig, "benchmark-chart")
+    assert common.figure(fig, "benchmark-chart") is None  # a cell ending with it shows no value
+    path = generated / "site" / "downloads" / "benchmark-chart.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(fig.number)  # the inline backend would show it a second time
     assert shown[0].format == "png" and 'href="../../downloads/benchmark-chart.png"' in shown[1].data
@@ -126,7 +127,8 @@ def test_chapter_notebooks_open_with_the_result_and_fold_the_plumbing() -> None:
 
 def test_front_page_commands_come_from_the_makefile(tmp_path: Path) -> None:
     text = facts.make_commands(project_root() / "Makefile")
-    assert text.startswith("```console\nmake book") and "make test  # run the linter" in text
+    assert text.startswith("```console\n# build the Jupyter Book") and "\nmake book\n" in text
+    assert "# run the linter (ruff) and the test suite\nmake test\n```" in text
     assert "$(PROFILE)" not in text and "(profile cpu)" in text  # what `make book` builds
     (tmp_path / "Makefile").write_text('help:\n\t@echo "make book   build it"\n')
     with pytest.raises(ValueError, match="does not describe `make test`"):
@@ -138,8 +140,7 @@ def test_front_page_files(generated: Path) -> None:
     assert (generated / "site" / "downloads" / "recipe.csv").exists()  # html_extra_path must exist at build
     assert 'href="../downloads/recipe.csv"' in (generated / "recipe.md").read_text()
     assert "has not run in this build yet" in (generated / facts.CHART_FILE).read_text()
-    png = common.downloads_dir() / "benchmark-chart.png"
-    facts.write_front_chart(png, "MANet is first.")
+    facts.write_front_chart("benchmark-chart.png", "MANet is first.")
     chart = (generated / facts.CHART_FILE).read_text()
     assert chart.startswith("MANet is first.") and 'src="../downloads/benchmark-chart.png"' in chart
     facts.write_front_page(generated, "smoke", None)  # a later build keeps the chart the benchmark wrote

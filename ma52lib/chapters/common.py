@@ -179,9 +179,10 @@ def table(df: Any, name: str, *, depth: int = CHAPTER_DEPTH) -> Shown:
     return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
 
 
-def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -> Path:
+def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -> None:
     """Save ``fig`` (matplotlib Figure, or a seaborn grid) as ``name``.png into the downloads folder, display it
-    with its link under it, and close it (so the notebook does not show it twice). Returns the PNG's path."""
+    with its link under it, and close it (so the notebook does not show it twice). Returns nothing, so that a
+    cell ending with it shows no value; the file is ``downloads_dir() / f"{name}.png"``."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML, Image, display
 
@@ -191,7 +192,6 @@ def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -
     atomic_write_bytes(path, buf.getvalue())
     display(Image(data=buf.getvalue(), format="png"), HTML(download_link(path.name, depth)))
     plt.close(getattr(fig, "figure", fig))
-    return path
 
 
 def hide_injected_parameters(notebook: Path) -> None:

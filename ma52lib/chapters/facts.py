@@ -151,7 +151,7 @@ def make_commands(makefile: Path) -> str:
         if not match:
             raise ValueError(f"{makefile}: its help target does not describe `{command}` (an '@echo \"{command} ...\"'"
                              " line); the front page quotes it")
-        lines.append(f"{command:<10} # {match.group(1).replace('$(PROFILE)', default.group(1) if default else 'cpu')}")
+        lines += [f"# {match.group(1).replace('$(PROFILE)', default.group(1) if default else 'cpu')}", command]
     return "```console\n" + "\n".join(lines) + "\n```\n"
 
 
@@ -169,12 +169,12 @@ def write_front_page(out_dir: Path, profile: str, data_root: Path | None) -> Pat
     return path
 
 
-def write_front_chart(png: Path, sentences: str, out_dir: Path | None = None) -> Path:
-    """The front page's chart section: ``sentences`` (computed by the chapter), the PNG at ``png`` (in the
-    downloads folder) and its link."""
+def write_front_chart(png: str, sentences: str, out_dir: Path | None = None) -> Path:
+    """The front page's chart section: ``sentences`` (computed by the chapter), the PNG file ``png`` of the
+    downloads folder and its link."""
     out = out_dir or generated_dir()
-    src = "../" * FRONT_DEPTH + f"downloads/{png.name}"
+    src = "../" * FRONT_DEPTH + f"downloads/{png}"
     text = (f"{sentences.strip()}\n\n<img class=\"ma52-front-chart\" src=\"{src}\" alt=\"benchmark chart\">\n\n"
-            f"{download_link(png.name, FRONT_DEPTH)}\n")
+            f"{download_link(png, FRONT_DEPTH)}\n")
     atomic_write_text(out / CHART_FILE, text)
     return out / CHART_FILE
