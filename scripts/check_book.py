@@ -4,8 +4,12 @@
 
 Drives Debian's chromium (``/usr/bin/chromium``, ``apt-get install chromium``) headless through
 playwright's Python package; playwright's own browser download is never used. Each chapter page is
-opened from the file system, checked, and saved as a full-page screenshot. Exits 1 with one line per
-problem, 2 when the browser or the book is missing.
+opened from the file system at each window width (``--widths``: a 1280-px laptop and a 390-px phone),
+checked, and saved as a full-page screenshot. Beside the tables, images and failure markers, it checks
+that the page reads like a paper's companion: no parameters or imports cell open by default, a CSV under
+every table and a PNG/SVG/GIF under every figure, no table cut at the edge of its box (a wide one must
+scroll inside it), and a front page with the ledger's summary, the benchmark chart and the two commands.
+Exits 1 with one line per problem, 2 when the browser or the book is missing.
 """
 
 from __future__ import annotations
@@ -49,6 +53,61 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
 _IMAGES_JS = """() => Array.from(document.images).map(img => ({
     src: img.getAttribute('src') || '', complete: img.complete, width: img.naturalWidth}))"""
 
+WIDTHS: tuple[int, ...] = (1280, 390)  # a laptop window and a phone
+FRONT_COMMANDS: tuple[str, ...] = ("make book", "make test")
+
+# Runs in the page: what a reader sees of the plumbing, the downloads and the tables' boxes. A cell's input
+# "shows" when the browser renders it (a folded <details> does not); a table is "cut" when an ancestor that
+# clips (overflow other than visible) is narrower than the table and does not scroll.
+_LAYOUT_JS = r"""() => {
+  const main = document.querySelector('main') || document.body;
+  const shows = el => !!el && el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true});
+  const name = el => (el.id || (el.querySelector('caption, th, td') || {}).textContent || el.tagName)
+      .trim().slice(0, 60);
+  const linked = (el, exts) => !!el && Array.from(el.querySelectorAll('a.ma52-download, a[download]'))
+      .some(a => exts.some(e => (a.getAttribute('href') || '').toLowerCase().endsWith(e)));
+  const box = el => el.closest('div.cell_output') || el.closest('div.pst-scrollable-table-container')
+      || el.closest('div.ma52-table') || el;
+  const hasFile = (el, exts) => { const b = box(el); return linked(b, exts) || linked(b.nextElementSibling, exts); };
+  const plumbing = [];
+  main.querySelectorAll('div.cell').forEach((cell, i) => {
+    const input = cell.querySelector('div.cell_input');
+    if (!shows(input)) return;
+    const tags = Array.from(cell.classList).filter(c => c.startsWith('tag_')).map(c => c.slice(4));
+    const code = input.innerText;
+    if (tags.includes('parameters') || tags.includes('injected-parameters'))
+      plumbing.push(`cell ${i + 1} (${tags.join(', ')})`);
+    else if (/^\s*(import \w|from [\w.]+ import )/m.test(code))
+      plumbing.push(`cell ${i + 1} (imports: ${code.trim().split('\n')[0].slice(0, 50)})`);
+  });
+  const tables = Array.from(main.querySelectorAll('table')).filter(shows);
+  const noCsv = tables.filter(t => !hasFile(t, ['.csv'])).map(name);
+  const figures = Array.from(main.querySelectorAll('img')).filter(shows);
+  const noFile = figures.filter(img => !hasFile(img, ['.png', '.svg', '.gif']))
+      .map(img => (img.getAttribute('src') || '').split('/').pop());
+  const cut = [];
+  tables.forEach(t => {
+    let seen = t.getBoundingClientRect();
+    for (let el = t.parentElement; el && el !== document.documentElement; el = el.parentElement) {
+      const style = getComputedStyle(el);
+      if (style.overflowX === 'visible') continue;
+      const r = el.getBoundingClientRect();
+      if (seen.right > r.right + 1 || seen.left < r.left - 1) {
+        if (style.overflowX !== 'auto' && style.overflowX !== 'scroll') { cut.push(name(t)); return; }
+        seen = {left: Math.max(seen.left, r.left), right: Math.min(seen.right, r.right)};
+      }
+    }
+    if (seen.right > window.innerWidth + 1) cut.push(name(t));
+  });
+  const chart = Array.from(document.images).some(img => /benchmark-chart/.test(img.getAttribute('src') || '')
+      && img.complete && img.naturalWidth > 0);
+  const code = Array.from(main.querySelectorAll('pre')).map(p => p.innerText).join('\n');
+  const summary = Array.from(main.querySelectorAll('a'))
+      .some(a => /generated\/ledger/.test(a.getAttribute('href') || '')
+                 && /checks \d+ claims/.test((a.closest('p') || a).innerText));
+  return {plumbing, noCsv, noFile, cut, chart, code, summary};
+}"""
+
 
 @dataclass
 class PageReport:
@@ -86,6 +145,14 @@ def parse_expect(items: list[str]) -> dict[str, int]:
     return out
 
 
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"1280,390"`` -> (1280, 390); a clear error for anything else."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SystemExit(f"--widths wants window widths in px separated by commas (e.g. 1280,390), got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
 def front_page_facts(profile: str) -> tuple[str, ...]:
     """What the front page must say for a book of ``profile``: every value of its column in the recipe table."""
     from ma52lib.chapters.facts import recipe_table
@@ -103,10 +170,35 @@ def find_chromium(explicit: str | None) -> str:
     )
 
 
+def layout_problems(seen: dict, where: str, *, front: bool = False) -> list[str]:
+    """Problems in what ``_LAYOUT_JS`` saw on one page (``where``: page and width), the front page's included."""
+    problems = [f"{where}: {what} shows by default; tag it hide-cell (or remove-input)" for what in seen["plumbing"]]
+    problems += [f"{where}: table {t!r} has no CSV download under it (chapters.common.table)" for t in seen["noCsv"]]
+    problems += [f"{where}: figure {f!r} has no PNG/SVG download under it (chapters.common.figure)"
+                 for f in seen["noFile"]]
+    problems += [f"{where}: table {t!r} is cut: wider than its box, which does not scroll" for t in seen["cut"]]
+    if front:
+        problems += [f"{where}: the front page lacks the ledger's summary (a link to the ledger that 'checks N claims')"
+                     ] if not seen["summary"] else []
+        problems += [f"{where}: the front page lacks the benchmark chart (an image benchmark-chart.png that loads)"
+                     ] if not seen["chart"] else []
+        problems += [f"{where}: the front page lacks the command `{c}`" for c in FRONT_COMMANDS
+                     if c not in seen["code"]]
+    return problems
+
+
+def _screenshot(page, shots: Path, rel: str, width: int) -> None:
+    shots.mkdir(parents=True, exist_ok=True)
+    stem = rel.replace("/", "_").removesuffix(".html")
+    page.screenshot(path=str(shots / f"{stem}@{width}.png"), full_page=True)
+
+
 def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | None,
-               texts: tuple[str, ...] = ()) -> PageReport:
-    """Open one page, count its tables, check its images, failure markers and ``texts``, save a screenshot."""
-    report = PageReport(rel)
+               texts: tuple[str, ...] = (), *, front: bool = False) -> PageReport:
+    """Open one page, count its tables, check its images, failure markers, ``texts`` and layout (plumbing hidden,
+    downloads, tables not cut; the front page's parts when ``front``), save a screenshot."""
+    width = page.viewport_size["width"]
+    report = PageReport(f"{rel} @{width}px")
     path = html_dir / rel
     if not path.exists():
         report.problems.append(f"{rel}: page missing from {html_dir} (is the chapter in _toc.yml, did the build run?)")
@@ -127,35 +219,39 @@ def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | No
     for img in images:
         if not img["complete"] or img["width"] == 0:
             report.problems.append(f"{rel}: image {img['src']!r} did not load (naturalWidth 0)")
+    report.problems += layout_problems(page.evaluate(_LAYOUT_JS), report.page, front=front)
     if shots is not None:
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / (rel.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
+        _screenshot(page, shots, rel, width)
     return report
 
 
 def check_book(html_dir: Path, expected: dict[str, int], *, shots: Path | None = None,
-               chromium: str | None = None, width: int = 1280,
-               texts: dict[str, tuple[str, ...]] | None = None) -> list[PageReport]:
-    """Check every page of ``expected`` in headless chromium (and that it says ``texts[page]``); one report each."""
+               chromium: str | None = None, widths: tuple[int, ...] = WIDTHS,
+               texts: dict[str, tuple[str, ...]] | None = None, front: str | None = FRONT_PAGE) -> list[PageReport]:
+    """Check every page of ``expected`` at each of ``widths`` in headless chromium (and that it says
+    ``texts[page]``; ``front`` is the page that must show the summary, chart and commands); one report each."""
     from playwright.sync_api import sync_playwright
 
     exe = find_chromium(chromium)
     reports = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, headless=True, args=list(CHROMIUM_FLAGS))
+        failed: list[str] = []
         try:
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            # The check runs offline and must not depend on the network: http(s) requests are refused
-            # and listed; a local file that fails to load (a missing image or stylesheet) is a problem.
-            page.route("http*://**", lambda route: route.abort())
-            failed: list[str] = []
-            page.on("requestfailed", lambda req: failed.append(req.url))
-            for rel, count in expected.items():
-                failed.clear()
-                report = check_page(page, html_dir, rel, count, shots, (texts or {}).get(rel, ()))
-                report.external = sorted({u for u in failed if u.startswith(("http://", "https://"))})
-                report.problems += [f"{rel}: could not load {u}" for u in failed if u.startswith("file:")]
-                reports.append(report)
+            for width in widths:
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                # The check runs offline and must not depend on the network: http(s) requests are refused
+                # and listed; a local file that fails to load (a missing image or stylesheet) is a problem.
+                page.route("http*://**", lambda route: route.abort())
+                page.on("requestfailed", lambda req: failed.append(req.url))
+                for rel, count in expected.items():
+                    failed.clear()
+                    report = check_page(page, html_dir, rel, count, shots, (texts or {}).get(rel, ()),
+                                        front=rel == front)
+                    report.external = sorted({u for u in failed if u.startswith(("http://", "https://"))})
+                    report.problems += [f"{rel}: could not load {u}" for u in failed if u.startswith("file:")]
+                    reports.append(report)
+                page.close()
         finally:
             browser.close()
     return reports
@@ -168,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expect", action="append", default=[], metavar="PAGE=COUNT",
                    help="least number of tables on PAGE (path under html_dir); adds or replaces a default")
     p.add_argument("--chromium", help="chromium executable (default: $CHROMIUM or chromium on PATH)")
+    p.add_argument("--widths", default=",".join(map(str, WIDTHS)), metavar="W,W",
+                   help="window widths in px to check each page at (default: %(default)s, a laptop and a phone)")
     p.add_argument("--toc", type=Path, default=Path(__file__).resolve().parent.parent / "_toc.yml",
                    help="the book's table of contents (default: _toc.yml of this checkout)")
     p.add_argument("--profile", choices=["smoke", "cpu", "paper"],
@@ -185,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     expected.update({page: n for page, n in extra.items() if page not in expected})  # pages outside the toc
     try:
         reports = check_book(args.html_dir, expected, shots=args.screenshots, chromium=args.chromium,
+                             widths=parse_widths(args.widths),
                              texts={FRONT_PAGE: front_page_facts(args.profile)} if args.profile else None)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

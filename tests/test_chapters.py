@@ -372,3 +372,85 @@ def test_seed_count_sets_the_seeded_configs() -> None:
     assert config_hash(one["+TSM"][0]) == config_hash(bench["tsm"])
     assert [list(v) for v in bm.seeded_configs("cpu", None, 0).values()] == [[0]] * 3
     assert [list(v) for v in bm.seeded_configs("cpu", None, 0, n_seeds=3).values()] == [[0, 1, 2]] * 3
+
+
+# -- the two sentences at the top of each chapter: computed, never typed ------------------------------------
+
+
+def test_benchmark_headline_names_the_best_model_and_where_manet_stands(runs) -> None:
+    text = bm.headline(runs, split="test")
+    # TSN scores 25% on test, MANet (no test split) falls back to val: 75%
+    assert text.startswith("Of the 2 models trained here, MANet has the highest action top-1")
+    assert "75.0% (95% interval over the clips " in text
+    assert "MANet is first, as in the paper; next is TSN at 25.0%." in text
+    without = bm.headline({"tsn": runs["tsn"]}, split="test")
+    assert "MANet did not finish" in without
+    assert "No model finished" in bm.headline({}, split="test")
+
+
+def test_benchmark_headline_ranks_a_manet_that_is_not_first(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    runs = {"tsn": _fake_run(tmp_path / "runs", "tsn", data_root=data, correct=0.75),
+            "manet": _fake_run(tmp_path / "runs", "manet", data_root=data, correct=0.25)}
+    text = bm.headline(runs, split="test")
+    assert "TSN has the highest action top-1" in text and "MANet ranks 2 of 2 with 25.0% (" in text
+    assert "intervals overlap" not in text
+
+
+def test_ablations_headline_reads_the_whole_contrast_and_the_largest_step() -> None:
+    import pandas as pd
+
+    rows = [("+TSM minus base", "Action top-1", 3.0, "[+1.0, +5.0]", "-", "supported"),
+            ("+TSM+SE minus +TSM", "Action top-1", -6.0, "[-9.0, -3.0]", "-", "contradicted"),
+            ("MANet minus base", "Action top-1", -3.0, "[-4.0, -2.0]", "[-8.0, +1.0]", "inconclusive at this size"),
+            ("MANet minus base", "Body top-1", 9.0, "[+1.0, +5.0]", "-", "supported")]
+    table = pd.DataFrame(rows, columns=["contrast", "metric", "difference (points)", "95% CI over clips",
+                                        "95% CI over seeds", "verdict"]).set_index(["contrast", "metric"])
+    text = ab.headline(table)
+    assert text.startswith("MANet minus base: -3.0 points of Action top-1 (95% interval over the clips [-4.0, -2.0], "
+                           "over the seeds [-8.0, +1.0]), inconclusive at this size.")
+    assert text.endswith("The largest single step is +TSM+SE minus +TSM, -6.0 points.")
+
+
+def test_dataset_headline_counts_the_splits_and_the_tail(tmp_path: Path) -> None:
+    (tmp_path / "train_list_videos.txt").write_bytes(b"a.mp4 3\r\nb.mp4 3\r\nc.mp4 3\r\nd.mp4 51")
+    (tmp_path / "val_list_videos.txt").write_bytes(b"e.mp4 3\r\n")
+    (tmp_path / "test_list_videos.txt").write_bytes(b"f.mp4 3\r\ng.mp4 5\r\n")
+    text = dataset_chapter.headline(tmp_path)
+    assert text.startswith("This data has 4 training, 1 validation and 2 test clips of 52 actions in 7 body parts.")
+    assert "(3 to 1)" not in text  # the rarest class has none: no ratio
+    assert f'"{FINE_CLASSES[3]}", has 3 training clips' in text and f'"{FINE_CLASSES[0]}", 0.' in text
+
+
+def test_reproducibility_headline_sums_the_training(runs) -> None:
+    import pandas as pd
+
+    text = rep.headline(rep.run_times_table(runs))
+    assert text.startswith("This book rests on 2 finished runs, 0.4 minutes of training in all on cpu.")
+    assert "12 s for" in text
+    assert "No finished run" in rep.headline(pd.DataFrame())
+
+
+
+def test_performance_headline_counts_the_targets_met() -> None:
+    import pandas as pd
+
+    from ma52lib.chapters import performance as perf
+
+    targets = pd.DataFrame({"target": ["a", "b", "c"], "met": ["yes", "no", "-"]}).set_index("target")
+    bench = {"mode": "quick", "created": "2026-01-01", "machine": {"cpu": "X", "cores": 2}}
+    assert perf.headline(bench, targets) == ("This bench meets 1 of its 2 measured targets; it misses b. It ran in "
+                                             "quick mode on X (2 cores), 2026-01-01.")
+
+
+def test_study_headline_names_the_lever_that_moves_most(runs) -> None:
+    from ma52lib.chapters import study as st
+
+    levers = [st.Lever("reference", {}, "reference"), st.Lever("fewer epochs", {}, "kept"),
+              st.Lever("no flip", {}, "not kept")]
+    text = st.headline({"reference": runs["tsn"], "fewer epochs": runs["manet"], "no flip": None}, levers)
+    # val action top-1: 25% (reference) and 75%
+    assert text == ("2 of the 3 lever runs are in this build. The lever that moves val action top-1 most from the "
+                    "reference (25.0%) is fewer epochs: +50.0 points.")
+    assert "no difference to read" in st.headline({"reference": runs["tsn"]}, levers)

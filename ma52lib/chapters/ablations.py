@@ -141,6 +141,22 @@ def contrast_table(runs: Mapping[str, Mapping[int, str | Path]], contrasts: Sequ
     return pd.DataFrame(rows).set_index(["contrast", "metric"])
 
 
+def headline(contrasts: pd.DataFrame, metric: str = "Action top-1") -> str:
+    """Two sentences on a ``contrast_table``: the last contrast (the whole of MANet against its base) and the
+    single step that moves ``metric`` most."""
+    rows = contrasts.xs(metric, level="metric")
+    if rows.empty:
+        return f"No contrast of {metric} was measured in this build."
+    whole, name = rows.iloc[-1], rows.index[-1]
+    text = (f"{name}: {whole['difference (points)']:+.1f} points of {metric} (95% interval over the clips "
+            f"{whole['95% CI over clips']}, over the seeds {whole['95% CI over seeds']}), {whole['verdict']}.")
+    steps = rows.iloc[:-1]
+    if len(steps):
+        big = steps["difference (points)"].abs().idxmax()
+        text += f" The largest single step is {big}, {steps.loc[big, 'difference (points)']:+.1f} points."
+    return text
+
+
 def compact_table(runs: Mapping[str, str | Path], *, split: str = "test",
                   columns: Sequence[str] = ("body_top1", "action_top1", "action_top5", "body_f1_macro",
                                             "action_f1_macro", "f1_mean"),
@@ -179,5 +195,5 @@ def sweep_figure(runs: Mapping[str, str | Path], values: Sequence[float], *, xla
     return fig
 
 
-__all__ = ["ABLATION_DEFAULTS", "ablation_configs", "ablation_defaults", "compact_table", "contrast_table",
+__all__ = ["headline", "ABLATION_DEFAULTS", "ablation_configs", "ablation_defaults", "compact_table", "contrast_table",
            "noemb_seeds", "seed_table", "seeded_components", "sweep_figure", "sweeps_for"]

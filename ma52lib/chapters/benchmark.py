@@ -111,6 +111,31 @@ def results_table(runs: Mapping[str, str | Path], *, split: str = "test", with_p
     return pd.DataFrame(rows).set_index(["model", "source"])
 
 
+def _pct(i: stats.Interval) -> str:
+    return f"{i.value:.1f}% (95% interval over the clips {i.low:.1f} to {i.high:.1f})"
+
+
+def headline(runs: Mapping[str, str | Path], *, split: str = "test") -> str:
+    """Two sentences on the main table, computed from the runs: the best action top-1 and where MANet stands."""
+    if not runs:
+        return "No model finished training in this build: the table lists only the failures and the paper's numbers."
+    top1 = {label: float(scored_results(Path(d), split)[0]["action_top1"]) for label, d in runs.items()}
+    used = scored_results(Path(next(iter(runs.values()))), split)[1]
+    order = sorted(top1, key=top1.__getitem__, reverse=True)
+    best = interval_of(runs[order[0]], "action_top1", split)
+    first = (f"Of the {len(runs)} models trained here, {display_name(order[0])} has the highest action top-1 on the "
+             f"{used} split, {_pct(best)}.")
+    if "manet" not in runs:
+        return first + " MANet did not finish in this build, so the paper's central comparison is open here."
+    if order[0] == "manet":
+        runner = f"; next is {display_name(order[1])} at {top1[order[1]]:.1f}%" if len(order) > 1 else ""
+        return first + f" MANet is first, as in the paper{runner}."
+    manet = interval_of(runs["manet"], "action_top1", split)
+    overlap = " (the two intervals overlap: this test split cannot order them)" if manet.high >= best.low else ""
+    return first + (f" MANet ranks {order.index('manet') + 1} of {len(order)} with {_pct(manet)}{overlap}, where the "
+                    "paper has it first.")
+
+
 def _seed_row(label: str, name: str, runs: Mapping[int, str | Path], split: str,
               columns: tuple[str, ...]) -> dict[str, Any]:
     values = {c: [float(scored_results(Path(d), split)[0][c]) for d in runs.values()] for c in columns}
@@ -384,7 +409,7 @@ def separation_table(features: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> p
     return pd.DataFrame(rows).set_index("model")
 
 
-__all__ = [
+__all__ = ["headline",
     "BENCHMARK_MODELS", "PAPER_RESULTS", "PAPER_SOURCE", "bar_chart", "benchmark_configs", "body_confusion_figure",
     "clip_features", "confused_pairs", "feature_map_figure", "long_tail_table", "per_class_figure", "results_table",
     "reversal_table", "separation_table", "tsne_2d",

@@ -6,17 +6,25 @@ from ``chapters.benchmark.PAPER_RESULTS`` and are labelled as the paper's.
 
 from __future__ import annotations
 
+import ast
+import html
+import io
+import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from ma52lib import stats
 from ma52lib.config import Config, make_config, set_field
 from ma52lib.data.lists import labels_path, list_path, read_list
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.engine.train import TrainingError, train
+from ma52lib.files import atomic_write_bytes
 from ma52lib.labels import NUM_CLASSES
+from ma52lib.paths import project_root
 
 NOT_PUBLIC = "not public"
 # Seeds of the claims' core contrasts (TSN, TSM, MANet, MANet without the joint-embedding loss); every
@@ -117,8 +125,143 @@ def class_counts(root: str | Path, split: str = "train") -> np.ndarray:
     return np.bincount(labels, minlength=NUM_CLASSES)
 
 
+# -- what the book shows: tables and figures with their files, the rerun section ------------------------------
+
+# Downloads live in book/generated/site/downloads/; _config.yml's html_extra_path copies book/generated/site/ to
+# the HTML root, so a chapter page (book/generated/NAME.html) reaches them at ../../downloads/.
+SITE, DOWNLOADS = "site", "downloads"
+CHAPTER_DEPTH = 2  # folders between the HTML root and a chapter page (book/generated/)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def generated_dir() -> Path:
+    """The book's generated folder: ``$MA52_GENERATED`` (set by ``ma52 reproduce``) or ``book/generated``."""
+    return Path(os.environ.get("MA52_GENERATED", project_root() / "book" / "generated"))
+
+
+def downloads_dir(out_dir: Path | None = None) -> Path:
+    """Where the tables' CSV and the figures' PNG files are written (created when missing)."""
+    folder = (out_dir or generated_dir()) / SITE / DOWNLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def download_link(file: str, depth: int = CHAPTER_DEPTH) -> str:
+    """The HTML line under a table or figure: a link to ``file`` in the downloads folder, ``depth`` folders up."""
+    href = "../" * depth + f"{DOWNLOADS}/{file}"
+    return (f'<p class="ma52-download">Download: <a class="ma52-download" href="{html.escape(href)}" '
+            f'download>{html.escape(file)}</a></p>')
+
+
+def _checked(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"download name {name!r}: use lower-case letters, digits and '-' (e.g. 'benchmark-main')")
+    return name
+
+
+class Shown:
+    """What a chapter cell displays: HTML for the book (a table in its scrolling box, a download link)."""
+
+    def __init__(self, html_text: str, path: Path) -> None:
+        self.html, self.path = html_text, path
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+def table(df: Any, name: str, *, depth: int = CHAPTER_DEPTH) -> Shown:
+    """``df`` (a DataFrame or a pandas Styler) in a box that scrolls sideways, its CSV written as ``name``.csv
+    into the downloads folder and linked under it. Display the result (last line of a cell, or ``display``)."""
+    data = df.data if hasattr(df, "data") and not isinstance(df, pd.DataFrame) else df
+    path = downloads_dir() / f"{_checked(name)}.csv"
+    atomic_write_bytes(path, data.to_csv().encode())
+    body = df.to_html() if not isinstance(df, pd.DataFrame) else df.to_html(border=0)
+    return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
+
+
+def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -> None:
+    """Save ``fig`` (matplotlib Figure, or a seaborn grid) as ``name``.png into the downloads folder, display it
+    with its link under it, and close it (so the notebook does not show it twice). Returns nothing, so that a
+    cell ending with it shows no value; the file is ``downloads_dir() / f"{name}.png"``."""
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML, Image, display
+
+    path = downloads_dir() / f"{_checked(name)}.png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+    display(Image(data=buf.getvalue(), format="png"), HTML(download_link(path.name, depth)))
+    plt.close(getattr(fig, "figure", fig))
+
+
+def hide_injected_parameters(notebook: Path) -> None:
+    """Tag papermill's injected-parameters cell of an executed notebook ``hide-cell``, like the parameters cell
+    above it: the book shows it folded (papermill tags it only ``injected-parameters``)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    for cell in cells:
+        cell.metadata["tags"] = [*cell.metadata["tags"], "hide-cell"]
+    if cells:
+        nbformat.write(nb, notebook)
+
+
+# The flags of `ma52 reproduce` that set a chapter parameter (chapters.reproduce._chapter_params passes them).
+REPRODUCE_FLAGS = {"profile": "--profile smoke|cpu|paper (make book PROFILE=...)", "data_root": "--data-root PATH",
+                   "seed": "--seed N", "n_seeds": "--seeds N (make book SEEDS=N)",
+                   "extra_models": "--extra-model PKG.MODULE:FACTORY", "train": "--study (make book-study)"}
+
+
+def notebook_parameters(notebook: Path) -> list[tuple[str, str, str]]:
+    """(name, default, comment) of each line of a notebook's ``parameters`` cell; comment-only lines continue the
+    comment above them."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+    out: list[tuple[str, str, str]] = []
+    for line in cell.source.splitlines():
+        code, _, comment = line.partition("#")
+        if not code.strip() and out:
+            name, default, before = out[-1]
+            out[-1] = (name, default, f"{before} {comment.strip()}".strip())
+        elif "=" in code:
+            name, _, default = code.partition("=")
+            ast.parse(default.strip(), mode="eval")  # a value papermill can replace, never a statement
+            out.append((name.strip(), default.strip(), comment.strip()))
+    return out
+
+
+def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
+    """The chapter's parameters in words, each with how to change it: a `ma52 reproduce` flag where one sets it,
+    else papermill's ``-p`` on the notebook (then ``ma52 reproduce`` rebuilds the book)."""
+    notebook = notebook or project_root() / "notebooks" / f"{chapter}.ipynb"
+    lines = ["`make book` (`ma52 reproduce --profile cpu`) makes this chapter with the others, `make book-smoke` the "
+             "tiny book in minutes; a chapter is executed again only when its inputs change. Its parameters, with the "
+             "notebook's defaults:", ""]
+    by_hand = []
+    for name, default, comment in notebook_parameters(notebook):
+        how = f"`ma52 reproduce {REPRODUCE_FLAGS[name].split(' (')[0]}`" if name in REPRODUCE_FLAGS else \
+            f"`-p {name} VALUE`"
+        words = f": {comment}" if comment else ""
+        lines.append(f"- **{name}** = `{default}`{words}; set with {how}")
+        by_hand += [] if name in REPRODUCE_FLAGS else [name]
+    if by_hand:
+        lines += ["", f"The `-p` ones are the notebook's own: `papermill notebooks/{chapter}.ipynb "
+                  f"book/generated/{chapter}.ipynb -p profile cpu -p {by_hand[0]} VALUE` runs it (from the checkout, "
+                  "`-y` for lists), `jupyter-book build .` rebuilds the HTML, and `ma52 reproduce --force --only "
+                  f"{chapter}` brings back the defaults."]
+    return "\n".join(lines) + "\n"
+
+
 __all__ = [
-    "COLUMN_TITLES", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "base_config",
-    "class_counts", "display_name", "echo_brief", "interval_of", "labelled", "run_configs", "scored", "seeds_of",
+    "COLUMN_TITLES", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "Shown",
+    "base_config",
+    "class_counts", "display_name", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
+    "hide_injected_parameters",
+    "interval_of", "labelled", "notebook_parameters", "rerun_markdown", "run_configs", "scored", "seeds_of", "table",
     "with_seed",
 ]

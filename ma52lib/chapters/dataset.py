@@ -97,6 +97,18 @@ def save_gif(path: str | os.PathLike[str], clips: Sequence[np.ndarray], fps: flo
     return path
 
 
+def headline(root: str | os.PathLike[str]) -> str:
+    """Two sentences on the class histograms, counted from the lists: the split sizes and the long tail."""
+    sizes = {split: int(class_counts(root, split).sum()) for split in ("train", "val", "test")}
+    train = class_counts(root, "train")
+    top, low = int(np.argmax(train)), int(np.argmin(train))
+    ratio = f" ({train[top] / train[low]:.1f} to 1)" if train[low] else ""
+    return (f"This data has {sizes['train']:,} training, {sizes['val']:,} validation and {sizes['test']:,} test "
+            f"clips of {NUM_CLASSES} actions in {NUM_BODY_PARTS} body parts. The most frequent action, "
+            f"\"{FINE_CLASSES[top]}\", has {int(train[top]):,} training clips, the rarest, \"{FINE_CLASSES[low]}\", "
+            f"{int(train[low]):,}{ratio}.")
+
+
 def plot_class_histograms(root: str | os.PathLike[str]) -> Figure:
     """Per-class and per-body-part share of train+val clips: this dataset beside the real MA-52."""
     ours = class_counts(root, "train") + class_counts(root, "val")
@@ -191,7 +203,7 @@ def motion_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         {"inside": 2, "outside": 3, "ratio": 1, "share": 2, "area": 2, "changed": 3})
 
 
-__all__ = [
+__all__ = ["headline",
     "class_counts", "filmstrip", "first_clip_per_class", "labelled", "motion_energy", "motion_table", "peak_frame",
     "plot_class_histograms", "plot_contact_sheet", "plot_filmstrips", "plot_motion_energy", "read_clip", "save_gif",
 ]

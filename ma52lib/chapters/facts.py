@@ -4,11 +4,13 @@ The front page shows this build's profile beside the paper's recipe as a generat
 (``recipe_table``), with the reason for each departure; the reasons are words beside the config fields
 (``config.DEPARTURES``), the values come from ``make_config``. ``write_front_page`` writes it, with the
 class prior of the build's test split, to ``book/generated/recipe.md``, which ``book/intro.md`` includes.
-A changed field changes the page.
+A changed field changes the page. Beside it go the two commands (read from the Makefile's help) and, until the
+benchmark chapter writes its chart there, a line saying the chart is not made yet.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,17 +18,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ma52lib.chapters.common import SEEDS, class_counts
+from ma52lib.chapters.common import SEEDS, class_counts, download_link, downloads_dir, generated_dir
 from ma52lib.config import DEPARTURES, Config, make_config
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.starts import provenance_of
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
 from ma52lib.models import model_facts
+from ma52lib.paths import project_root
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth import split_counts
 
 RECIPE_FILE = "recipe.md"  # beside the executed notebooks; book/intro.md includes it
+COMMANDS_FILE = "commands.md"  # the two commands, from the Makefile's help
+CHART_FILE = "front_chart.md"  # the benchmark's chart, written by the benchmark chapter
+FRONT_DEPTH = 1  # book/intro.html: one folder below the HTML root
+FRONT_COMMANDS = ("make book", "make test")
 
 
 def _data(cfg: Config) -> str:
@@ -142,14 +149,45 @@ def class_prior(root: Path, split: str = "test") -> str:
 
 
 def front_page_markdown(profile: str, data_root: Path | None) -> str:
-    """The front page's recipe section: the generated table and the class prior sentence."""
-    table = recipe_table(profile).to_markdown()
+    """The front page's recipe section: the generated table, its CSV, and the class prior sentence."""
     prior = f"\nOn this build's data, {class_prior(data_root)}.\n" if data_root else ""
-    return f"{table}\n{prior}"
+    return f"{recipe_table(profile).to_markdown()}\n\n{download_link('recipe.csv', FRONT_DEPTH)}\n{prior}"
+
+
+def make_commands(makefile: Path) -> str:
+    """The two commands a newcomer runs, each with what it does, as the Makefile's ``help`` says it."""
+    text = makefile.read_text()
+    default = re.search(r"^PROFILE\s*\?=\s*(\S+)", text, flags=re.M)  # what `make book` builds
+    lines = []
+    for command in FRONT_COMMANDS:
+        match = re.search(rf'@echo "{command}\s+(.+?)"\s*$', text, flags=re.M)
+        if not match:
+            raise ValueError(f"{makefile}: its help target does not describe `{command}` (an '@echo \"{command} ...\"'"
+                             " line); the front page quotes it")
+        lines += [f"# {match.group(1).replace('$(PROFILE)', default.group(1) if default else 'cpu')}", command]
+    return "```console\n" + "\n".join(lines) + "\n```\n"
 
 
 def write_front_page(out_dir: Path, profile: str, data_root: Path | None) -> Path:
-    """Write ``recipe.md`` (``front_page_markdown``) into ``out_dir``."""
+    """Write ``recipe.md`` (``front_page_markdown``) with its CSV, ``commands.md``, and the chart's placeholder
+    (when the benchmark has not written the chart) into ``out_dir``."""
     path = out_dir / RECIPE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(downloads_dir(out_dir) / "recipe.csv", recipe_table(profile).to_csv())
     atomic_write_text(path, front_page_markdown(profile, data_root))
+    atomic_write_text(out_dir / COMMANDS_FILE, make_commands(project_root() / "Makefile"))
+    if not (out_dir / CHART_FILE).exists():
+        atomic_write_text(out_dir / CHART_FILE, "The benchmark chart is made by the benchmark chapter, which has not "
+                          "run in this build yet.\n")
     return path
+
+
+def write_front_chart(png: str, sentences: str, out_dir: Path | None = None) -> Path:
+    """The front page's chart section: ``sentences`` (computed by the chapter), the PNG file ``png`` of the
+    downloads folder and its link."""
+    out = out_dir or generated_dir()
+    src = "../" * FRONT_DEPTH + f"downloads/{png}"
+    text = (f"{sentences.strip()}\n\n<img class=\"ma52-front-chart\" src=\"{src}\" alt=\"benchmark chart\">\n\n"
+            f"{download_link(png, FRONT_DEPTH)}\n")
+    atomic_write_text(out / CHART_FILE, text)
+    return out / CHART_FILE

@@ -40,6 +40,11 @@ def region_lines(study: Any, profile: str) -> list[str]:
     return lines
 
 
+def headline(study: Any, profile: str) -> str:
+    """The region check in sentences (``region_lines``), for the top of the chapter."""
+    return " ".join(line.rstrip(".") + "." for line in region_lines(study, profile))
+
+
 def cam_evidence(study: Any, model: str = "manet") -> dict[str, Any]:
     """For the ledger: ``model``'s CAM mass on the acting body part minus that part's area (chance), per clip,
     averaged with its 95% bootstrap interval over the clips (points)."""
@@ -48,4 +53,4 @@ def cam_evidence(study: Any, model: str = "manet") -> dict[str, Any]:
     return {"model": model, "clips": len(rows), "manet_mass_minus_area": [effect.value, effect.low, effect.high]}
 
 
-__all__ = ["MODELS", "cam_evidence", "chapter_runs", "region_lines"]
+__all__ = ["headline", "MODELS", "cam_evidence", "chapter_runs", "region_lines"]

@@ -16,7 +16,6 @@ chapter did not run says so instead of a number.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,10 @@ import pandas as pd
 from ma52lib import stats
 from ma52lib.chapters.ablations import ablation_configs, ablation_defaults, noemb_seeds
 from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS, benchmark_configs, seeded_configs
-from ma52lib.chapters.common import NOT_PUBLIC, display_name, run_configs, scored
+from ma52lib.chapters.common import NOT_PUBLIC, display_name, generated_dir, run_configs, scored
 from ma52lib.config import Config
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.files import atomic_write_text
-from ma52lib.paths import project_root
 from ma52lib.synth import REVERSED_PAIRS
 
 CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"
@@ -40,11 +38,6 @@ CONFUSED_PAIRS = 5  # the most confused action pairs of the claim on the joint-e
 NOT_COMPARABLE = "not comparable"
 NOT_MEASURED = "not measured in this build"
 SEEDED_NAMES = {"manet_noemb": "MANet without the embedding loss"}
-
-
-def generated_dir() -> Path:
-    """The book's generated folder: ``$MA52_GENERATED`` (set by ``ma52 reproduce``) or ``book/generated``."""
-    return Path(os.environ.get("MA52_GENERATED", project_root() / "book" / "generated"))
 
 
 def evidence_dir() -> Path:

@@ -101,6 +101,17 @@ def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
             "targets": targets}
 
 
+def headline(bench: dict[str, Any], targets: pd.DataFrame) -> str:
+    """Two sentences on the targets table: how many targets this bench meets, and which bench it is."""
+    met = int((targets["met"] == "yes").sum())
+    measured = int((targets["met"] != "-").sum())
+    missed = [name for name, row in targets.iterrows() if row["met"] == "no"]
+    first = f"This bench meets {met} of its {measured} measured targets" + (
+        f"; it misses {'; '.join(missed)}." if missed else ".")
+    return first + (f" It ran in {bench['mode']} mode on {bench['machine']['cpu']} "
+                    f"({bench['machine']['cores']} cores), {bench['created']}.")
+
+
 def gpu_check_path() -> Path:
     """The GPU measurement kept with the book: ``scripts/gpu_check.py`` run on a lent H200."""
     return project_root() / "book" / "measured" / "gpu_check_h200.json"
@@ -173,4 +184,4 @@ def loader_figure(loader: pd.DataFrame, model_rate: float) -> Figure:
     return fig
 
 
-__all__ = ["bench_tables", "book_bench", "load_bench", "loader_figure", "step_figure"]
+__all__ = ["headline", "bench_tables", "book_bench", "load_bench", "loader_figure", "step_figure"]

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import nbformat
 
 import ma52lib
-from ma52lib.chapters.common import SEEDS, seeds_of
+from ma52lib.chapters.common import SEEDS, hide_injected_parameters, seeds_of
 from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
 from ma52lib.chapters.plan import BOOK, RENDER, Plan, format_plan, make_plan
 from ma52lib.chapters.watch import Watch
@@ -201,6 +201,7 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
     except Exception as exc:  # papermill's PapermillExecutionError, timeouts, dead kernels
         seconds = time.perf_counter() - t0
         if tmp.exists():
+            hide_injected_parameters(tmp)
             os.replace(tmp, out)  # the executed copy shows which cell failed and why
         else:
             _placeholder(out, name, f"execution failed before any cell ran: {exc}")
@@ -235,10 +236,18 @@ def _kernel_env(log_path: Path, out_dir: Path) -> Iterator[None]:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
+<<<<<<< HEAD
 
 
 def _watching(watch: Watch | None, name: str, progress_file: Path) -> contextlib.AbstractContextManager:
     return watch.chapter(name, progress_file) if watch else contextlib.nullcontext()
+=======
+    seconds = time.perf_counter() - t0
+    hide_injected_parameters(tmp)  # the book folds it, like the parameters cell
+    os.replace(tmp, out)
+    atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
+    return ChapterResult(name, "executed", seconds)
+>>>>>>> h4-1654
 
 
 @contextlib.contextmanager

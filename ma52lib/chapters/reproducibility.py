@@ -125,6 +125,16 @@ def run_times_table(runs: Mapping[str, str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
+def headline(times: pd.DataFrame) -> str:
+    """Two sentences on a ``run_times_table``: how many runs, their training time in all, the longest."""
+    if times.empty:
+        return "No finished run of this profile on this data yet: `make book` trains them."
+    longest = times["train s"].idxmax()
+    return (f"This book rests on {len(times)} finished runs, {times['train s'].sum() / 60:.1f} minutes of training "
+            f"in all on {', '.join(sorted(set(times['device'].astype(str))))}. The longest is {longest}, "
+            f"{times.loc[longest, 'train s']:.0f} s for {times.loc[longest, 'epochs']} epochs.")
+
+
 def _flatten(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{section}.{name}": value for section, sub in cfg.items() if isinstance(sub, Mapping)
             for name, value in sub.items()}
@@ -237,7 +247,7 @@ def wrap_command(line: str, width: int = 88) -> str:
     return " \\\n".join(lines)
 
 
-__all__ = [
+__all__ = ["headline",
     "ENV_PACKAGES", "chapter_times_table", "config_tables", "environment_table", "paper_configs",
     "reproduce_runs_table", "run_times_table", "runs_on", "train_commands", "wrap_command",
 ]

@@ -93,4 +93,20 @@ def study_table(runs: dict[str, Path | None], levers: Sequence[Lever] = LEVERS) 
     return pd.DataFrame(rows).set_index("lever").astype(object).fillna("")  # a lever not run: blank, not NaN
 
 
-__all__ = ["LEVERS", "Lever", "lever_configs", "study_runs", "study_table"]
+def headline(runs: dict[str, Path | None], levers: Sequence[Lever] = LEVERS) -> str:
+    """Two sentences on the study table: how many lever runs this build has, and the lever that moves action
+    top-1 on val most from the reference."""
+    done = {lever.name: runs[lever.name] for lever in levers if runs.get(lever.name) is not None}
+    first = f"{len(done)} of the {len(levers)} lever runs are in this build."
+    reference = done.get(levers[0].name)
+    others = {name: read_results(folder)["val"]["action_top1"] for name, folder in done.items()
+              if name != levers[0].name}
+    if reference is None or not others:
+        return first + " Without the reference and one lever beside it there is no difference to read (--study)."
+    base = read_results(reference)["val"]["action_top1"]
+    big = max(others, key=lambda name: abs(others[name] - base))
+    return first + (f" The lever that moves val action top-1 most from the reference ({base:.1f}%) is "
+                    f"{big}: {others[big] - base:+.1f} points.")
+
+
+__all__ = ["headline", "LEVERS", "Lever", "lever_configs", "study_runs", "study_table"]
