@@ -207,6 +207,7 @@ def execute_chapter(name: str, params: dict[str, Any], *, source_dir: Path, out_
             _placeholder(out, name, f"execution failed before any cell ran: {exc}")
         return ChapterResult(name, "failed", seconds, _failure_message(exc, name, out, timeout))
     seconds = time.perf_counter() - t0
+    hide_injected_parameters(tmp)  # the book folds it, like the parameters cell
     os.replace(tmp, out)
     atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
     return ChapterResult(name, "executed", seconds)
@@ -236,18 +237,10 @@ def _kernel_env(log_path: Path, out_dir: Path) -> Iterator[None]:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
-<<<<<<< HEAD
 
 
 def _watching(watch: Watch | None, name: str, progress_file: Path) -> contextlib.AbstractContextManager:
     return watch.chapter(name, progress_file) if watch else contextlib.nullcontext()
-=======
-    seconds = time.perf_counter() - t0
-    hide_injected_parameters(tmp)  # the book folds it, like the parameters cell
-    os.replace(tmp, out)
-    atomic_write_text(record, json.dumps({"key": key, "seconds": seconds, "finished": time.time()}) + "\n")
-    return ChapterResult(name, "executed", seconds)
->>>>>>> h4-1654
 
 
 @contextlib.contextmanager

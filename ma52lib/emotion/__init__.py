@@ -31,7 +31,7 @@ from ma52lib.emotion.labels import (
     read_emotion_labels,
     write_emotion_labels,
 )
-from ma52lib.emotion.sessions import (
+from ma52lib.synth.emotion import (
     CUE_GROUPS,
     EMOTION_PROFILES,
     RATE_FACTORS,
