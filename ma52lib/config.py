@@ -230,7 +230,7 @@ def _preset(profile: str) -> Config:
             optim=OptimConfig(name="adamw", epochs=4, batch_size=16, lr=2e-3, weight_decay=0.01, milestones=(),
                               paper_groups=False, schedule="cosine", warmup_epochs=1.0),
             runtime=RuntimeConfig(eval_every=4),
-            pretrain=PretrainConfig(clips=6000, frames_per_clip=2, epochs=20),
+            pretrain=PretrainConfig(clips=6000, frames_per_clip=2, epochs=48),
         )
     if profile == "smoke":
         return Config(
