@@ -34,10 +34,23 @@ def test_the_smoke_front_page_states_what_ma52_config_prints(capsys) -> None:
 
 def test_a_changed_field_changes_the_page(monkeypatch) -> None:
     real = facts.make_config
-    monkeypatch.setattr(facts, "make_config", lambda p: real(p, {"optim.epochs": 7, "data.crop_size": 24}))
+    monkeypatch.setattr(facts, "make_config",
+                        lambda p, o=None: real(p, {**(o or {}), "optim.epochs": 7, "data.crop_size": 24}))
     table = facts.recipe_table("cpu")
     assert table.loc["schedule", "this book (cpu)"].startswith("7 epochs")
     assert "24 px crop" in table.loc["input", "this book (cpu)"]
+
+
+def test_a_family_recipe_applies_to_its_models_and_is_on_the_page(monkeypatch) -> None:
+    from ma52lib import config
+
+    monkeypatch.setitem(config.FAMILY_RECIPES, "cpu", {("tsn", "tsm"): {"optim.epochs": 9}})
+    assert config.make_config("cpu", {"model.name": "tsn"}).optim.epochs == 9
+    assert config.make_config("cpu", {"model.name": "c3d"}).optim.epochs == config.make_config("cpu").optim.epochs
+    assert config.make_config("cpu", {"model.name": "tsm", "optim.epochs": 3}).optim.epochs == 3  # --set wins
+    row = facts.recipe_table("cpu").loc["recipe per model family"]
+    assert row["this book (cpu)"] == "TSN, TSM: epochs 9 (the others: epochs 4)"
+    assert row["why it differs"] not in ("", "not stated")
 
 
 def test_departures_carry_their_reason_and_equal_rows_none() -> None:

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ma52lib.chapters.common import SEEDS, class_counts, download_link, downloads_dir, generated_dir
-from ma52lib.config import DEPARTURES, Config, make_config
+from ma52lib.chapters.common import DISPLAY_NAMES, SEEDS, class_counts, download_link, downloads_dir, generated_dir
+from ma52lib.config import DEPARTURES, FAMILY_RECIPES, Config, make_config
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.starts import provenance_of
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
-from ma52lib.models import model_facts
+from ma52lib.models import available_models, model_facts
 from ma52lib.paths import project_root
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth import split_counts
@@ -96,6 +96,27 @@ def _schedule(cfg: Config) -> str:
     return f"{o.epochs} epochs, {shape}{warm}"
 
 
+def _families(cfg: Config) -> str:
+    """What a profile sets per model family (``config.FAMILY_RECIPES``), beside what the other models keep."""
+    recipes = FAMILY_RECIPES.get(cfg.profile, {})
+    if not recipes:
+        return "one recipe for every model"
+    family = {m for models in recipes for m in models}
+    other = make_config(cfg.profile, {"model.name": next(m for m in available_models() if m not in family)})
+    parts = []
+    for models, fields_ in recipes.items():
+        names = ", ".join(DISPLAY_NAMES.get(m, m) for m in models)
+        kept = ", ".join(f"{k.split('.')[-1]} {_value(other, k)}" for k in fields_)
+        parts.append(f"{names}: " + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in fields_.items()) +
+                     f" (the others: {kept})")
+    return "; ".join(parts)
+
+
+def _value(cfg: Config, dotted: str) -> object:
+    section, name = dotted.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
 def _input(cfg: Config) -> str:
     d = cfg.data
     crop = "multi-scale crop" if d.train_crop == "multiscale" else "centre crop"
@@ -118,6 +139,7 @@ ROWS: tuple[tuple[str, tuple[str, ...], Callable[[Config], str]], ...] = (
     ("frozen stages", ("model.frozen_stages",), _frozen),
     ("optimiser", ("optim.name", "optim.lr", "optim.batch_size", "optim.weight_decay"), _optimiser),
     ("schedule", ("optim.epochs", "optim.schedule", "optim.milestones", "optim.warmup_epochs"), _schedule),
+    ("recipe per model family", ("family",), _families),
     ("loss", ("loss.weight",), lambda c: f"cross-entropy + {c.loss.weight:g} x embedding MSE"),
     ("seeds of TSN, TSM, MANet", ("seeds",), lambda c: str(len(SEEDS.get(c.profile, (0,))))),
     ("precision", ("runtime.precision",), lambda c: c.runtime.precision),
