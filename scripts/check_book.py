@@ -154,10 +154,11 @@ def parse_widths(text: str) -> tuple[int, ...]:
 
 
 def front_page_facts(profile: str) -> tuple[str, ...]:
-    """What the front page must say for a book of ``profile``: every value of its column in the recipe table."""
+    """What the front page must say for a book of ``profile``: every value of its column in the recipe table, as
+    the page shows it (a `code span` loses its backticks)."""
     from ma52lib.chapters.facts import recipe_table
 
-    return tuple(recipe_table(profile)[f"this book ({profile})"])
+    return tuple(value.replace("`", "") for value in recipe_table(profile)[f"this book ({profile})"])
 
 
 def find_chromium(explicit: str | None) -> str:
