@@ -50,7 +50,7 @@ def start_backbone(cfg: Config) -> torch.nn.Module:
     if spec is None:
         raise ValueError(f"{cfg.model.name} has no 2-D ResNet backbone to probe (its paper start is not ImageNet)")
     net = build_resnet(*spec)
-    path = ensure_pretrained(cfg, echo=None)
+    path = ensure_pretrained(cfg)  # a start not shipped nor made yet is pretrained first, with its progress
     if path is not None:
         state = {k: v.float() for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
         net.load_state_dict(state, strict=False)
