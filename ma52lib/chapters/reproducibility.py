@@ -26,6 +26,7 @@ from ma52lib.chapters.benchmark import benchmark_configs
 from ma52lib.chapters.common import display_name
 from ma52lib.config import Config, make_config, run_name, to_dict
 from ma52lib.engine.evaluate import read_results
+from ma52lib.machine import cpu_name
 from ma52lib.paths import project_root, runs_dir
 
 # Packages whose versions the reproducibility chapter lists (distribution names on PyPI).
@@ -36,16 +37,6 @@ ENV_PACKAGES: tuple[str, ...] = (
 
 
 # -- the machine ------------------------------------------------------------------------------------------
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _git_commit() -> str:
@@ -68,7 +59,7 @@ def environment_table() -> pd.DataFrame:
     rows = [
         ("python", sys.version.split()[0]),
         ("platform", platform.platform()),
-        ("CPU", _cpu_name()),
+        ("CPU", cpu_name()),
         ("CPU cores (visible)", str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                     else os.cpu_count())),
         ("torch threads", str(torch.get_num_threads())),

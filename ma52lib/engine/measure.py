@@ -9,9 +9,7 @@ Times are medians over repeats after warm-up; on a GPU every timed call ends wit
 
 from __future__ import annotations
 
-import contextlib
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from ma52lib.engine.build import build_dataset, build_loader, build_model_for
 from ma52lib.engine.evaluate import autocast
 from ma52lib.engine.step import Trainee, build_trainee, for_timing, train_step
 from ma52lib.labels import NUM_CLASSES
+from ma52lib.machine import cpu_info
 
 SIZES = {"tiny": "smoke", "cpu": "cpu", "paper": "paper"}  # step size -> the profile it is measured in
 
@@ -37,14 +36,7 @@ def sync(device: torch.device) -> None:
 
 def machine_info(device: torch.device) -> dict[str, Any]:
     """CPU model, cores, ISA flags that matter for bf16, torch version, and the accelerator if any."""
-    flags: set[str] = set()
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+    model, flags = cpu_info()
     info = {
         "cpu": model,
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

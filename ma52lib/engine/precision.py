@@ -22,10 +22,8 @@ run keeps its folder. The choice is written into the run's config, its ``results
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
-import platform
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -40,6 +38,7 @@ from ma52lib.engine.build import build_model_for, without_weights
 from ma52lib.engine.step import build_trainee, for_timing, train_step
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import NUM_CLASSES
+from ma52lib.machine import cpu_name
 from ma52lib.paths import runs_dir
 
 BF16_MARGIN = 1.20  # bf16 must be clearly faster (beyond timing noise) to be worth its rounding
@@ -237,7 +236,7 @@ def _machine_key(cfg: Config) -> str:
     where separate probes of ~1.2x-faster variants could land on either side of the margin.
     """
     m = cfg.model
-    return json.dumps([_cpu_name(), torch.backends.cpu.get_cpu_capability(), torch.__version__,
+    return json.dumps([cpu_name(), torch.backends.cpu.get_cpu_capability(), torch.__version__,
                        torch.get_num_threads(), {"name": m.name, "size": m.size, "depth": m.depth, "width": m.width},
                        cfg.optim.batch_size, cfg.data.crop_size, cfg.runtime.channels_last], sort_keys=True)
 
@@ -265,14 +264,6 @@ def _read_memory(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}  # none yet, or cut by a kill: measure again
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def uses_bf16(cfg: Config) -> bool:

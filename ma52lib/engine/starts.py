@@ -11,7 +11,6 @@ nothing; ``ma52 pretrain --ship`` makes one; ``ma52 pretrain --check`` verifies 
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 
 from ma52lib.engine.weights import sha256_of
 from ma52lib.files import atomic_write_text
+from ma52lib.machine import bf16_support, cpu_info
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "starts"
 
@@ -101,15 +101,7 @@ def check_shipped() -> list[str]:
 
 
 def machine() -> str:
-    """The CPU (or GPU) a start was made on, as /proc/cpuinfo names it, with its bf16 support."""
-    name, flags = platform.processor() or platform.machine(), ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name") and name in ("", platform.machine(), platform.processor()):
-                name = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                have = set(line.split(":", 1)[1].split())
-                flags = "AMX" if "amx_bf16" in have else "AVX512-BF16" if "avx512_bf16" in have else \
-                    "AVX512" if "avx512f" in have else "AVX2" if "avx2" in have else ""
-    return f"{name}, {torch.get_num_threads()} threads" + (f", {flags}" if flags else "")
+    """The CPU a start was made on, as /proc/cpuinfo names it, with its torch threads and widest bf16-relevant ISA."""
+    name, flags = cpu_info()
+    isa = bf16_support(flags)
+    return f"{name}, {torch.get_num_threads()} threads" + (f", {isa}" if isa else "")
