@@ -137,8 +137,11 @@ def test_bad_model_paths_and_broken_contracts_are_named(tmp_path: Path, monkeypa
 
 def test_every_model_declares_its_start_and_which_stages_freeze() -> None:
     facts = {name: model_facts(name) for name in available_models()}
-    assert {n for n, f in facts.items() if f.freezable} == {"manet", "tsn", "tsm", "tin"}
-    assert {n for n, f in facts.items() if f.resnet is not None} == {"manet", "tsn", "tsm", "tin", "i3d"}
+    assert {n for n, f in facts.items() if f.freezable} == set(available_models())  # every start keeps its stem
+    assert {n for n, f in facts.items() if f.resnet is not None} == {"manet", "tsn", "tsm", "tin", "i3d", "slowfast"}
+    assert {n for n, f in facts.items() if f.still_start} == {"c3d", "r2plus1d", "timesformer", "vswin"}
+    assert {n for n, f in facts.items() if f.resnet is not None and f.paper_imagenet} == {
+        "manet", "tsn", "tsm", "tin", "i3d"}  # the paper's ImageNet starts
     assert all(f.paper_start != ModelFacts().paper_start for f in facts.values())  # each says where the paper starts
     assert facts["manet"].resnet_shape("cpu") == (18, 32) and facts["i3d"].resnet_shape("tiny", width=16) == (10, 16)
     assert facts["c3d"].resnet_shape("cpu") is None

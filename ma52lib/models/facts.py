@@ -29,8 +29,16 @@ class ModelFacts:
     # the start weights ("imagenet", "synth") it loads. None: the paper does not start it from an ImageNet
     # ResNet, so those values leave it at random initialisation.
     resnet: Mapping[str, tuple[int, int]] | None = None
-    # Its backbone is a torchvision 2-D ResNet (stem, layer1..4): ``model.frozen_stages`` applies.
+    # Whether the paper's config starts it from ImageNet weights (``model.pretrained="imagenet"`` gives it
+    # torchvision's ResNet); False for a model that only the synthetic start ("synth") begins from a 2-D ResNet.
+    paper_imagenet: bool = True
+    # ``model.frozen_stages`` applies: its backbone is a torchvision 2-D ResNet or an inflated one (stem, layer1..4),
+    # or the model lists its stem and stages itself (``stage_modules()``).
     freezable: bool = False
+    # Its start ("synth") is the model itself pretrained on stills as its own 2-D twin and then inflated
+    # (``still_maps`` and ``inflate_still`` on the model; ma52lib.engine.pretrain): the analogue of a start that a
+    # 2-D ResNet cannot stand in for (a C3D, a ViT, a Swin).
+    still_start: bool = False
     # Where the paper's (mmaction2) config starts it, in words: the log's reason for a random start.
     paper_start: str = "a model of your own"
     # Model-config fields beyond the common ones that its constructor reads (a subset of OWN_OPTIONS);
@@ -41,8 +49,10 @@ class ModelFacts:
         unknown = sorted(set(self.options) - set(OWN_OPTIONS))
         if unknown:
             raise ValueError(f"ModelFacts.options: unknown field(s) {unknown}; choose from {', '.join(OWN_OPTIONS)}")
-        if self.freezable and self.resnet is None:
-            raise ValueError("ModelFacts: a freezable model has a 2-D ResNet backbone; give its resnet sizes")
+        if self.freezable and self.resnet is None and not self.still_start:
+            raise ValueError("ModelFacts: a freezable model has a pretrained start to keep (resnet or still_start)")
+        if self.still_start and self.resnet is not None:
+            raise ValueError("ModelFacts: a model starts from a 2-D ResNet (resnet) or stills (still_start), not both")
 
     def resnet_shape(self, size: str, depth: int | None = None, width: int | None = None) -> tuple[int, int] | None:
         """(depth, width) of the start weights' ResNet at ``size`` (explicit ``depth``/``width`` win), or None."""

@@ -36,7 +36,8 @@ def _pool(x: Tensor, temporal: int) -> Tensor:
 class C3D(ClipClassifier):
     """C3D over a dense clip; ``width``/``depth``/``fc_dim``/``grid`` set the size."""
 
-    facts = ModelFacts(paper_start="its mmaction2 config starts from Sports-1M C3D weights, which torchvision does not "
+    facts = ModelFacts(still_start=True, freezable=True,
+                       paper_start="its mmaction2 config starts from Sports-1M C3D weights, which torchvision does not "
                                    "provide")
 
     memory_format = torch.channels_last_3d
@@ -81,16 +82,41 @@ class C3D(ClipClassifier):
         if pretrained:
             load_pretrained(self, pretrained)
 
-    def _features(self, x: Tensor) -> Tensor:
-        x = self.to_3d(x)  # [N, T, 3, H, W] -> [N, 3, T, H, W]
-        x = _pool(self.conv1(x), temporal=1)
-        x = _pool(self.conv2(x), temporal=2)
-        x = _pool(self.conv3(x), temporal=2)
-        x = _pool(self.conv4(x), temporal=2)
-        x = _pool(self.conv5(x), temporal=2)
+    def _stages(self, x: Tensor) -> list[Tensor]:
+        """The five conv stages' pooled outputs on ``x`` ``[N, 3, T, H, W]`` (a still is T = 1: every pool keeps it)."""
+        outs = []
+        for i, conv in enumerate((self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)):
+            x = _pool(conv(x), temporal=1 if i == 0 else 2)
+            outs.append(x)
+        return outs
+
+    def _head_features(self, x: Tensor) -> Tensor:
         x = F.adaptive_avg_pool3d(x, (1, self.grid, self.grid)).flatten(1)  # [N, C, 1, g, g] -> [N, C*g*g]
         x = self.drop6(F.relu(self.fc6(x)))
         return F.relu(self.fc7(x))
+
+    def _features(self, x: Tensor) -> Tensor:
+        return self._head_features(self._stages(self.to_3d(x))[-1])  # [N, T, 3, H, W] -> [N, 3, T, H, W]
+
+    def stage_modules(self) -> list[nn.Module]:
+        """The stem (conv1) and the four stages (conv2-conv5), in order (what ``model.frozen_stages`` counts)."""
+        return [self.conv1, self.conv2, self.conv3, self.conv4, self.conv5]
+
+    # ---- the still start (ma52lib.engine.pretrain): C3D's 2-D twin, then inflated ------------------------
+    def still_maps(self, images: Tensor) -> tuple[list[Tensor], Tensor]:
+        """On stills ``[N, 3, H, W]`` (a one-frame clip: each 3x3x3 kernel reads only its centre tap, the 2-D
+        twin): every stage's map ``[N, C, h, w]`` and the pooled fc7 feature ``[N, F]``."""
+        stages = self._stages(images[:, :, None])  # [N, 3, H, W] -> [N, 3, 1, H, W]
+        return [s[:, :, 0] for s in stages], self._head_features(stages[-1])
+
+    @torch.no_grad()
+    def inflate_still(self) -> None:
+        """Turn the 2-D twin into the clip start: each kernel's centre tap repeated over time and divided by
+        its length (I3D's inflation), so a clip of one repeated frame gives the twin's activations."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                kt = m.weight.shape[2]
+                m.weight.copy_(m.weight[:, :, kt // 2 : kt // 2 + 1].expand_as(m.weight) / kt)
 
     @property
     def cam_target_layer(self) -> nn.Module:

@@ -130,13 +130,9 @@ def _clean_key(key: str) -> str:
     return key
 
 
-def load_pretrained(model: nn.Module, path: str | Path, *, skip: tuple[str, ...] = ("fc_cls.",)) -> list[str]:
-    """Copy matching weights from the local state dict at ``path`` into ``model``; returns loaded keys.
-
-    Keys are matched after dropping wrapper prefixes (``module.``, ``backbone.``, ``net.``); a 2-D conv
-    kernel ``[O, I, h, w]`` is inflated into a 3-D ``[O, I, t, h, w]`` one (repeated over t, divided by
-    t, as I3D does). The classifier and tensors of another shape are skipped.
-    """
+def read_weights(path: str | Path) -> dict[str, Tensor]:
+    """The tensors of the local state dict at ``path``, float32 (the shipped float16 starts are widened, so that
+    inflation divides in float32), with wrapper prefixes (``module.``, ``backbone.``, ``net.``) dropped."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
@@ -147,18 +143,43 @@ def load_pretrained(model: nn.Module, path: str | Path, *, skip: tuple[str, ...]
     for wrapper in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
-    # float16 files (the shipped starts) are widened first, so that inflation divides in float32
-    source = {_clean_key(k): v.float() if v.dtype == torch.float16 else v for k, v in state.items()
-              if isinstance(v, Tensor)}
+    return {_clean_key(k): v.float() if v.dtype == torch.float16 else v for k, v in state.items()
+            if isinstance(v, Tensor)}
+
+
+def load_pretrained(model: nn.Module, path: str | Path, *, skip: tuple[str, ...] = ("fc_cls.",)) -> list[str]:
+    """Copy matching weights from the local state dict at ``path`` into ``model``; returns loaded keys.
+
+    Keys are matched after dropping wrapper prefixes (``module.``, ``backbone.``, ``net.``); a 2-D conv
+    kernel ``[O, I, h, w]`` is inflated into a 3-D ``[O, I, t, h, w]`` one (repeated over t, divided by
+    t, as I3D does). The classifier and tensors of another shape are skipped.
+    """
+    loaded = load_state(model, read_weights(path), skip=skip)
+    if not loaded:
+        raise ValueError(
+            f"no tensor of {path} matches {type(model).__name__}; pass a state dict of the same backbone (e.g. a "
+            "torchvision ResNet for TSN/TSM/TIN/I3D/SlowFast)"
+        )
+    return loaded
+
+
+def load_state(model: nn.Module, source: dict[str, Tensor], *, skip: tuple[str, ...] = ("fc_cls.",),
+               prefix: str = "", fit: str = "exact") -> list[str]:
+    """Copy ``source`` (a 2-D or 3-D state dict, keys under ``prefix`` in ``model``) into ``model``; returns the
+    loaded keys. 2-D kernels are inflated (repeated over time, divided by its length). ``fit`` says what to do with
+    a tensor of other channel counts: "exact" skips it; "pad" puts it in the first input channels of a wider conv
+    and zeros the rest (the extra inputs of SlowFast's fused lateral features, as mmaction2 inflates them);
+    "subset" keeps its first channels (a narrower pathway started from a slice of the wide one)."""
     target = model.state_dict()
     loaded: list[str] = []
     with torch.no_grad():
         for key, dst in target.items():
-            if key.startswith(skip):
+            if not key.startswith(prefix) or key.startswith(skip):
                 continue
-            src = source.get(_clean_key(key))
+            src = source.get(_clean_key(key[len(prefix):]))
             if src is None:
                 continue
+            src = _fit_channels(src, dst, fit)
             if src.dim() == 4 and dst.dim() == 5 and src.shape == dst.shape[:2] + dst.shape[3:]:
                 t = dst.shape[2]
                 src = src.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # [O, I, h, w] -> [O, I, t, h, w]
@@ -166,10 +187,16 @@ def load_pretrained(model: nn.Module, path: str | Path, *, skip: tuple[str, ...]
                 continue
             dst.copy_(src)
             loaded.append(key)
-    if not loaded:
-        example = ", ".join(list(source)[:3])
-        raise ValueError(
-            f"no tensor of {path} matches {type(model).__name__} (first keys there: {example}); "
-            "pass a state dict of the same backbone (e.g. a torchvision ResNet for TSN/TSM/TIN/I3D)"
-        )
     return loaded
+
+
+def _fit_channels(src: Tensor, dst: Tensor, fit: str) -> Tensor:
+    """``src`` with its channel counts made ``dst``'s as ``fit`` says (see ``load_state``), or unchanged."""
+    if fit == "subset" and src.dim() >= 1 and all(a >= b for a, b in zip(src.shape[:2], dst.shape[:2])):
+        return src[tuple(slice(0, n) for n in dst.shape[:2])]
+    spatial = src.shape[2:] == dst.shape[-(src.dim() - 2):] if src.dim() > 2 else False
+    if fit == "pad" and src.dim() >= 4 and spatial and src.shape[0] == dst.shape[0] and src.shape[1] < dst.shape[1]:
+        wide = src.new_zeros((src.shape[0], dst.shape[1], *src.shape[2:]))  # [O, I + lateral, ...]
+        wide[:, : src.shape[1]] = src
+        return wide
+    return src

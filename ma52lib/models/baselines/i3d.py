@@ -33,8 +33,8 @@ class I3D(ClipClassifier):
     """Inflated 3-D ResNet; ``depth``/``width`` set the size, ``temporal_stride`` (1-8) the stem's."""
 
     memory_format = torch.channels_last_3d
-    # Its backbone inflates a 2-D ResNet: the start weights load into it, but its stages are 3-D (not freezable).
-    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()},
+    # Its backbone inflates a 2-D ResNet: the start weights load into it, and its stem and stages can be fixed.
+    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
                        paper_start="the paper inflates torchvision's ImageNet ResNet-50")
 
     def __init__(

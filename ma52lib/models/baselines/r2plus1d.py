@@ -62,7 +62,7 @@ class _ScaledVideoResNet(VideoResNet):
 class R2Plus1D(ClipClassifier):
     """R(2+1)D: every 3x3x3 conv factorised into 1x3x3 then 3x1x1 (torchvision's implementation)."""
 
-    facts = ModelFacts(paper_start="from scratch, as its mmaction2 config")
+    facts = ModelFacts(still_start=True, freezable=True, paper_start="from scratch, as its mmaction2 config")
 
     memory_format = torch.channels_last_3d
 
@@ -103,6 +103,32 @@ class R2Plus1D(ClipClassifier):
         x = self.net.stem(self.to_3d(x))  # [N, T, 3, H, W] -> [N, 3, T, H, W] -> [N, C, T, H/2, W/2]
         x = self.net.layer4(self.net.layer3(self.net.layer2(self.net.layer1(x))))
         return self.net.avgpool(x).flatten(1)  # [N, C, 1, 1, 1] -> [N, C]
+
+    def stage_modules(self) -> list[nn.Module]:
+        """The stem and the four residual stages, in order (what ``model.frozen_stages`` counts)."""
+        return [self.net.stem, self.net.layer1, self.net.layer2, self.net.layer3, self.net.layer4]
+
+    # ---- the still start (ma52lib.engine.pretrain): the 2-D twin, then inflated ---------------------------
+    def still_maps(self, images: Tensor) -> tuple[list[Tensor], Tensor]:
+        """On stills ``[N, 3, H, W]`` (a one-frame clip: each temporal conv reads only its centre tap, a 1x1
+        channel mix, so the network is its 2-D twin): every stage's map ``[N, C, h, w]`` and the pooled feature."""
+        x = self.net.stem(images[:, :, None])  # [N, 3, H, W] -> [N, 3, 1, H, W] -> [N, C, 1, H/2, W/2]
+        maps = []
+        for layer in (self.net.layer1, self.net.layer2, self.net.layer3, self.net.layer4):
+            x = layer(x)
+            maps.append(x[:, :, 0])
+        return maps, x.mean(dim=(2, 3, 4))
+
+    @torch.no_grad()
+    def inflate_still(self) -> None:
+        """Turn the 2-D twin into the clip start: every temporal conv keeps its centre tap and zeros the others
+        (the identity in time), so each frame starts as the twin sees it and time is learnt from there."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d) and m.weight.shape[2] > 1 and m.weight.shape[3:] == (1, 1):
+                kt = m.weight.shape[2]
+                centre = m.weight[:, :, kt // 2].clone()
+                m.weight.zero_()
+                m.weight[:, :, kt // 2] = centre
 
     @property
     def cam_target_layer(self) -> nn.Module:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
+from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_state, read_weights, resolve_size
 from ma52lib.models.baselines.resnet3d import ResNet3d, blocks_of
 from ma52lib.models.facts import ModelFacts
 
@@ -40,10 +40,26 @@ class FuseFastToSlow(nn.Module):
         return torch.cat([slow, fused], dim=1)
 
 
+@torch.no_grad()
+def _identity_shortcut(downsample: nn.Sequential) -> None:
+    """A 1x1x1 conv + BN shortcut that passes its first channels through (BN at the identity in evaluation): where
+    the fused lateral inputs make a shortcut that the 2-D ResNet's block does not have (a basic block's res2)."""
+    conv, bn = downsample[0], downsample[1]
+    out = conv.weight.shape[0]
+    conv.weight.zero_()
+    conv.weight[:, :out, 0, 0, 0] = torch.eye(out)
+    nn.init.ones_(bn.weight)
+    nn.init.zeros_(bn.bias)
+    bn.running_mean.zero_()
+    bn.running_var.fill_(1.0)
+
+
 class SlowFast(ClipClassifier):
     """Two-pathway SlowFast; input T frames feed the fast pathway, every alpha-th the slow one."""
 
-    facts = ModelFacts(paper_start="from scratch, as its mmaction2 config")
+    # The synthetic start inflates the 2-D ResNet into both pathways; the paper's config trains from scratch.
+    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
+                       paper_imagenet=False, paper_start="from scratch, as its mmaction2 config")
 
     memory_format = torch.channels_last_3d
 
@@ -90,7 +106,26 @@ class SlowFast(ClipClassifier):
         self.slow, self.fast = slow, fast
         self.fuse = nn.ModuleList(FuseFastToSlow(c, alpha, cfg["fusion_kernel"]) for c in fast_out)
         if pretrained:
-            load_pretrained(self, pretrained)
+            self.load_start(pretrained)
+
+    def load_start(self, path: str) -> None:
+        """Start both pathways from a 2-D ResNet of the slow pathway's size, inflated: the slow one takes it whole
+        (the fused lateral inputs of each stage's first block start at zero, so it begins as the inflated ResNet);
+        the fast one, 1/beta as wide, takes each layer's first channels."""
+        state = read_weights(path)
+        if not load_state(self, state, prefix="slow.", fit="pad"):
+            raise ValueError(f"no tensor of {path} matches SlowFast's slow pathway; pass a torchvision ResNet "
+                             "state dict of the slow pathway's depth and width")
+        load_state(self, state, prefix="fast.", fit="subset")
+        for s, stage in enumerate(self.slow.stages()):
+            if stage[0].downsample is not None and f"layer{s + 1}.0.downsample.0.weight" not in state:
+                _identity_shortcut(stage[0].downsample)
+
+    def stage_modules(self) -> list[nn.Module]:
+        """Both pathways' stems, then each stage of both with the lateral fusion that feeds it (``frozen_stages``)."""
+        stem = nn.ModuleList([self.slow.conv1, self.slow.bn1, self.fast.conv1, self.fast.bn1])
+        return [stem] + [nn.ModuleList([slow, fast, fuse])
+                         for slow, fast, fuse in zip(self.slow.stages(), self.fast.stages(), self.fuse)]
 
     def _features(self, x: Tensor) -> Tensor:
         if x.shape[1] % self.alpha:

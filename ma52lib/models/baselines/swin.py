@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
 from torch import Tensor, nn
-from torchvision.models.video.swin_transformer import SwinTransformer3d
+from torchvision.models.video.swin_transformer import PatchMerging, ShiftedWindowAttention3d, SwinTransformer3d
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
 from ma52lib.models.facts import ModelFacts
@@ -34,7 +35,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 class VideoSwin(ClipClassifier):
     """Video Swin over a dense clip; ``width``/``depth``/``heads``/``window``/``patch`` set the size."""
 
-    facts = ModelFacts(paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which "
+    facts = ModelFacts(still_start=True, freezable=True,
+                       paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which "
                                    "torchvision does not provide (torchvision's swin3d_t weights are trained on "
                                    "Kinetics-400, another start)")
 
@@ -86,6 +88,37 @@ class VideoSwin(ClipClassifier):
         x = self.net.patch_embed(self.to_3d(x))  # [N, T, 3, H, W] -> [N, 3, T, H, W] -> [N, t, h, w, C]
         x = self.net.norm(self.net.features(self.net.pos_drop(x)))
         return x.mean(dim=(1, 2, 3))  # [N, t, h, w, C] -> [N, C]
+
+    def stage_modules(self) -> list[nn.Module]:
+        """The patch embedding, then the four stages, each with the patch merging before it."""
+        f = self.net.features
+        return [self.net.patch_embed, f[0], nn.ModuleList([f[1], f[2]]), nn.ModuleList([f[3], f[4]]),
+                nn.ModuleList([f[5], f[6]])]
+
+    # ---- the still start (ma52lib.engine.pretrain): the 2-D Swin, then inflated --------------------------
+    def still_maps(self, images: Tensor) -> tuple[list[Tensor], Tensor]:
+        """The network on stills ``[N, 3, H, W]``, each a clip of one patch's length (one token in time: the 2-D
+        Swin, its windows one frame deep): every stage's map ``[N, C, h, w]`` and the pooled feature ``[N, C]``."""
+        kt = self.net.patch_embed.proj.kernel_size[0]
+        x = self.net.patch_embed(images[:, :, None].expand(-1, -1, kt, -1, -1))  # -> [N, 1, h, w, C]
+        x = self.net.pos_drop(x)
+        maps = []
+        for layer in self.net.features:
+            x = layer(x)
+            if not isinstance(layer, PatchMerging):  # a stage's output, before the next merge
+                maps.append(x[:, 0].permute(0, 3, 1, 2))  # [N, 1, h, w, C] -> [N, C, h, w]
+        return maps, self.net.norm(x).mean(dim=(1, 2, 3))
+
+    @torch.no_grad()
+    def inflate_still(self) -> None:
+        """Turn the 2-D Swin into the clip start as the Video Swin paper inflates an image Swin: each relative
+        position bias table's one-frame slice (time offset 0, the only one a still trains) repeated over every
+        time offset of the window. The patch embedding already spans the patch's frames (trained on copies of one)."""
+        for m in self.modules():
+            if isinstance(m, ShiftedWindowAttention3d):
+                wt, wh, ww = m.window_size
+                table = m.relative_position_bias_table.view(2 * wt - 1, (2 * wh - 1) * (2 * ww - 1), -1)
+                table.copy_(table[wt - 1 : wt].expand_as(table).clone())
 
     @property
     def cam_target_layer(self) -> nn.Module:

@@ -73,10 +73,11 @@ class DividedBlock(nn.Module):
         b, n, c = x.shape
         hw = (n - 1) // t
         cls, patches = x[:, :1], x[:, 1:]
-        # Time: each patch position attends over the t frames. [B, t*hw, C] -> [B*hw, t, C]
-        xt = patches.reshape(b, t, hw, c).transpose(1, 2).reshape(b * hw, t, c)
-        xt = self.temporal_fc(self.temporal_attn(self.temporal_norm1(xt)))
-        patches = patches + xt.reshape(b, hw, t, c).transpose(1, 2).reshape(b, t * hw, c)
+        if t > 1:  # a still (t = 1) is the image ViT's block: its start trains only the spatial parts
+            # Time: each patch position attends over the t frames. [B, t*hw, C] -> [B*hw, t, C]
+            xt = patches.reshape(b, t, hw, c).transpose(1, 2).reshape(b * hw, t, c)
+            xt = self.temporal_fc(self.temporal_attn(self.temporal_norm1(xt)))
+            patches = patches + xt.reshape(b, hw, t, c).transpose(1, 2).reshape(b, t * hw, c)
         # Space: each frame attends over its patches plus a copy of the class token. -> [B*t, 1+hw, C]
         xs = torch.cat([cls.repeat_interleave(t, dim=0), patches.reshape(b * t, hw, c)], dim=1)
         xs = self.attn(self.norm1(xs))
@@ -89,7 +90,8 @@ class DividedBlock(nn.Module):
 class TimeSformer(ClipClassifier):
     """TimeSformer with divided space-time attention; ``width``/``depth``/``heads``/``patch`` set the size."""
 
-    facts = ModelFacts(paper_start="its mmaction2 config starts from an ImageNet-21k ViT-B/16, which torchvision does "
+    facts = ModelFacts(still_start=True, freezable=True,
+                       paper_start="its mmaction2 config starts from an ImageNet-21k ViT-B/16, which torchvision does "
                                    "not provide")
 
     def __init__(
@@ -169,6 +171,37 @@ class TimeSformer(ClipClassifier):
         for block in self.blocks:
             x = block(x, t)
         return self.norm(x)[:, 0]
+
+    def stage_modules(self) -> list[nn.Module]:
+        """The patch embedding, then the blocks in four equal groups (what ``model.frozen_stages`` counts)."""
+        blocks = list(self.blocks)
+        per = -(-len(blocks) // 4)
+        return [self.patch_embed] + [nn.ModuleList(blocks[i * per:(i + 1) * per]) for i in range(4)]
+
+    # ---- the still start (ma52lib.engine.pretrain): the image ViT, then its temporal parts added --------
+    def still_maps(self, images: Tensor) -> tuple[list[Tensor], Tensor]:
+        """The image ViT on stills ``[N, 3, H, W]`` (one frame, no temporal branch): every block's patch tokens
+        as a map ``[N, C, h, w]`` and the class token ``[N, C]``."""
+        x = self.patch_embed.proj(images)  # [N, 3, H, W] -> [N, C, h, w]
+        n, c, h, w = x.shape
+        x = torch.cat([self.cls_token.expand(n, -1, -1), x.flatten(2).transpose(1, 2)], dim=1) + self._pos_embed(h, w)
+        maps = []
+        for block in self.blocks:
+            x = block(x, 1)
+            maps.append(x[:, 1:].transpose(1, 2).reshape(n, c, h, w))  # [N, hw, C] -> [N, C, h, w]
+        return maps, self.norm(x)[:, 0]
+
+    @torch.no_grad()
+    def inflate_still(self) -> None:
+        """Turn the image ViT into the clip start as the TimeSformer code does: each temporal attention and its norm
+        copy the block's spatial ones, ``temporal_fc`` and the time embedding start at zero, so the network begins
+        as the image ViT on each frame."""
+        for block in self.blocks:
+            block.temporal_attn.load_state_dict(block.attn.state_dict())
+            block.temporal_norm1.load_state_dict(block.norm1.state_dict())
+            nn.init.zeros_(block.temporal_fc.weight)
+            nn.init.zeros_(block.temporal_fc.bias)
+        nn.init.zeros_(self.time_embed)
 
     @property
     def cam_target_layer(self) -> nn.Module:
