@@ -24,7 +24,7 @@ from ma52lib.engine.checkpoint import CheckpointError
 from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
 from ma52lib.engine.probe import linear_probe
 from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_videos, submit
-from ma52lib.engine.starts import check_shipped, ship, shipped_starts
+from ma52lib.engine.starts import check_shipped, record_probe, ship, shipped_starts
 from ma52lib.engine.train import TrainingError, default_run_dir, train
 from ma52lib.explain import cli as explain_cli
 from ma52lib.files import atomic_write_text
@@ -117,27 +117,36 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     if args.probe:
         return _probe(config_from_args(args))
-    cfg = resolve_pretrained(set_field(config_from_args(args), "model.pretrained", SYNTH), use_shipped=not args.ship)
+    base = set_field(config_from_args(args), "model.pretrained", SYNTH)
+    cfg = resolve_pretrained(base, use_shipped=not args.ship)
     if cfg.model.pretrained is None:
-        raise ValueError(f"{cfg.model.name} is not ImageNet-initialised in the paper: it has no pretrained "
-                         "backbone (README 'Models and profiles' lists each model's start)")
+        raise ValueError(f"{cfg.model.name} has no start to pretrain: neither a 2-D ResNet nor its own 2-D twin "
+                         "(README 'Models and profiles' lists each model's start)")
     path = ensure_pretrained(cfg)
     print(f"backbone: {path} (model.pretrained={cfg.model.pretrained})")
     if args.ship:
-        shipped = ship(path.parent, command="ma52 " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
-        print(f"shipped: {shipped} and {shipped.with_suffix('.json').name} (commit both)")
+        command = "ma52 " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        shipped = ship(path.parent, command=command)
+        print(f"shipped: {shipped}; its linear probe for the provenance record:")
+        result = linear_probe(base)  # of the shipped float16 file, as the runs load it
+        record_probe(shipped, result, command=command.replace(" --ship", " --probe"))
+        _print_probe(result, cfg)
+        print(f"commit {shipped.name} and {shipped.with_suffix('.json').name}")
     return 0
 
 
 def _probe(cfg: Config) -> int:
     """Print the linear probe of ``cfg``'s start (``model.pretrained``; the profile's own by default)."""
-    result = linear_probe(cfg)
+    _print_probe(linear_probe(cfg), cfg)
+    return 0
+
+
+def _print_probe(result: dict, cfg: Config) -> None:
     print(f"linear probe of {result['start']}")
     print(f"  val action top-1: {result['val_top1_ordered']:.1f}% on the {cfg.model.num_segments} frame features "
           f"in order, {result['val_top1_averaged']:.1f}% on their average (majority class "
           f"{result['val_majority']:.1f}%; {result['train_clips']} train / {result['val_clips']} val clips, "
           f"{result['features']} features per frame)")
-    return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -232,14 +241,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("pretrain", help="pretrain the 2-D backbone on rendered stills (the ImageNet analogue)",
-                       description="Render still frames of new MA-52-Synth participants, train a 2-D ResNet to "
-                       "segment the body parts and locate 23 joints, and keep the backbone as a cached run that "
-                       "`model.pretrained=synth` names (TSN, TSM, TIN, MANet load it; I3D inflates it). "
-                       "`ma52 train` does this by itself when needed, or finds it shipped in ma52lib/starts/. "
-                       "The pretraining reads the pretrain.* fields (`ma52 config`), the model's depth and width "
-                       "and the profile's input size; the training flags of `ma52 train` do not apply. "
-                       "Example: ma52 pretrain --profile cpu")
+    p = sub.add_parser("pretrain", help="pretrain a model's start on rendered stills (the ImageNet analogue)",
+                       description="Render still frames of new MA-52-Synth participants, train a network to "
+                       "segment the body parts and locate 23 joints, and keep it as a cached run that "
+                       "`model.pretrained=synth` names: a 2-D ResNet for TSN, TSM, TIN and MANet (I3D and SlowFast "
+                       "inflate it), the model itself on single frames for C3D, R(2+1)D, TimeSformer and Video "
+                       "Swin (its 2-D twin, then inflated). `ma52 train` does this by itself when needed, or finds "
+                       "it shipped in ma52lib/starts/. The pretraining reads the pretrain.* fields (`ma52 config`; "
+                       "a model's family recipe may set them), the model and its size, and the profile's input "
+                       "size; the training flags of `ma52 train` do not apply. "
+                       "Example: ma52 pretrain --profile cpu --model timesformer")
     p.add_argument("--ship", action="store_true",
                    help="train it here (even when shipped) and write it into ma52lib/starts/ as float16 with its "
                    "provenance: the command, the run's identity, the data seed, the minutes and this machine")

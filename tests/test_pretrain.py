@@ -10,7 +10,13 @@ import torch
 
 from ma52lib.config import config_hash, make_config
 from ma52lib.engine.build import build_model_for
-from ma52lib.engine.pretrain import backbone_file, ensure_pretrained, resolve_pretrained
+from ma52lib.engine.pretrain import (
+    backbone_file,
+    cached_stills,
+    ensure_pretrained,
+    resolve_pretrained,
+    teacher_config,
+)
 from ma52lib.engine.train import train
 from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
 
@@ -72,12 +78,15 @@ def test_the_backbone_loads_into_the_imagenet_initialised_models(pretrained, nam
 def test_synth_resolves_per_model_and_names_the_pretraining_run() -> None:
     manet = resolve_pretrained(make_config("cpu", {"model.pretrained": "synth"}))
     assert manet.model.pretrained.startswith("synth:pretrain-r18w32-")
-    # Models the paper does not ImageNet-initialise train from scratch: the same run as without pretraining.
-    scratch = make_config("cpu", {"model.name": "c3d", "loss.weight": 0.0, "model.pretrained": None})
-    synth = make_config("cpu", {"model.name": "c3d", "loss.weight": 0.0, "model.pretrained": "synth"})
+    # A model whose start is its own 2-D twin names its own pretraining run, keyed by the model and its size.
+    c3d = resolve_pretrained(make_config("cpu", {"model.name": "c3d", "loss.weight": 0.0}))
+    assert c3d.model.pretrained.startswith("synth:pretrain-c3d-cpu-") and c3d.model.frozen_stages == 2
+    # A model with no start of either kind trains from scratch: the same run as without pretraining.
+    own = {"model.name": "examples.temporal_cnn:build", "loss.weight": 0.0}
+    synth = make_config("cpu", {**own, "model.pretrained": "synth"})
+    scratch = make_config("cpu", {**own, "model.pretrained": None})
     assert resolve_pretrained(synth).model.pretrained is None
     assert config_hash(resolve_pretrained(synth)) == config_hash(resolve_pretrained(scratch))
-    assert resolve_pretrained(scratch).model.frozen_stages == -1  # the cpu profile's frozen stages: 2-D ResNets only
     # A change of the pretraining is a new pretraining run, hence a new MANet run.
     other = resolve_pretrained(make_config("cpu", {"model.pretrained": "synth", "pretrain.epochs": 9}))
     assert other.model.pretrained != manet.model.pretrained and config_hash(other) != config_hash(manet)
@@ -92,3 +101,29 @@ def test_training_with_synth_pretraining_end_to_end(pretrained, tmp_path) -> Non
     out = train(cfg, out=tmp_path / "run", echo=None)
     saved = json.loads((out / "config.json").read_text())["model"]["pretrained"]
     assert saved == pretrained[0].model.pretrained
+
+
+def test_a_still_start_is_the_model_as_its_2d_twin_inflated(pretrained, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MA52_DATA_DIR", str(tmp_path / "data"))
+    over = {**TINY, "model.name": "timesformer", "loss.weight": 0.0, "pretrain.distill": 1.0}
+    cfg = resolve_pretrained(make_config("smoke", over))
+    assert cfg.model.pretrained.startswith("synth:pretrain-timesformer-tiny-")
+    path = ensure_pretrained(cfg, echo=None)
+    ident = json.loads((path.parent / "config.json").read_text())
+    # DeiT's convnet teacher: the profile's own 2-D ResNet start (its default pretraining, whatever the student's)
+    assert ident["teacher"] == teacher_config(cfg).model.pretrained
+    assert ident["teacher"] == resolve_pretrained(make_config("smoke", {"model.pretrained": "synth"})).model.pretrained
+    # The stills are rendered once and cached: the next start of the same settings reads the same file.
+    (cached,) = (tmp_path / "data" / "stills").glob("stills-48x2-*.npz")
+    mtime = cached.stat().st_mtime
+    again = cached_stills(cfg, (40, 48), 10, progress=False)
+    assert cached.stat().st_mtime == mtime and again.images.shape[0] == 96
+    model = build_model_for(cfg)
+    start = torch.load(path, weights_only=True)
+    assert not any(k.startswith("fc_cls.") for k in start)  # the classifier is the fine-tune's own
+    assert torch.equal(model.blocks[0].attn.qkv.weight, start["blocks.0.attn.qkv.weight"])
+    assert torch.equal(model.blocks[0].temporal_attn.qkv.weight, model.blocks[0].attn.qkv.weight)
+    assert all(b.temporal_fc.weight.abs().max() == 0 for b in model.blocks) and model.time_embed.abs().max() == 0
+    # Without distillation it is another run (the identity names everything that shapes the start).
+    other = resolve_pretrained(make_config("smoke", {**over, "pretrain.distill": 0.0}))
+    assert other.model.pretrained != cfg.model.pretrained

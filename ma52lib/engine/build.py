@@ -107,19 +107,27 @@ def build_model_to_train(cfg: Config, emb_dim: int | None = None) -> tuple[nn.Mo
 
 
 def freeze_stages(model: nn.Module, stages: int) -> int:
-    """Fix the weights of the stem (``stages >= 0``) and of layer1..``stages`` of ``model.backbone``, a torchvision
-    ResNet (MANet, TSN, TSM, TIN); returns how many parameters were frozen. BatchNorm keeps batch statistics."""
+    """Fix the weights of the stem (``stages >= 0``) and of stages 1..``stages`` of ``model``; returns how many
+    parameters were frozen. BatchNorm keeps batch statistics."""
     if stages < 0:
         return 0
-    backbone = getattr(model, "backbone", None)
-    if not all(hasattr(backbone, name) for name in ("conv1", "bn1", "layer1")):
-        raise ValueError(f"model.frozen_stages={stages} needs a 2-D ResNet backbone (manet, tsn, tsm, tin); "
-                         f"{type(model).__name__} has none")
-    modules = [backbone.conv1, backbone.bn1] + [getattr(backbone, f"layer{i}") for i in range(1, stages + 1)]
+    modules = stage_modules(model)[: stages + 1]
     frozen = [p for m in modules for p in m.parameters()]
     for p in frozen:
         p.requires_grad_(False)
     return sum(p.numel() for p in frozen)
+
+
+def stage_modules(model: nn.Module) -> list[nn.Module]:
+    """The stem and the four stages of ``model``, in order: its own ``stage_modules()``, or those of its ``backbone``,
+    a torchvision ResNet or an inflated one (MANet, TSN, TSM, TIN, I3D)."""
+    if hasattr(model, "stage_modules"):
+        return list(model.stage_modules())
+    backbone = getattr(model, "backbone", None)
+    if not all(hasattr(backbone, name) for name in ("conv1", "bn1", "layer1")):
+        raise ValueError(f"model.frozen_stages needs a backbone with a stem and stages (a ResNet); "
+                         f"{type(model).__name__} has none")
+    return [nn.ModuleList([backbone.conv1, backbone.bn1])] + [getattr(backbone, f"layer{i}") for i in range(1, 5)]
 
 
 def build_dataset(cfg: Config, root: Path, split: str, model: nn.Module, *, train: bool):

@@ -1,27 +1,32 @@
-"""Where a run's weights start (``model.pretrained``), and the ImageNet analogue: a 2-D backbone pretrained
-once on rendered still frames, loaded by the video models.
+"""Where a run's weights start (``model.pretrained``), and the ImageNet analogue: starts pretrained once on
+rendered still frames, loaded by the video models.
 
 The paper's TSN, TSM, TIN and MANet start from an ImageNet ResNet-50 and its I3D inflates one (their
-mmaction2 configs); C3D starts from Sports-1M video weights, R(2+1)D and SlowFast from scratch, and
-TimeSformer / Video Swin from ImageNet ViT / Swin weights that a ResNet cannot stand in for and torchvision
-does not provide: those train from scratch here (each model says where the paper starts it: its
-``facts``, ``ma52lib.models.facts``). ``model.pretrained="imagenet"`` (the
-paper profile) gives the first group torchvision's ImageNet ResNet (``ma52lib.engine.weights``);
-``model.pretrained="synth"`` (the cpu and smoke profiles) gives it a backbone trained on
-``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
-micro-action poses) to segment the drawn body parts and locate 23 joints (``ma52lib.models.pretext``).
+mmaction2 configs); C3D starts from Sports-1M video weights, TimeSformer / Video Swin from ImageNet ViT /
+Swin weights, R(2+1)D and SlowFast from scratch (each model says where the paper starts it: its ``facts``,
+``ma52lib.models.facts``). ``model.pretrained="imagenet"`` (the paper profile) gives the first group
+torchvision's ImageNet ResNet (``ma52lib.engine.weights``); the others train from scratch there.
 
-A pretraining run is named ``pretrain-r<depth>w<width>-<hash>`` after everything that shapes it (the
-pretrain section, the backbone, the frame size and crop of the data) and lives beside the other runs
-(``backbone.pt`` in torchvision's key names, ``results.json``, ``train.log``); every run that uses it
-carries its name in ``model.pretrained`` ("synth:<name>"), so a changed pretraining is a new run all
-the way down, and an unchanged one is trained once.
+``model.pretrained="synth"`` (the cpu and smoke profiles) gives every model a start trained on
+``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
+micro-action poses) to segment the drawn body parts and locate 23 joints (``ma52lib.models.pretext``), never
+on action labels: a 2-D ResNet for the models whose backbone is or inflates one (I3D and SlowFast inflate it),
+and for C3D, R(2+1)D, TimeSformer and Video Swin, which cannot load a ResNet, the model itself on single
+frames (its own 2-D twin, ``still_maps``), then inflated to clips (``inflate_still``), as the field inflates
+its image starts. ``pretrain.distill`` adds DeiT's distillation from the 2-D ResNet start.
+
+A pretraining run is named ``pretrain-r<depth>w<width>-<hash>`` (or ``pretrain-<model>-<size>-<hash>``) after
+everything that shapes it (the pretrain section, the network, the frame size and crop of the data) and lives
+beside the other runs (``backbone.pt``, ``results.json``, ``train.log``); every run that uses it carries its
+name in ``model.pretrained`` ("synth:<name>"), so a changed pretraining is a new run all the way down, and an
+unchanged one is trained once. The rendered stills are cached under the data folder (``cached_stills``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -34,7 +39,7 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from ma52lib.config import Config
+from ma52lib.config import Config, make_config
 from ma52lib.data.transforms import MEAN, STD, center_crop_box, short_side_size
 from ma52lib.engine.progress import report
 from ma52lib.engine.starts import provenance_of, shipped_file, shipped_path
@@ -52,13 +57,18 @@ from ma52lib.engine.weights import (
     with_digest,
 )
 from ma52lib.files import atomic_write_text, file_lock
-from ma52lib.models import model_facts
-from ma52lib.models.pretext import PretextNet
-from ma52lib.paths import runs_dir
+from ma52lib.labels import NUM_CLASSES
+from ma52lib.models import build_model, model_facts
+from ma52lib.models.manet import build_resnet
+from ma52lib.models.pretext import PretextNet, StillPretextNet
+from ma52lib.paths import data_dir, runs_dir
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
-from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, render_stills
+from ma52lib.synth import generator_fingerprint
+from ma52lib.synth import stills as stills_module
+from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, Stills, render_stills
 
 SYNTH = "synth"
+PRETEXT_DROPOUT = 0.5
 JITTER = 4  # pixels of random crop translation in pretraining (the video models see the centre crop)
 _MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
 _STD = torch.tensor(STD).view(1, 3, 1, 1)
@@ -72,16 +82,46 @@ def backbone_spec(cfg: Config) -> tuple[int, int] | None:
 
 
 def identity(cfg: Config, depth: int, width: int) -> dict[str, Any]:
-    """Everything a pretraining run depends on."""
+    """Everything a pretraining run of a 2-D ResNet depends on."""
     size = SYNTH_PROFILES[cfg.data.synth_profile].size
     fps = SYNTH_PROFILES[cfg.data.synth_profile].fps
-    return {"pretrain": asdict(cfg.pretrain), "depth": depth, "width": width, "frame_size": list(size), "fps": fps,
+    # Fields added later count only when set, so the runs made before them keep their names.
+    pretrain = {k: v for k, v in asdict(cfg.pretrain).items() if not (k == "distill" and v == 0.0)}
+    return {"pretrain": pretrain, "depth": depth, "width": width, "frame_size": list(size), "fps": fps,
             "short_side": cfg.data.short_side, "crop_size": cfg.data.crop_size, "version": 1}
 
 
+def start_identity(cfg: Config) -> dict[str, Any] | None:
+    """Everything the "synth" start of ``cfg``'s model depends on: its 2-D ResNet's pretraining, or the model's own
+    pretraining on stills (``ModelFacts.still_start``, keyed by the model and its size); None when it has neither."""
+    spec = backbone_spec(cfg)
+    if spec is not None:
+        return identity(cfg, *spec)
+    if not model_facts(cfg.model.name).still_start:
+        return None
+    ident = identity(cfg, 0, 0)
+    for key in ("depth", "width"):
+        ident[key] = getattr(cfg.model, key)  # None: the size preset's
+    # The pretext trains with the models' default dropout whatever the fine-tune's (C3D's fc6 dropout acts on stills).
+    ident = {**ident, "model": cfg.model.name, "size": cfg.model.size, "dropout": PRETEXT_DROPOUT}
+    if cfg.pretrain.distill:
+        ident["teacher"] = teacher_config(cfg).model.pretrained
+    return ident
+
+
+def teacher_config(cfg: Config) -> Config:
+    """The config whose start teaches a still-pretrained model (``pretrain.distill``): the profile's own 2-D ResNet
+    start (MANet's, with the profile's pretraining), resolved."""
+    return resolve_pretrained(make_config(cfg.profile, {"model.name": "manet", "model.pretrained": SYNTH,
+                                                        "data.root": cfg.data.root,
+                                                        "data.synth_profile": cfg.data.synth_profile}))
+
+
 def run_name_of(ident: dict[str, Any]) -> str:
-    """``pretrain-r<depth>w<width>-<12 hex digits>``."""
+    """``pretrain-r<depth>w<width>-<12 hex digits>`` (a 2-D ResNet) or ``pretrain-<model>-<size>-<12 hex digits>``."""
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+    if "model" in ident:
+        return f"pretrain-{ident['model']}-{ident['size']}-{digest}"
     return f"pretrain-r{ident['depth']}w{ident['width']}-{digest}"
 
 
@@ -99,9 +139,8 @@ def resolve_pretrained(cfg: Config, *, fetch_weights: bool = False, use_shipped:
     model = cfg.model
     value = model.pretrained
     if value == SYNTH:
-        spec = backbone_spec(cfg)
-        model = replace(model, pretrained=None if spec is None else _synth_value(run_name_of(identity(cfg, *spec)),
-                                                                                        use_shipped))
+        ident = start_identity(cfg)
+        model = replace(model, pretrained=None if ident is None else _synth_value(run_name_of(ident), use_shipped))
     elif value and _is_imagenet(value):
         model = replace(model, pretrained=_resolve_imagenet(cfg, fetch_weights))
     elif value and not value.startswith(f"{SYNTH}:"):
@@ -127,7 +166,7 @@ def _is_imagenet(value: str) -> bool:
 def _resolve_imagenet(cfg: Config, fetch_weights: bool) -> str | None:
     """"imagenet:<file>@sha256:<hex>" for this config's backbone, without the digest while the file is not here."""
     spec = backbone_spec(cfg)
-    if spec is None:
+    if spec is None or not model_facts(cfg.model.name).paper_imagenet:
         return None
     weights = imagenet_weights(*spec)
     path = fetch(weights) if fetch_weights else cache_path(weights)
@@ -202,14 +241,14 @@ def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print
     if not value.startswith(f"{SYNTH}:") or _shipped(value):
         return _checked_file(value)
     path = backbone_file(value)
-    spec = backbone_spec(cfg)
-    if spec is None or path.parent.name != run_name_of(identity(cfg, *spec)):
+    ident = start_identity(cfg)
+    if ident is None or path.parent.name != run_name_of(ident):
         raise ValueError(f"model.pretrained={value!r} does not match this config's backbone; use "
                          f"model.pretrained={SYNTH!r} and let ma52 resolve it")
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.parent / ".lock"):  # one process pretrains; the others wait and reuse it
         if not path.exists():
-            pretrain(cfg, *spec, out=path.parent, echo=echo)
+            pretrain(cfg, ident, out=path.parent, echo=echo)
     return path
 
 
@@ -228,9 +267,10 @@ def _checked_file(value: str) -> Path:
     return path
 
 
-def pretrain(cfg: Config, depth: int, width: int, *, out: Path, echo: Callable[[str], None] | None = print) -> Path:
-    """Render the stills, train ``PretextNet`` on them, write ``backbone.pt`` and ``results.json`` into ``out``."""
-    p, ident = cfg.pretrain, identity(cfg, depth, width)
+def pretrain(cfg: Config, ident: dict[str, Any], *, out: Path, echo: Callable[[str], None] | None = print) -> Path:
+    """Render the stills, train the pretext network of ``ident`` (``start_identity``) on them, write its start as
+    ``backbone.pt`` and ``results.json`` into ``out``."""
+    p = cfg.pretrain
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "train.log"
 
@@ -242,20 +282,65 @@ def pretrain(cfg: Config, depth: int, width: int, *, out: Path, echo: Callable[[
 
     atomic_write_text(out / "config.json", json.dumps(ident, indent=1) + "\n")
     t0 = time.perf_counter()
-    say(f"pretraining {out.name}: rendering {p.clips * p.frames_per_clip} still frames")
+    say(f"pretraining {out.name} on {p.clips * p.frames_per_clip} still frames (rendered once, then cached)")
     report("pretrain", run=out.name, epoch=0, epochs=p.epochs)  # progress hook (`ma52 reproduce`)
-    stills = render_stills(p.clips, frames_per_clip=p.frames_per_clip, size=tuple(ident["frame_size"]),
-                           fps=ident["fps"], seed=p.seed, progress=echo is not None)
+    stills = cached_stills(cfg, tuple(ident["frame_size"]), ident["fps"], progress=echo is not None)
     data = _Frames.from_stills(stills, cfg.data.short_side, cfg.data.crop_size)
     render_s = time.perf_counter() - t0
-    net, history = _fit(data, cfg, depth, width, say)
-    torch.save(net.backbone.state_dict(), out / "backbone.partial.pt")
+    net, history = _fit(data, cfg, pretext_net(cfg, ident), out.name, say)
+    torch.save(start_weights(net), out / "backbone.partial.pt")
     (out / "backbone.partial.pt").replace(out / "backbone.pt")  # complete or absent
     results = {"run": out.name, "identity": ident, "frames": len(data.images), "render_seconds": render_s,
                "train_seconds": time.perf_counter() - t0 - render_s, "history": history, "final": history[-1]}
     atomic_write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
     say(f"pretraining done in {time.perf_counter() - t0:.0f} s: {_describe(history[-1])}")
     return out / "backbone.pt"
+
+
+def pretext_net(cfg: Config, ident: dict[str, Any]) -> PretextNet | StillPretextNet:
+    """The network a pretraining run trains (seeded by ``pretrain.seed``): a 2-D ResNet, or the model on stills."""
+    torch.manual_seed(cfg.pretrain.seed)
+    if "model" not in ident:
+        net = PretextNet(depth=ident["depth"], width=ident["width"], num_tags=NUM_TAGS, num_joints=len(KEYPOINTS))
+        return net.to(memory_format=torch.channels_last)
+    options = {k: ident[k] for k in ("depth", "width") if ident[k] is not None}
+    model = build_model(ident["model"], num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments,
+                        size=ident["size"], dropout=ident["dropout"], **options)
+    teacher_dim = 0
+    if "teacher" in ident:
+        depth, width = backbone_spec(teacher_config(cfg))
+        teacher_dim = width * 8 * (4 if depth >= 50 else 1)  # layer4's channels (bottleneck blocks expand 4x)
+    return StillPretextNet(model, crop=cfg.data.crop_size, num_tags=NUM_TAGS, num_joints=len(KEYPOINTS),
+                           teacher_dim=teacher_dim)
+
+
+def start_weights(net: PretextNet | StillPretextNet) -> dict[str, torch.Tensor]:
+    """What a pretraining run keeps: the ResNet backbone (torchvision key names), or the whole model but its
+    classifier, inflated from its 2-D twin to clip weights (``inflate_still``)."""
+    if isinstance(net, PretextNet):
+        return net.backbone.state_dict()
+    net.model.inflate_still()
+    return {k: v for k, v in net.model.state_dict().items() if not k.startswith("fc_cls.")}
+
+
+def cached_stills(cfg: Config, size: tuple[int, int], fps: int, *, progress: bool) -> Stills:
+    """The pretraining's stills (``pretrain.clips``, ``frames_per_clip``, ``seed``), rendered once per renderer
+    version and kept under the data folder: every start of the profile pretrains on the same frames."""
+    p = cfg.pretrain
+    renderer = hashlib.sha256((generator_fingerprint() + Path(stills_module.__file__).read_text()).encode())
+    name = (f"stills-{p.clips}x{p.frames_per_clip}-{size[0]}x{size[1]}-{fps}fps-seed{p.seed}-"
+            f"{renderer.hexdigest()[:12]}.npz")
+    path = data_dir() / "stills" / name
+    if path.is_file():
+        with np.load(path) as arrays:
+            return Stills(arrays["images"], arrays["tags"], arrays["joints"])
+    stills = render_stills(p.clips, frames_per_clip=p.frames_per_clip, size=size, fps=fps, seed=p.seed,
+                           progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    np.savez(partial, images=stills.images, tags=stills.tags, joints=stills.joints)
+    partial.replace(path)  # complete or absent
+    return stills
 
 
 class _Frames:
@@ -293,13 +378,11 @@ class _Frames:
         return min(max(top + dy, 0), h), min(max(left + dx, 0), w)
 
 
-def _fit(data: _Frames, cfg: Config, depth: int, width: int,
-         say: Callable[[str], None]) -> tuple[PretextNet, list[dict[str, float]]]:
+def _fit(data: _Frames, cfg: Config, net: PretextNet | StillPretextNet, run: str,
+         say: Callable[[str], None]) -> tuple[PretextNet | StillPretextNet, list[dict[str, float]]]:
     """Train the pretext network (AdamW, one-cycle); a held-out 5% of the frames is scored after each epoch."""
     p = cfg.pretrain
-    torch.manual_seed(p.seed)
-    net = PretextNet(depth=depth, width=width, num_tags=NUM_TAGS, num_joints=len(KEYPOINTS))
-    net = net.to(memory_format=torch.channels_last)
+    teacher = _teacher(cfg) if getattr(net, "distill", None) is not None else None
     order = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(p.seed))
     n_val = max(16, len(order) // 20)
     val, train = order[:n_val], order[n_val:]
@@ -314,8 +397,7 @@ def _fit(data: _Frames, cfg: Config, depth: int, width: int,
         total = 0.0
         for i in range(batches):
             x, tags, joints = data.batch(shuffled[i * p.batch_size:(i + 1) * p.batch_size], data.offset(gen))
-            parts, pred = net(x)
-            loss = F.cross_entropy(parts, tags) + p.joint_weight * F.smooth_l1_loss(pred, joints, beta=0.05)
+            loss = _pretext_loss(net, teacher, x, tags, joints, p)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -323,12 +405,38 @@ def _fit(data: _Frames, cfg: Config, depth: int, width: int,
             total += float(loss.detach())
         history.append({"epoch": epoch + 1, "loss": total / batches, **_score(net, data, val)})
         say(f"  pretrain epoch {epoch + 1}/{p.epochs}: {_describe(history[-1])}")
-        report("pretrain", run=f"pretrain-r{depth}w{width}", epoch=epoch + 1, epochs=p.epochs)  # progress hook
+        report("pretrain", run=run, epoch=epoch + 1, epochs=p.epochs)  # progress hook
     return net, history
 
 
+def _pretext_loss(net: PretextNet | StillPretextNet, teacher: torch.nn.Module | None, x: torch.Tensor,
+                  tags: torch.Tensor, joints: torch.Tensor, p: Any) -> torch.Tensor:
+    """Part segmentation (CE) + joints (smooth L1), and with a teacher the distillation term (MSE to its pooled
+    features, standardised over the batch)."""
+    if teacher is None:
+        parts, pred = net(x)
+        return F.cross_entropy(parts, tags) + p.joint_weight * F.smooth_l1_loss(pred, joints, beta=0.05)
+    parts, pred, guess = net.heads(x)
+    with torch.no_grad():
+        target = teacher(x)  # [B, F]
+        target = (target - target.mean(0)) / (target.std(0) + 1e-4)
+    return (F.cross_entropy(parts, tags) + p.joint_weight * F.smooth_l1_loss(pred, joints, beta=0.05)
+            + p.distill * F.mse_loss(guess, target))
+
+
+def _teacher(cfg: Config) -> torch.nn.Module:
+    """The frozen 2-D ResNet start that ``pretrain.distill`` regresses (its pooled features per still)."""
+    tcfg = teacher_config(cfg)
+    net = build_resnet(*backbone_spec(tcfg))
+    state = torch.load(ensure_pretrained(tcfg), map_location="cpu", weights_only=True)
+    net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    for param in net.parameters():
+        param.requires_grad_(False)
+    return net.eval().to(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
-def _score(net: PretextNet, data: _Frames, index: torch.Tensor) -> dict[str, float]:
+def _score(net: PretextNet | StillPretextNet, data: _Frames, index: torch.Tensor) -> dict[str, float]:
     """Held-out pretext scores: pixel accuracy on body pixels, mean joint error in input pixels."""
     net.eval()
     x, tags, joints = data.batch(index, data.offset(None))

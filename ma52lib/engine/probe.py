@@ -1,15 +1,16 @@
 """A linear probe of a start: how much of the action its frozen per-frame features already carry.
 
-The start's 2-D ResNet (``model.pretrained`` resolved: a shipped or local pretraining run, a file, or random
-init) sees each training and validation clip as the evaluation does (8 segment centres, the centre crop) and
-pools every frame; a multinomial logistic regression (scikit-learn, standardised features) is fitted on the
-training clips and scored on the validation clips, once on the 8 frame features in order (what a temporal
-model can use) and once on their average (what TSN's average consensus sees). Labels are used to measure,
-never to make a start.
+The start's 2-D network (``model.pretrained`` resolved: a shipped or local pretraining run, a file, or random
+init; a 2-D ResNet, or the model's own 2-D twin for a model started from stills) sees each training and
+validation clip as the evaluation does (8 segment centres, the centre crop) and pools every frame; a
+multinomial logistic regression (scikit-learn, standardised features) is fitted on the training clips and
+scored on the validation clips, once on the 8 frame features in order (what a temporal model can use) and
+once on their average (what TSN's average consensus sees). Labels are used to measure, never to make a start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,47 +24,53 @@ from torch.utils.data import DataLoader
 
 from ma52lib.config import Config
 from ma52lib.data.dataset import MA52Dataset, collate
-from ma52lib.engine.build import resolve_data_root
+from ma52lib.engine.build import build_model_for, resolve_data_root
 from ma52lib.engine.pretrain import backbone_spec, describe_start, ensure_pretrained, resolve_pretrained
+from ma52lib.models import model_facts
 from ma52lib.models.convert import read_state_dict
 from ma52lib.models.manet import build_resnet
 
 
 @torch.no_grad()
-def clip_features(backbone: torch.nn.Module, root: Path, split: str, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+def clip_features(frame_features: Callable[[torch.Tensor], torch.Tensor], root: Path, split: str,
+                  cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """Pooled features of every frame of ``split``'s clips, ``[N, T, F]``, and their labels ``[N]``."""
     data = MA52Dataset(root, split, num_segments=cfg.model.num_segments, sampling="tsn", train=False,
                        short_side=cfg.data.short_side, crop_size=cfg.data.crop_size, cache=False)
     feats, labels = [], []
-    backbone.eval()
     for clips, y, _, _ in DataLoader(data, batch_size=16, collate_fn=collate):
         n, t = clips.shape[:2]
         frames = clips.reshape(n * t, *clips.shape[2:]).contiguous(memory_format=torch.channels_last)
-        feats.append(backbone(frames).view(n, t, -1).float().numpy())  # [N, T, F]
+        feats.append(frame_features(frames).view(n, t, -1).float().numpy())  # [N, T, F]
         labels.append(y.numpy())
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def start_backbone(cfg: Config) -> torch.nn.Module:
-    """The 2-D ResNet of ``cfg``'s model with its start's weights (random init when it has none)."""
+def start_features(cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Frames ``[N, 3, H, W]`` -> pooled features ``[N, F]`` of ``cfg``'s start (random init when it has none): its
+    2-D ResNet, or the model itself on stills (its 2-D twin) when its start is made that way."""
+    path = ensure_pretrained(cfg)  # a start not shipped nor made yet is pretrained first, with its progress
+    if model_facts(cfg.model.name).still_start:
+        model = build_model_for(cfg).eval()  # loads the start
+        return lambda frames: model.still_maps(frames)[1]
     spec = backbone_spec(cfg)
     if spec is None:
-        raise ValueError(f"{cfg.model.name} has no 2-D ResNet backbone to probe (its paper start is not ImageNet)")
+        raise ValueError(f"{cfg.model.name} has no start to probe (its paper start is neither ImageNet nor a "
+                         "still-pretrained twin)")
     net = build_resnet(*spec)
-    path = ensure_pretrained(cfg)  # a start not shipped nor made yet is pretrained first, with its progress
     if path is not None:
         state = {k: v.float() for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
         net.load_state_dict(state, strict=False)
-    return net.to(memory_format=torch.channels_last)
+    return net.to(memory_format=torch.channels_last).eval()
 
 
 def linear_probe(cfg: Config, *, seed: int = 0) -> dict[str, Any]:
     """Validation action top-1 (percent) of linear classifiers on the start's frozen frame features."""
     cfg = resolve_pretrained(cfg)
     root = resolve_data_root(cfg)
-    backbone = start_backbone(cfg)
-    x_tr, y_tr = clip_features(backbone, root, cfg.data.train_split, cfg)
-    x_va, y_va = clip_features(backbone, root, cfg.data.val_split, cfg)
+    features = start_features(cfg)
+    x_tr, y_tr = clip_features(features, root, cfg.data.train_split, cfg)
+    x_va, y_va = clip_features(features, root, cfg.data.val_split, cfg)
     scores = {}
     for name, reduce in (("ordered", lambda x: x.reshape(len(x), -1)), ("averaged", lambda x: x.mean(1))):
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, random_state=seed))

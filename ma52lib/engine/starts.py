@@ -57,8 +57,7 @@ def ship(run_dir: Path, *, command: str) -> Path:
     partial.replace(out)
     record = {
         "run": run_dir.name,
-        "what": "the ImageNet analogue: a 2-D ResNet pretrained on rendered stills of participants who are not in "
-                "MA-52-Synth (body-part segmentation and 23 joint positions; no action label)",
+        "what": _what(results["identity"]),
         "command": command,
         "identity": results["identity"],
         "data_seed": results["identity"]["pretrain"]["seed"],
@@ -75,10 +74,29 @@ def ship(run_dir: Path, *, command: str) -> Path:
     return out
 
 
-def check_shipped() -> list[str]:
-    """Problems with the shipped starts (empty when each file has its recorded sha256 and loads into its backbone)."""
-    from ma52lib.models.manet import build_resnet  # the shipped backbones are torchvision ResNets
+def record_probe(weights: Path, result: dict[str, Any], *, command: str) -> None:
+    """Add a start's linear probe (``engine.probe.linear_probe``) to its provenance record; the weights and their
+    recorded sha256 are unchanged."""
+    record = provenance_of(weights)
+    record["probe"] = {"command": command, "val_action_top1_frames_in_order": round(result["val_top1_ordered"], 1),
+                       "val_action_top1_frames_averaged": round(result["val_top1_averaged"], 1),
+                       "val_majority_class": round(result["val_majority"], 1), "train_clips": result["train_clips"],
+                       "val_clips": result["val_clips"]}
+    atomic_write_text(weights.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
 
+
+def _what(ident: dict[str, Any]) -> str:
+    """What a shipped start is, in words, from its run's identity."""
+    task = ("pretrained on rendered stills of participants who are not in MA-52-Synth (body-part segmentation and 23 "
+            "joint positions; no action label)")
+    if "model" in ident:
+        return (f"the start of {ident['model']} ({ident['size']} size): the model itself as its own 2-D twin, {task}, "
+                "then inflated to clips")
+    return f"the ImageNet analogue: a 2-D ResNet {task}"
+
+
+def check_shipped() -> list[str]:
+    """Problems with the shipped starts (empty when each file has its recorded sha256 and loads into its network)."""
     problems = []
     for weights in shipped_starts():
         if not weights.with_suffix(".json").is_file():
@@ -89,15 +107,26 @@ def check_shipped() -> list[str]:
         if digest != record["sha256"]:
             problems.append(f"{weights.name}: sha256 {digest[:12]}... is not the recorded {record['sha256'][:12]}...")
             continue
-        ident = record["identity"]
-        net = build_resnet(ident["depth"], ident["width"])
+        net, name, ignored = _network_of(record["identity"])
         state = torch.load(weights, map_location="cpu", weights_only=True)
         missing, unexpected = net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-        missing = [k for k in missing if not k.startswith("fc.")]
+        missing = [k for k in missing if not k.startswith(ignored)]
         if missing or unexpected:
-            problems.append(f"{weights.name}: does not load into ResNet-{ident['depth']} width {ident['width']} "
-                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            problems.append(f"{weights.name}: does not load into {name} (missing {missing[:3]}, unexpected "
+                            f"{unexpected[:3]})")
     return problems
+
+
+def _network_of(ident: dict[str, Any]) -> tuple[torch.nn.Module, str, str]:
+    """The network a start's identity describes, its name, and the prefix of the keys a start leaves out."""
+    from ma52lib.models import build_model  # the models import the engine's weights helpers
+    from ma52lib.models.manet import build_resnet
+
+    if "model" not in ident:
+        return build_resnet(ident["depth"], ident["width"]), f"ResNet-{ident['depth']} width {ident['width']}", "fc."
+    options = {k: ident[k] for k in ("depth", "width") if ident.get(k) is not None}
+    net = build_model(ident["model"], size=ident["size"], dropout=ident["dropout"], **options)
+    return net, f"{ident['model']} ({ident['size']})", "fc_cls."
 
 
 def machine() -> str:
