@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+
 from ma52lib import stats
 from ma52lib.chapters.benchmark import benchmark_configs
 from ma52lib.chapters.common import display_name, run_configs
@@ -45,12 +47,37 @@ def headline(study: Any, profile: str) -> str:
     return " ".join(line.rstrip(".") + "." for line in region_lines(study, profile))
 
 
-def cam_evidence(study: Any, model: str = "manet") -> dict[str, Any]:
+# The acting body part must cover at least this many cells of a map, on average, for the map to say where the
+# model looks (fixed before the runs): on fewer, every map is a wash over the figure, for or against.
+MIN_REGION_CELLS = 4.0
+
+
+def cam_grid(run: LoadedRun) -> tuple[int, int]:
+    """(h, w) cells of ``run``'s CAM per frame at its input size: the resolution its maps can have."""
+    model, crop = run.model, run.cfg.data.crop_size
+    seen: dict[str, torch.Tensor] = {}
+    hook = model.cam_target_layer.register_forward_hook(lambda m, i, out: seen.update(out=out))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, model.num_frames, 3, crop, crop, device=run.device))
+    finally:
+        hook.remove()
+    reshape = model.cam_reshape
+    out = reshape(seen["out"]) if reshape is not None else seen["out"]  # [N, C, (t,) h, w]
+    return int(out.shape[-2]), int(out.shape[-1])
+
+
+def cam_evidence(study: Any, loaded: Mapping[str, LoadedRun], model: str = "manet") -> dict[str, Any]:
     """For the ledger: ``model``'s CAM mass on the acting body part minus that part's area (chance), per clip,
-    averaged with its 95% bootstrap interval over the clips (points)."""
+    averaged with its 95% bootstrap interval over the clips (points); the map's grid and how many of its cells the
+    acting part covers on average (the ledger decides only at ``MIN_REGION_CELLS`` or more)."""
     rows = study[(study["model"] == model)].dropna(subset=["mass"])
     effect = stats.mean_interval(100.0 * (rows["mass"].to_numpy() - rows["area"].to_numpy()))
-    return {"model": model, "clips": len(rows), "manet_mass_minus_area": [effect.value, effect.low, effect.high]}
+    h, w = cam_grid(loaded[model])
+    crop = loaded[model].cfg.data.crop_size
+    return {"model": model, "clips": len(rows), "manet_mass_minus_area": [effect.value, effect.low, effect.high],
+            "cells": [h, w], "cell_px": crop / h, "crop_px": crop,
+            "region_cells": float(rows["area"].mean()) * h * w, "min_region_cells": MIN_REGION_CELLS}
 
 
 __all__ = ["headline", "MODELS", "cam_evidence", "chapter_runs", "region_lines"]

@@ -5,8 +5,9 @@ percentage points, with 95% intervals (``ma52lib.stats``): a paired bootstrap ov
 where the contrast was trained with several seeds also a t-interval over the per-seed differences. The
 verdict is computed from the intervals alone (``stats.verdict``): supported when every interval lies
 above zero, contradicted when every one lies below, otherwise inconclusive at this size. A contrast with a
-run that did not leave the class prior (``stats.learned``, on any of its seeds) is "not comparable": beating
-a model that predicts one class says nothing about the claim.
+run that did not learn materially (``stats.learned``: 10 points above the class prior and an action macro F1
+of 10, on every seed) is "not comparable": beating a model that names a few classes says nothing about the
+claim.
 
 Evidence comes from this build's runs (found by their configs, trained by the benchmark and ablation
 chapters) and from what the Grad-CAM and emotion chapters saved (``save_evidence``); a claim whose
@@ -37,6 +38,7 @@ CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"
 CONFUSED_PAIRS = 5  # the most confused action pairs of the claim on the joint-embedding loss
 NOT_COMPARABLE = "not comparable"
 NOT_MEASURED = "not measured in this build"
+NOT_MEASURABLE = "not measurable here"
 SEEDED_NAMES = {"manet_noemb": "MANet without the embedding loss"}
 
 
@@ -67,14 +69,36 @@ class Row:
     ours: str
     intervals: tuple[stats.Interval | None, ...]
     basis: str  # what the intervals are over (clips, seeds, sessions)
-    unlearned: tuple[str, ...] = ()  # the compared models that stayed at the class prior
+    unlearned: tuple[str, ...] = ()  # the compared models below the bar of stats.learned
+    margin: float | None = stats.NO_EFFECT_MARGIN  # "no effect" within +-margin (None: effects not in top-1 points)
+    unmeasurable: str = ""  # why the evidence cannot carry the claim here (then no verdict from its intervals)
+
+    @property
+    def decision(self) -> str:
+        """The verdict without its hint: what ``counts`` counts."""
+        if self.unlearned:
+            return NOT_COMPARABLE
+        if self.unmeasurable:
+            return NOT_MEASURABLE
+        given = [i for i in self.intervals if i is not None]
+        return stats.verdict(*given, margin=self.margin) if given else NOT_MEASURED
 
     @property
     def verdict(self) -> str:
-        if self.unlearned:
+        decision = self.decision
+        if decision == NOT_COMPARABLE:
             return f"{NOT_COMPARABLE}: {' and '.join(self.unlearned)} did not learn"
-        given = [i for i in self.intervals if i is not None]
-        return stats.verdict(*given) if given else NOT_MEASURED
+        if decision == NOT_MEASURABLE:
+            return f"{NOT_MEASURABLE}: {self.unmeasurable}"
+        if decision == stats.INCONCLUSIVE and self.margin is not None:
+            factor = stats.narrowing_factor(self.intervals, self.margin)
+            return f"{decision} (within +-{self.margin:g} would take about {factor:.0f}x the {_unit(self.basis)})"
+        return decision
+
+
+def _unit(basis: str) -> str:
+    """What more of would narrow an interval over ``basis``: the seeds where seeds decide, else the clips."""
+    return "seeds" if "seed" in basis and "one seed" not in basis else "test clips"
 
 
 class Runs:
@@ -108,7 +132,7 @@ class Runs:
         return [self._read(d) for d in self.seeded[name]]
 
     def unlearned(self, *keys: str) -> tuple[str, ...]:
-        """Display names of the runs among ``keys`` (seeded names, else run keys) that stayed at the class prior
+        """Display names of the runs among ``keys`` (seeded names, else run keys) below the bar of ``stats.learned``
         on any seed."""
         out = []
         for key in keys:
@@ -217,7 +241,7 @@ def order_row(runs: Runs) -> Row:
     ours = f"TSM - TSN: {over_tsn.signed()} (seeds); " if over_tsn else ""
     return Row(claim, "not in the paper (MA-52-Synth's built-in test)",
                ours + f"TSM - 50%: {over_chance.signed()} (clips of the pairs)", (over_tsn, over_chance),
-               f"{_seeds(len(tsm))}; clips of the reversed pairs", runs.unlearned("tsm", "tsn"))
+               f"{_seeds(len(tsm))}; clips of the reversed pairs", runs.unlearned("tsm", "tsn"), margin=None)
 
 
 def evidence_rows(runs: Runs) -> list[Row]:
@@ -230,9 +254,14 @@ def evidence_rows(runs: Runs) -> list[Row]:
                         "not run in this build", (), "-"))
     else:
         effect = stats.Interval(*cam["manet_mass_minus_area"])
+        h, w = cam["cells"]
+        grid = (f"maps of {h} x {w} cells of {cam['cell_px']:g} px on a {cam['crop_px']} px crop; the acting part "
+                f"covers {cam['region_cells']:.1f} cells on average")
+        coarse = cam["region_cells"] < cam["min_region_cells"]
         rows.append(Row("MANet's Grad-CAM falls on the acting body part (map mass on the part minus its area)",
-                        "qualitative figures", f"{effect.signed()} points ({cam['clips']} clips)", (effect,),
-                        "test clips", runs.unlearned("manet") if "manet" in runs.dirs else ()))
+                        "qualitative figures", f"{effect.signed()} points ({cam['clips']} clips; {grid})", (effect,),
+                        "test clips", runs.unlearned("manet") if "manet" in runs.dirs else (), margin=None,
+                        unmeasurable=f"{grid}, under {cam['min_region_cells']:g}" if coarse else ""))
     emo = load_evidence("emotion")
     if emo is None:
         rows.append(Row("Micro-action cues improve emotion recognition", "claimed; MA-52-Pro numbers not public",
@@ -241,7 +270,7 @@ def evidence_rows(runs: Runs) -> list[Row]:
         effect = stats.Interval(*emo["fused_minus_visual"])
         rows.append(Row("Micro-action cues improve emotion recognition (accuracy, visual + cues minus visual)",
                         "claimed; MA-52-Pro numbers not public", f"{effect.signed()} points", (effect,),
-                        f"{emo['test_sessions']} test sessions"))
+                        f"{emo['test_sessions']} test sessions", margin=None))
     return rows
 
 
@@ -273,23 +302,27 @@ def ledger_table(rows: Sequence[Row]) -> pd.DataFrame:
 
 
 def counts(rows: Sequence[Row]) -> dict[str, int]:
-    """How many claims got each verdict (the "not comparable: ..." ones counted together)."""
+    """How many claims got each verdict (without its hint: the "not comparable: ..." ones counted together)."""
     out: dict[str, int] = {}
     for r in rows:
-        key = NOT_COMPARABLE if r.unlearned else r.verdict
-        out[key] = out.get(key, 0) + 1
+        out[r.decision] = out.get(r.decision, 0) + 1
     return out
+
+
+DECIDED = (stats.SUPPORTED, stats.CONTRADICTED, stats.NO_EFFECT)
 
 
 def summary_markdown(rows: Sequence[Row], profile: str) -> str:
     """The sentence the introduction quotes (written to ``book/generated/ledger_summary.md``)."""
     c = counts(rows)
     parts = [f"**{c.get(v, 0)} supported**" if v == stats.SUPPORTED else f"{c.get(v, 0)} {v}"
-             for v in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE)]
-    missing, unlearned = c.get(NOT_MEASURED, 0), c.get(NOT_COMPARABLE, 0)
-    return (f"In this build ({profile} profile), the [findings ledger](generated/ledger) checks {len(rows)} claims: "
-            f"{', '.join(parts)}" + (f", {unlearned} not comparable (a compared model did not learn)" if unlearned
-                                    else "") + (f", {missing} not measured" if missing else "") + ".\n")
+             for v in (*DECIDED, stats.INCONCLUSIVE)]
+    others = [(NOT_COMPARABLE, "not comparable (a compared model did not learn)"),
+              (NOT_MEASURABLE, "not measurable here"), (NOT_MEASURED, "not measured")]
+    parts += [f"{c[key]} {words}" for key, words in others if c.get(key)]
+    decided = sum(c.get(v, 0) for v in DECIDED)
+    return (f"In this build ({profile} profile), the [findings ledger](generated/ledger) checks {len(rows)} claims "
+            f"and decides {decided}: {', '.join(parts)}.\n")
 
 
 def write_summary(rows: Sequence[Row], profile: str) -> Path:
