@@ -44,13 +44,19 @@ def test_a_changed_field_changes_the_page(monkeypatch) -> None:
 def test_a_family_recipe_applies_to_its_models_and_is_on_the_page(monkeypatch) -> None:
     from ma52lib import config
 
-    monkeypatch.setitem(config.FAMILY_RECIPES, "cpu", {("tsn", "tsm"): {"optim.epochs": 9}})
+    recipes = (config.FamilyRecipe("pair", ("tsn", "tsm"), {"optim.epochs": 9}, "a reason"),
+               config.FamilyRecipe("one", ("tsm",), {"optim.lr": 0.5}, "another"))
+    monkeypatch.setitem(config.FAMILY_RECIPES, "cpu", recipes)
     assert config.make_config("cpu", {"model.name": "tsn"}).optim.epochs == 9
+    assert config.make_config("cpu", {"model.name": "tsm"}).optim.lr == 0.5  # every recipe of a model applies
     assert config.make_config("cpu", {"model.name": "c3d"}).optim.epochs == config.make_config("cpu").optim.epochs
     assert config.make_config("cpu", {"model.name": "tsm", "optim.epochs": 3}).optim.epochs == 3  # --set wins
-    row = facts.recipe_table("cpu").loc["recipe per model family"]
-    assert row["this book (cpu)"] == "TSN, TSM: epochs 9 (the others: epochs 4)"
-    assert row["why it differs"] not in ("", "not stated")
+    table = facts.recipe_table("cpu")
+    row = table.loc["recipe: pair"]
+    assert row["this book (cpu)"] == "TSN, TSM: epochs 9 (the others: epochs 12)"
+    assert row["why it differs"] == "a reason"
+    assert row["paper profile (the official recipe)"] == "one recipe for every model"
+    assert table.loc["recipe: one", "why it differs"] == "another"
 
 
 def test_departures_carry_their_reason_and_equal_rows_none() -> None:

@@ -51,10 +51,13 @@ def test_frozen_stages_keep_stem_and_layer1_and_train_the_rest() -> None:
             assert moved != frozen, name
 
 
-def test_frozen_stages_refused_for_a_model_without_a_2d_resnet() -> None:
-    model = build_model_for(make_config("smoke", {"model.name": "c3d", "model.pretrained": None}))
-    with pytest.raises(ValueError, match="needs a 2-D ResNet backbone"):
+def test_frozen_stages_refused_for_a_model_without_stages() -> None:
+    own = {"model.name": "examples.temporal_cnn:build", "model.pretrained": None}
+    model = build_model_for(make_config("smoke", own))
+    with pytest.raises(ValueError, match="needs a backbone with a stem and stages"):
         freeze_stages(model, 0)
+    c3d = build_model_for(make_config("smoke", {"model.name": "c3d", "model.pretrained": None}))
+    assert freeze_stages(c3d, 1) == sum(p.numel() for m in (c3d.conv1, c3d.conv2) for p in m.parameters())
     assert freeze_stages(model, -1) == 0  # -1 (the default) touches nothing
     with pytest.raises(ValueError, match=r"frozen_stages must be in \[-1, 4\]"):
         make_config("smoke", {"model.frozen_stages": 5})
@@ -124,20 +127,33 @@ def test_the_training_loader_uses_the_class_sampler_only_when_asked(tiny_root: P
     assert not isinstance(build_loader(tiny_cfg(tiny_root), ds, train=True).sampler.base, ClassSampler)
 
 
-def test_the_cpu_profile_freezes_only_the_pretrained_2d_resnets() -> None:
-    frozen = {name: resolve_pretrained(make_config("cpu", {"model.name": name})).model
-              for name in ("manet", "tsn", "tsm", "tin", "i3d", "c3d", "vswin")}
-    for name in ("manet", "tsn", "tsm", "tin"):  # a pretrained 2-D ResNet: stem, layer1 and layer2 fixed
+def test_the_cpu_profile_freezes_the_early_stages_of_every_pretrained_model() -> None:
+    names = ("manet", "tsn", "tsm", "tin", "i3d", "slowfast", "r2plus1d", "c3d", "timesformer", "vswin")
+    frozen = {name: resolve_pretrained(make_config("cpu", {"model.name": name})).model for name in names}
+    for name in names:  # a pretrained start (2-D ResNet, inflated, or still-pretrained): stem and two stages fixed
         assert frozen[name].frozen_stages == 2 and frozen[name].pretrained.startswith("synth:"), name
-    assert frozen["i3d"].frozen_stages == -1 and frozen["i3d"].pretrained.startswith("synth:")  # inflated, 3-D
-    for name in ("c3d", "vswin"):  # trained from scratch, as in the paper: nothing learnt to keep fixed
-        assert frozen[name].frozen_stages == -1 and frozen[name].pretrained is None, name
     # Without the ImageNet analogue the profile's frozen stages are the user's to keep: never silently dropped.
     scratch = resolve_pretrained(make_config("cpu", {"model.pretrained": None}))
     assert scratch.model.frozen_stages == 2 and scratch.model.pretrained is None
-    assert config_hash(resolve_pretrained(make_config("cpu", {"model.name": "c3d"}))) == config_hash(
-        resolve_pretrained(make_config("cpu", {"model.name": "c3d", "model.frozen_stages": -1})))
-    # A model without a 2-D ResNet never takes the profile's frozen stages, pretrained or not: it could not train.
-    for name, pretrained in (("c3d", None), ("examples.temporal_cnn:build", "synth")):
-        cfg = resolve_pretrained(make_config("cpu", {"model.name": name, "model.pretrained": pretrained}))
-        assert cfg.model.frozen_stages == -1, name
+    # A model without a start never takes the profile's frozen stages: nothing learnt to keep fixed.
+    for profile, name, pretrained in (("paper", "c3d", "imagenet"), ("cpu", "examples.temporal_cnn:build", "synth")):
+        over = {"model.name": name, "model.pretrained": pretrained, "model.frozen_stages": 2}
+        cfg = resolve_pretrained(make_config(profile, over))
+        assert cfg.model.frozen_stages == -1 and cfg.model.pretrained is None, name
+
+
+def test_head_lr_mult_gives_the_classifier_its_own_groups() -> None:
+    from ma52lib.engine.optim import param_groups
+
+    cfg = make_config("cpu", {"model.name": "i3d", "model.pretrained": None, "optim.head_lr_mult": 10.0})
+    model = build_model_for(cfg)
+    groups = {g["name"]: g for g in param_groups(model, cfg.optim)}
+    head = {id(p) for p in model.fc_cls.parameters()}
+    assert {id(p) for g in ("head_decay", "head_no_decay") for p in groups[g]["params"]} == head
+    assert groups["head_decay"]["lr"] == 10 * groups["decay"]["lr"] == 10 * cfg.optim.lr
+    assert not head & {id(p) for g in ("decay", "no_decay") for p in groups[g]["params"]}
+    plain = param_groups(model, make_config("cpu", {"model.name": "i3d", "model.pretrained": None,
+                                                    "optim.head_lr_mult": 1.0}).optim)
+    assert [g["name"] for g in plain] == ["decay", "no_decay"]  # as before the field existed
+    with pytest.raises(ValueError, match="head_lr_mult applies without the paper's parameter groups"):
+        make_config("paper", {"optim.head_lr_mult": 10.0})

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ma52lib.chapters.common import DISPLAY_NAMES, SEEDS, class_counts, download_link, downloads_dir, generated_dir
-from ma52lib.config import DEPARTURES, FAMILY_RECIPES, Config, make_config
+from ma52lib.config import DEPARTURES, FAMILY_RECIPES, Config, FamilyRecipe, make_config
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.starts import provenance_of
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
 from ma52lib.models import available_models, model_facts
+from ma52lib.models.facts import ModelFacts
 from ma52lib.paths import project_root
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth import split_counts
@@ -52,32 +52,42 @@ def _start(cfg: Config) -> str:
     value = cfg.model.pretrained
     if not value or value.lower() == "none":
         return "random initialisation"
+    resnet = _names(lambda f: f.resnet is not None and (value != "imagenet" or f.paper_imagenet))
     if value == "synth":
         p = cfg.pretrain
-        return (f"the synthetic pretraining for TSN, TSM, TIN, MANet and I3D ({p.clips * p.frames_per_clip:,} "
-                f"rendered stills, {p.epochs} epochs: body parts and joints; {_made(cfg)}); the others from scratch")
+        return (f"{p.clips * p.frames_per_clip:,} rendered stills of new participants, body parts and joints "
+                f"(no action label): a 2-D ResNet pretrained on them for {resnet} (inflated for the 3-D ones; "
+                f"{_made(cfg, 'manet')}); {_names(lambda f: f.still_start)} each pretrained on them as its own "
+                f"2-D twin, then inflated ({_made(cfg, 'c3d')})")
     if value == "imagenet":
-        return ("torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for TSN, TSM, TIN, MANet and "
-                "I3D (inflated); the others from scratch")
+        return f"torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for {resnet}; the others from scratch"
     return value
 
 
-def _made(cfg: Config) -> str:
-    """Where the profile's synthetic start comes from: shipped with its provenance, or trained by the first build."""
-    value = resolve_pretrained(replace(cfg, model=replace(cfg.model, name="manet"))).model.pretrained or ""
+def _names(which: Callable[[ModelFacts], bool]) -> str:
+    """Display names of the built-in models whose facts ``which`` accepts."""
+    return ", ".join(DISPLAY_NAMES.get(m, m) for m in available_models() if which(model_facts(m)))
+
+
+def _made(cfg: Config, model: str) -> str:
+    """Where the profile's synthetic start of ``model`` comes from: shipped with its provenance, or trained by the
+    first build."""
+    ours = make_config(cfg.profile, {"model.name": model, "model.pretrained": cfg.model.pretrained})  # its recipe
+    value = resolve_pretrained(ours).model.pretrained or ""
     if "@sha256:" not in value:
         return "trained by the first build that needs it, then reused"
     path = backbone_file(value)
     r = provenance_of(path)
-    return f"shipped as ma52lib/starts/{path.name}, made by `{r['command']}` in {r['minutes']} min on {r['machine']}"
+    return (f"shipped in ma52lib/starts/, e.g. {path.name}, made by `{r['command']}` in {r['minutes']} min on "
+            f"{r['machine']}")
 
 
 def _frozen(cfg: Config) -> str:
     k = cfg.model.frozen_stages
     if k < 0:
         return "none (every layer trains)"
-    return "the stem" + (f" and layer1-{k}" if k > 1 else " and layer1" if k == 1 else "") + \
-        " of the 2-D ResNets"
+    return "the stem" + (f" and stages 1-{k}" if k > 1 else " and stage 1" if k == 1 else "") + \
+        " of every model with a pretrained start"
 
 
 def _optimiser(cfg: Config) -> str:
@@ -96,20 +106,24 @@ def _schedule(cfg: Config) -> str:
     return f"{o.epochs} epochs, {shape}{warm}"
 
 
-def _families(cfg: Config) -> str:
-    """What a profile sets per model family (``config.FAMILY_RECIPES``), beside what the other models keep."""
-    recipes = FAMILY_RECIPES.get(cfg.profile, {})
-    if not recipes:
-        return "one recipe for every model"
-    family = {m for models in recipes for m in models}
-    other = make_config(cfg.profile, {"model.name": next(m for m in available_models() if m not in family)})
-    parts = []
-    for models, fields_ in recipes.items():
-        names = ", ".join(DISPLAY_NAMES.get(m, m) for m in models)
-        kept = ", ".join(f"{k.split('.')[-1]} {_value(other, k)}" for k in fields_)
-        parts.append(f"{names}: " + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in fields_.items()) +
-                     f" (the others: {kept})")
-    return "; ".join(parts)
+def family_rows(profile: str) -> list[dict[str, str]]:
+    """One row per model family of ``profile`` (``config.FAMILY_RECIPES``): its fields beside the profile's own."""
+    recipes = FAMILY_RECIPES.get(profile, ())
+    base = make_config(profile, {"model.name": _outside_every_family(recipes)})
+    rows = []
+    for recipe in recipes:
+        names = ", ".join(DISPLAY_NAMES.get(m, m) for m in recipe.models)
+        ours = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in recipe.fields.items())
+        kept = ", ".join(f"{k.split('.')[-1]} {_value(base, k)}" for k in recipe.fields)
+        rows.append({"": f"recipe: {recipe.family}", f"this book ({profile})": f"{names}: {ours} (the others: {kept})",
+                     "paper profile (the official recipe)": "one recipe for every model", "why it differs": recipe.why})
+    return rows
+
+
+def _outside_every_family(recipes: tuple[FamilyRecipe, ...]) -> str:
+    """A model no recipe names (the profile's plain recipe), or the profile's default model when all are named."""
+    named = {m for recipe in recipes for m in recipe.models}
+    return next((m for m in available_models() if m not in named), "manet")
 
 
 def _value(cfg: Config, dotted: str) -> object:
@@ -139,7 +153,6 @@ ROWS: tuple[tuple[str, tuple[str, ...], Callable[[Config], str]], ...] = (
     ("frozen stages", ("model.frozen_stages",), _frozen),
     ("optimiser", ("optim.name", "optim.lr", "optim.batch_size", "optim.weight_decay"), _optimiser),
     ("schedule", ("optim.epochs", "optim.schedule", "optim.milestones", "optim.warmup_epochs"), _schedule),
-    ("recipe per model family", ("family",), _families),
     ("loss", ("loss.weight",), lambda c: f"cross-entropy + {c.loss.weight:g} x embedding MSE"),
     ("seeds of TSN, TSM, MANet", ("seeds",), lambda c: str(len(SEEDS.get(c.profile, (0,))))),
     ("precision", ("runtime.precision",), lambda c: c.runtime.precision),
@@ -156,7 +169,7 @@ def recipe_table(profile: str) -> pd.DataFrame:
         why = "; ".join(dict.fromkeys(reasons[k] for k in keys if k in reasons)) if a != b else ""
         rows.append({"": name, f"this book ({profile})": a, "paper profile (the official recipe)": b,
                      "why it differs": why or ("" if a == b else "not stated")})
-    return pd.DataFrame(rows).set_index("")
+    return pd.DataFrame(rows + family_rows(profile)).set_index("")
 
 
 def class_prior(root: Path, split: str = "test") -> str:

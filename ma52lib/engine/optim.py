@@ -24,12 +24,7 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
     """Parameter groups for ``torch.optim.SGD`` (lr/weight_decay set per group)."""
     lr, wd = cfg.lr, cfg.weight_decay
     if not cfg.paper_groups:
-        decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-        no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-        return [
-            {"params": decay, "lr": lr, "weight_decay": wd, "name": "decay"},
-            {"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": "no_decay"},
-        ]
+        return _plain_groups(model, cfg)
 
     first_w, first_b, weights, biases, norms = [], [], [], [], []
     linears: list[nn.Linear] = []
@@ -69,6 +64,25 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
     groups = [g for g in groups if g["params"]]
     groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in groups]
     return [g for g in groups if g["params"]]
+
+
+def head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The classifier's parameters: a baseline's ``fc_cls``, MANet's ``head`` (none for a model without either)."""
+    return [p for name in ("fc_cls", "head") if isinstance(getattr(model, name, None), nn.Module)
+            for p in getattr(model, name).parameters()]
+
+
+def _plain_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
+    """Weight decay on matrices only; the classifier at ``head_lr_mult`` x lr in groups of its own when that is set."""
+    head = {id(p) for p in head_parameters(model)} if cfg.head_lr_mult != 1.0 else set()
+    groups = []
+    for prefix, mult, in_head in (("", 1.0, False), ("head_", cfg.head_lr_mult, True)):
+        params = [p for p in model.parameters() if p.requires_grad and (id(p) in head) == in_head]
+        groups += [{"params": [p for p in params if p.ndim > 1], "lr": cfg.lr * mult,
+                    "weight_decay": cfg.weight_decay, "name": f"{prefix}decay"},
+                   {"params": [p for p in params if p.ndim <= 1], "lr": cfg.lr * mult, "weight_decay": 0.0,
+                    "name": f"{prefix}no_decay"}]
+    return [g for g in groups if g["params"] or not g["name"].startswith("head_")]
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig,
