@@ -154,11 +154,12 @@ def load_pretrained(model: nn.Module, path: str | Path, *, skip: tuple[str, ...]
     kernel ``[O, I, h, w]`` is inflated into a 3-D ``[O, I, t, h, w]`` one (repeated over t, divided by
     t, as I3D does). The classifier and tensors of another shape are skipped.
     """
-    loaded = load_state(model, read_weights(path), skip=skip)
+    source = read_weights(path)
+    loaded = load_state(model, source, skip=skip)
     if not loaded:
         raise ValueError(
-            f"no tensor of {path} matches {type(model).__name__}; pass a state dict of the same backbone (e.g. a "
-            "torchvision ResNet for TSN/TSM/TIN/I3D/SlowFast)"
+            f"no tensor of {path} matches {type(model).__name__} (first keys there: {', '.join(list(source)[:3])}); "
+            "pass a state dict of the same backbone (e.g. a torchvision ResNet for TSN/TSM/TIN/I3D/SlowFast)"
         )
     return loaded
 
