@@ -59,6 +59,7 @@ from ma52lib.engine.weights import (
 from ma52lib.files import atomic_write_text, file_lock
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.models import build_model, model_facts
+from ma52lib.models.convert import read_state_dict
 from ma52lib.models.manet import build_resnet
 from ma52lib.models.pretext import PretextNet, StillPretextNet
 from ma52lib.paths import data_dir, runs_dir
@@ -81,14 +82,19 @@ def backbone_spec(cfg: Config) -> tuple[int, int] | None:
     return model_facts(m.name).resnet_shape(m.size, m.depth, m.width)
 
 
-def identity(cfg: Config, depth: int, width: int) -> dict[str, Any]:
-    """Everything a pretraining run of a 2-D ResNet depends on."""
+def _stills_identity(cfg: Config) -> dict[str, Any]:
+    """What every pretraining run depends on besides its network: the pretrain section and the stills' geometry."""
     size = SYNTH_PROFILES[cfg.data.synth_profile].size
     fps = SYNTH_PROFILES[cfg.data.synth_profile].fps
     # Fields added later count only when set, so the runs made before them keep their names.
     pretrain = {k: v for k, v in asdict(cfg.pretrain).items() if not (k == "distill" and v == 0.0)}
-    return {"pretrain": pretrain, "depth": depth, "width": width, "frame_size": list(size), "fps": fps,
-            "short_side": cfg.data.short_side, "crop_size": cfg.data.crop_size, "version": 1}
+    return {"pretrain": pretrain, "frame_size": list(size), "fps": fps, "short_side": cfg.data.short_side,
+            "crop_size": cfg.data.crop_size, "version": 1}
+
+
+def identity(cfg: Config, depth: int, width: int) -> dict[str, Any]:
+    """Everything a pretraining run of a 2-D ResNet depends on."""
+    return {**_stills_identity(cfg), "depth": depth, "width": width}
 
 
 def start_identity(cfg: Config) -> dict[str, Any] | None:
@@ -99,11 +105,11 @@ def start_identity(cfg: Config) -> dict[str, Any] | None:
         return identity(cfg, *spec)
     if not model_facts(cfg.model.name).still_start:
         return None
-    ident = identity(cfg, 0, 0)
-    for key in ("depth", "width"):
-        ident[key] = getattr(cfg.model, key)  # None: the size preset's
-    # The pretext trains with the models' default dropout whatever the fine-tune's (C3D's fc6 dropout acts on stills).
-    ident = {**ident, "model": cfg.model.name, "size": cfg.model.size, "dropout": PRETEXT_DROPOUT}
+    m = cfg.model
+    # The pretext trains with the models' default dropout whatever the fine-tune's (C3D's fc6 dropout acts on stills);
+    # depth and width None: the size preset's.
+    ident = {**_stills_identity(cfg), "depth": m.depth, "width": m.width, "model": m.name, "size": m.size,
+             "dropout": PRETEXT_DROPOUT}
     if cfg.pretrain.distill:
         ident["teacher"] = teacher_config(cfg).model.pretrained
     return ident
@@ -252,6 +258,17 @@ def ensure_pretrained(cfg: Config, *, echo: Callable[[str], None] | None = print
     return path
 
 
+def resnet_start(cfg: Config) -> torch.nn.Module:
+    """The 2-D ResNet of ``cfg``'s start (``backbone_spec``) with its weights (random init when ``model.pretrained`` is
+    none), in evaluation mode: what the linear probe measures and what ``pretrain.distill`` learns from."""
+    net = build_resnet(*backbone_spec(cfg))
+    path = ensure_pretrained(cfg)
+    if path is not None:
+        state = {k: v.float() for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
+        net.load_state_dict(state, strict=False)
+    return net.to(memory_format=torch.channels_last).eval()
+
+
 def _checked_file(value: str) -> Path:
     """The file a "<name>@sha256:<hex>" value names, when it is there with that digest."""
     path, digest = backbone_file(value), split_digest(value)[1]
@@ -287,7 +304,8 @@ def pretrain(cfg: Config, ident: dict[str, Any], *, out: Path, echo: Callable[[s
     stills = cached_stills(cfg, tuple(ident["frame_size"]), ident["fps"], progress=echo is not None)
     data = _Frames.from_stills(stills, cfg.data.short_side, cfg.data.crop_size)
     render_s = time.perf_counter() - t0
-    net, history = _fit(data, cfg, pretext_net(cfg, ident), out.name, say)
+    teacher = resnet_start(teacher_config(cfg)) if "teacher" in ident else None
+    net, history = _fit(data, cfg, pretext_net(cfg, ident, teacher), teacher, out.name, say)
     torch.save(start_weights(net), out / "backbone.partial.pt")
     (out / "backbone.partial.pt").replace(out / "backbone.pt")  # complete or absent
     results = {"run": out.name, "identity": ident, "frames": len(data.images), "render_seconds": render_s,
@@ -297,7 +315,8 @@ def pretrain(cfg: Config, ident: dict[str, Any], *, out: Path, echo: Callable[[s
     return out / "backbone.pt"
 
 
-def pretext_net(cfg: Config, ident: dict[str, Any]) -> PretextNet | StillPretextNet:
+def pretext_net(cfg: Config, ident: dict[str, Any],
+                teacher: torch.nn.Module | None = None) -> PretextNet | StillPretextNet:
     """The network a pretraining run trains (seeded by ``pretrain.seed``): a 2-D ResNet, or the model on stills."""
     torch.manual_seed(cfg.pretrain.seed)
     if "model" not in ident:
@@ -307,9 +326,9 @@ def pretext_net(cfg: Config, ident: dict[str, Any]) -> PretextNet | StillPretext
     model = build_model(ident["model"], num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments,
                         size=ident["size"], dropout=ident["dropout"], **options)
     teacher_dim = 0
-    if "teacher" in ident:
-        depth, width = backbone_spec(teacher_config(cfg))
-        teacher_dim = width * 8 * (4 if depth >= 50 else 1)  # layer4's channels (bottleneck blocks expand 4x)
+    if teacher is not None:
+        with torch.no_grad():  # the width of its pooled feature
+            teacher_dim = teacher(torch.zeros(1, 3, cfg.data.crop_size, cfg.data.crop_size)).shape[1]
     return StillPretextNet(model, crop=cfg.data.crop_size, num_tags=NUM_TAGS, num_joints=len(KEYPOINTS),
                            teacher_dim=teacher_dim)
 
@@ -378,11 +397,11 @@ class _Frames:
         return min(max(top + dy, 0), h), min(max(left + dx, 0), w)
 
 
-def _fit(data: _Frames, cfg: Config, net: PretextNet | StillPretextNet, run: str,
+def _fit(data: _Frames, cfg: Config, net: PretextNet | StillPretextNet, teacher: torch.nn.Module | None, run: str,
          say: Callable[[str], None]) -> tuple[PretextNet | StillPretextNet, list[dict[str, float]]]:
-    """Train the pretext network (AdamW, one-cycle); a held-out 5% of the frames is scored after each epoch."""
+    """Train the pretext network (AdamW, one-cycle), distilling ``teacher`` when given; a held-out 5% of the frames
+    is scored after each epoch."""
     p = cfg.pretrain
-    teacher = _teacher(cfg) if getattr(net, "distill", None) is not None else None
     order = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(p.seed))
     n_val = max(16, len(order) // 20)
     val, train = order[:n_val], order[n_val:]
@@ -422,17 +441,6 @@ def _pretext_loss(net: PretextNet | StillPretextNet, teacher: torch.nn.Module | 
         target = (target - target.mean(0)) / (target.std(0) + 1e-4)
     return (F.cross_entropy(parts, tags) + p.joint_weight * F.smooth_l1_loss(pred, joints, beta=0.05)
             + p.distill * F.mse_loss(guess, target))
-
-
-def _teacher(cfg: Config) -> torch.nn.Module:
-    """The frozen 2-D ResNet start that ``pretrain.distill`` regresses (its pooled features per still)."""
-    tcfg = teacher_config(cfg)
-    net = build_resnet(*backbone_spec(tcfg))
-    state = torch.load(ensure_pretrained(tcfg), map_location="cpu", weights_only=True)
-    net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    for param in net.parameters():
-        param.requires_grad_(False)
-    return net.eval().to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()

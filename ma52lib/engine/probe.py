@@ -25,10 +25,8 @@ from torch.utils.data import DataLoader
 from ma52lib.config import Config
 from ma52lib.data.dataset import MA52Dataset, collate
 from ma52lib.engine.build import build_model_for, resolve_data_root
-from ma52lib.engine.pretrain import backbone_spec, describe_start, ensure_pretrained, resolve_pretrained
+from ma52lib.engine.pretrain import backbone_spec, describe_start, ensure_pretrained, resnet_start, resolve_pretrained
 from ma52lib.models import model_facts
-from ma52lib.models.convert import read_state_dict
-from ma52lib.models.manet import build_resnet
 
 
 @torch.no_grad()
@@ -49,19 +47,14 @@ def clip_features(frame_features: Callable[[torch.Tensor], torch.Tensor], root: 
 def start_features(cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
     """Frames ``[N, 3, H, W]`` -> pooled features ``[N, F]`` of ``cfg``'s start (random init when it has none): its
     2-D ResNet, or the model itself on stills (its 2-D twin) when its start is made that way."""
-    path = ensure_pretrained(cfg)  # a start not shipped nor made yet is pretrained first, with its progress
     if model_facts(cfg.model.name).still_start:
+        ensure_pretrained(cfg)  # a start not shipped nor made yet is pretrained first, with its progress
         model = build_model_for(cfg).eval()  # loads the start
         return lambda frames: model.still_maps(frames)[1]
-    spec = backbone_spec(cfg)
-    if spec is None:
+    if backbone_spec(cfg) is None:
         raise ValueError(f"{cfg.model.name} has no start to probe (its paper start is neither ImageNet nor a "
                          "still-pretrained twin)")
-    net = build_resnet(*spec)
-    if path is not None:
-        state = {k: v.float() for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
-        net.load_state_dict(state, strict=False)
-    return net.to(memory_format=torch.channels_last).eval()
+    return resnet_start(cfg)
 
 
 def linear_probe(cfg: Config, *, seed: int = 0) -> dict[str, Any]:

@@ -195,8 +195,8 @@ def _fit_channels(src: Tensor, dst: Tensor, fit: str) -> Tensor:
     """``src`` with its channel counts made ``dst``'s as ``fit`` says (see ``load_state``), or unchanged."""
     if fit == "subset" and src.dim() >= 1 and all(a >= b for a, b in zip(src.shape[:2], dst.shape[:2])):
         return src[tuple(slice(0, n) for n in dst.shape[:2])]
-    spatial = src.shape[2:] == dst.shape[-(src.dim() - 2):] if src.dim() > 2 else False
-    if fit == "pad" and src.dim() >= 4 and spatial and src.shape[0] == dst.shape[0] and src.shape[1] < dst.shape[1]:
+    same_kernel = src.dim() >= 4 and src.shape[-2:] == dst.shape[-2:]  # a 2-D or 3-D conv of the same h x w
+    if fit == "pad" and same_kernel and src.shape[0] == dst.shape[0] and src.shape[1] < dst.shape[1]:
         wide = src.new_zeros((src.shape[0], dst.shape[1], *src.shape[2:]))  # [O, I + lateral, ...]
         wide[:, : src.shape[1]] = src
         return wide
