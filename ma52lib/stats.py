@@ -238,10 +238,15 @@ def verdict(*intervals: Interval | None, margin: float | None = None) -> str:
 
 
 def narrowing_factor(intervals: Sequence[Interval | None], margin: float) -> float:
-    """About how many times the clips (or seeds) the widest interval needs to fit inside ``[-margin, margin]``
-    around its centre: its half-width over the margin, squared (an interval narrows as one over the root)."""
-    half = max((i.high - i.low) / 2 for i in intervals if i is not None)
-    return (half / margin) ** 2
+    """About how many times the clips (or seeds) would decide an inconclusive effect: each interval narrowed (as one
+    over the root of the sample) until it excludes zero or fits inside ``[-margin, margin]``, whichever comes first;
+    the largest factor over the intervals."""
+    factors = []
+    for i in (i for i in intervals if i is not None):
+        half, centre = (i.high - i.low) / 2, abs((i.high + i.low) / 2)
+        room = max(centre, margin - centre)  # the half-width that decides: past zero, or inside the margin
+        factors.append((half / room) ** 2 if room > 0 else float("inf"))
+    return max(factors)
 
 
 def majority_rate(labels: np.ndarray) -> float:

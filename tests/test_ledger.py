@@ -199,7 +199,10 @@ def test_coarse_maps_are_not_measurable_and_a_tight_null_is_no_effect(runs: lg.R
     null = lg.Row("a claim", "x", "y", (stats.Interval(0.1, -0.6, 0.8),), "one seed, test clips")
     wide = lg.Row("a claim", "x", "y", (stats.Interval(0.1, -2.9, 3.1),), "one seed, test clips")
     assert null.verdict == stats.NO_EFFECT
-    assert wide.decision == stats.INCONCLUSIVE and "about 9x the test clips" in wide.verdict
+    # Centre 0.1, half-width 3.0: inside +-1 needs a half-width of 0.9, (3.0 / 0.9)^2 = 11.1x the clips.
+    assert wide.decision == stats.INCONCLUSIVE and "about 11.1x the test clips" in wide.verdict
+    near = lg.Row("a claim", "x", "y", (stats.Interval(0.9, -0.3, 2.1),), "one seed, test clips")
+    assert "about 1.8x the test clips" in near.verdict  # (1.2 / 0.9)^2: past zero decides first
     small = lg.Row("a claim", "x", "y", (stats.Interval(0.5, 0.2, 0.8),), "one seed, test clips")
     assert small.verdict == stats.SUPPORTED  # inside the margin, but above zero: the direction holds
     text = lg.summary_markdown(list(rows.values()), "cpu")

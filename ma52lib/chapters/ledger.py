@@ -92,7 +92,7 @@ class Row:
             return f"{NOT_MEASURABLE}: {self.unmeasurable}"
         if decision == stats.INCONCLUSIVE and self.margin is not None:
             factor = stats.narrowing_factor(self.intervals, self.margin)
-            return f"{decision} (within +-{self.margin:g} would take about {factor:.0f}x the {_unit(self.basis)})"
+            return f"{decision} (deciding it would take about {factor:.1f}x the {_unit(self.basis)})"
         return decision
 
 
