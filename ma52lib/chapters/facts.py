@@ -113,11 +113,18 @@ def family_rows(profile: str) -> list[dict[str, str]]:
     rows = []
     for recipe in recipes:
         names = ", ".join(DISPLAY_NAMES.get(m, m) for m in recipe.models)
-        ours = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in recipe.fields.items())
-        kept = ", ".join(f"{k.split('.')[-1]} {_value(base, k)}" for k in recipe.fields)
+        ours = ", ".join(f"{_label(k)} {v}" for k, v in recipe.fields.items())
+        kept = ", ".join(f"{_label(k)} {_value(base, k)}" for k in recipe.fields)
         rows.append({"": f"recipe: {recipe.family}", f"this book ({profile})": f"{names}: {ours} (the others: {kept})",
                      "paper profile (the official recipe)": "one recipe for every model", "why it differs": recipe.why})
     return rows
+
+
+def _label(dotted: str) -> str:
+    """A recipe field as the page names it: the training's own fields by name, the others with their section
+    ("pretrain.epochs" is the start's pretraining, not the fine-tune's epochs)."""
+    section, name = dotted.split(".")
+    return name if section == "optim" else dotted
 
 
 def _outside_every_family(recipes: tuple[FamilyRecipe, ...]) -> str:
