@@ -41,7 +41,8 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
     assert len(saved["load_before"]) == 3
     assert isinstance(saved["contended"], bool) and 0 < saved["median_cpu_util"]
     tables = bench_tables(saved)  # the performance chapter's tables
-    assert set(tables) == {"machine", "steps", "loader", "train_loop", "book", "targets"}
+    assert set(tables) == {"machine", "steps", "loader", "train_loop", "phases", "profile", "kernels", "render",
+                           "book", "targets"}
     assert len(tables["steps"]) == len(saved["steps"]) and len(tables["loader"]) == len(saved["loader"])
     assert saved["ceilings"]["bf16"]["gflops"] > 0 and saved["ceilings"]["fp32"]["gflops"] > 0
     used = saved["precision"]["used"]
@@ -53,7 +54,7 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
     chosen = used == "bf16"
     assert manet_train == {(chosen, True), (chosen, False), (not chosen, True)}
     assert any(r["model"] == "manet" and r["mode"] == "infer" for r in steps)
-    assert {r["model"] for r in steps} == {"manet", "tsm", "i3d"}
+    assert {r["model"] for r in steps} == {"manet", "tsm", "i3d"}  # the tiny mode's; the others: every model
     assert all(r["bf16"] is chosen for r in steps if r["model"] != "manet")
     for r in steps:
         assert r["clips_per_s"] > 0 and r["gflop_per_step"] > 0
@@ -74,6 +75,23 @@ def test_tiny_bench_writes_every_section(tiny_root: Path, tmp_path: Path) -> Non
         assert r["clips_per_s"] > 0
     for r in saved["train_loop"]:
         assert 0.0 <= r["data_wait_fraction"] < 1.0
+        shares = r["phase_shares"]  # data, forward, backward, optimiser and the rest make the whole loop
+        assert set(shares) == {"data", "forward", "backward", "optimiser", "other"}
+        assert sum(shares.values()) == pytest.approx(1.0, abs=1e-6) and min(shares.values()) >= 0.0
+        assert shares["data"] == pytest.approx(r["data_wait_fraction"])
+        assert shares["forward"] > 0 and shares["backward"] > 0 and shares["optimiser"] > 0
+    # The profile: MANet's step by kernel (both precisions where bf16 is native) and the renderer by function.
+    profile = saved["profile"]
+    assert [(r["model"], r["bf16"]) for r in profile["steps"]][0] == ("manet", chosen)
+    assert len(profile["steps"]) == (2 if saved["precision"]["native_bf16"] else 1)
+    for r in profile["steps"]:
+        assert sum(r["groups"].values()) == pytest.approx(1.0) and r["groups"]["convolution"] > 0
+        assert r["kernels"] and all(0 < k["share"] <= 1 for k in r["kernels"])
+        assert [k["share"] for k in r["kernels"]] == sorted((k["share"] for k in r["kernels"]), reverse=True)
+    render = profile["render"]
+    assert render["clips"] == 2 and render["clips_per_s_one_core"] > 0
+    assert render["shares"]["draw"] + render["shares"]["encode"] == pytest.approx(1.0)
+    assert any("encode" in f["function"] for f in render["functions"])
     assert saved["reproduce"] == {"cpu": {"cold": {"seconds": 900.0, "time": None},
                                           "cached": {"seconds": 20.0, "time": None}}}
     targets = {t["name"]: t for t in saved["targets"]}
@@ -172,3 +190,15 @@ def test_the_bench_times_the_engines_step(monkeypatch: pytest.MonkeyPatch) -> No
                                  device=torch.device("cpu"), ceilings={"fp32": 1.0, "bf16": None})
     assert row["clips_per_s"] > 0 and len(seen) == 2  # the counted warm-up and one timed step
     assert all(has_loss and not bf16 for _, has_loss, bf16 in seen)
+
+
+def test_kernel_groups_name_the_work() -> None:
+    from ma52lib.engine.profiling import OTHER, kernel_group
+
+    assert kernel_group("aten::mkldnn_convolution") == "convolution"
+    assert kernel_group("aten::convolution_backward") == "convolution"
+    assert kernel_group("aten::addmm") == kernel_group("aten::mm") == "matmul"
+    assert kernel_group("aten::native_batch_norm") == kernel_group("aten::native_layer_norm") == "normalisation"
+    assert kernel_group("aten::_fused_adamw_") == "optimiser"
+    assert kernel_group("aten::copy_") == "copies and layout"
+    assert kernel_group("aten::relu_") == kernel_group("aten::clamp_min_") == OTHER

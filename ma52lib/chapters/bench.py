@@ -4,13 +4,16 @@ Measured in one run, so ratios compare like with like:
 
 1. ceilings: fp32 and bf16 matmul GFLOP/s (bf16 runs on AMX or AVX512-BF16 where the CPU has them,
    and is emulated, 10-30x slower, elsewhere), and the precision ``runtime.precision=auto`` picks here;
-2. training steps (the engine's own ``engine.step.train_step``, measured by ``engine.measure``) and
-   inference of MANet and two baselines (TSM, I3D): clips/s and achieved FLOP/s (``torch.utils.flop_counter``) as a
-   fraction of the ceiling of the step's precision, in the chosen precision (channels_last and
-   contiguous) and one row in the other precision;
+2. training steps (the engine's own ``engine.step.train_step``, measured by ``engine.measure``) of MANet and
+   every benchmark model, and inference of MANet and two baselines (TSM, I3D): clips/s and achieved FLOP/s
+   (``torch.utils.flop_counter``) as a fraction of the ceiling of the step's precision, in the chosen precision
+   (MANet: channels_last and contiguous, and one row in the other precision);
 3. the data path: clips/s of the loader alone at 0, 1, 2 workers against the model's training rate,
-   and the real training loop (loader + step) with the fraction of time spent waiting for data;
-4. end-to-end: wall time of ``ma52 reproduce`` per profile, cold and cached (read from its log).
+   and the real training loop (loader + step) with the fraction of time spent waiting for data and the share
+   of each phase (data, forward, backward, optimiser);
+4. the profile (``engine.profiling``): the kernels of MANet's, TSM's and each video model's training step, and
+   the renderer's functions;
+5. end-to-end: wall time of ``ma52 reproduce`` per profile, cold and cached (read from its log).
 
 Every time is a median over repeats; the load average before and after and the CPU time per step
 (``cpu_util`` < 1 means other processes took cores) are recorded, since the machine may be shared.
@@ -30,6 +33,7 @@ from typing import Any, Callable
 
 import torch
 
+from ma52lib.chapters.benchmark import BENCHMARK_MODELS
 from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
 from ma52lib.engine.measure import (
     loader_benchmark,
@@ -40,6 +44,7 @@ from ma52lib.engine.measure import (
     train_loop_benchmark,
 )
 from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
+from ma52lib.engine.profiling import render_profile, step_profile
 from ma52lib.files import atomic_write_text
 from ma52lib.synth import synthesize
 
@@ -65,15 +70,18 @@ class Mode:
     loader_batches: int
     loop_steps: int
     workers: tuple[int, ...]
+    render_clips: int  # MA-52-Synth clips the renderer's profile draws and encodes
 
 
 MODES = {
     # Tests: tiny network and inputs, one repeat.
-    "tiny": Mode("tiny", 1, 1, ("tiny",), (256,), 2, 2, (0, 1)),
-    # The book: cpu size only, well under two minutes on two cores.
-    "quick": Mode("quick", 3, 1, ("cpu",), (1024, 2048), 6, 6, (0, 1, 2)),
-    "full": Mode("full", 7, 2, ("cpu", "paper"), (1024, 2048, 4096), 16, 16, (0, 1, 2)),
+    "tiny": Mode("tiny", 1, 1, ("tiny",), (256,), 2, 2, (0, 1), 2),
+    # The book: cpu size only, about two minutes on two AVX2 cores.
+    "quick": Mode("quick", 3, 1, ("cpu",), (1024, 2048), 6, 6, (0, 1, 2), 12),
+    "full": Mode("full", 7, 2, ("cpu", "paper"), (1024, 2048, 4096), 16, 16, (0, 1, 2), 40),
 }
+# The profile's models: MANet, a 2-D baseline and every video model of the benchmark (the tiny mode: MANet only).
+PROFILED = ("manet", "tsm", "c3d", "i3d", "r2plus1d", "slowfast", "timesformer", "vswin")
 
 
 def default_bench_path() -> Path:
@@ -95,8 +103,10 @@ def _step_variants(size: str, device: torch.device, bf16: bool) -> list[tuple[st
         return [("manet", True, bf16, True), ("manet", False, bf16, True)]
     rows = [("manet", True, bf16, True), ("manet", True, bf16, False), ("manet", False, bf16, True),
             ("manet", True, not bf16, True)]
-    for name in BASELINES:
-        rows += [(name, True, bf16, True), (name, False, bf16, True)]
+    # Every benchmark model's training step (the tiny size: two, for the tests); inference of two baselines.
+    for name in BASELINES if size == "tiny" else BENCHMARK_MODELS:
+        rows.append((name, True, bf16, True))
+    rows += [(name, False, bf16, True) for name in BASELINES]
     return rows
 
 
@@ -170,6 +180,7 @@ def run_bench(
         usable = {k: None if v.get("emulated") else v["gflops"] for k, v in result["ceilings"].items()}
         result["steps"] = _steps(m, dev, bf16, usable, say)
         result.update(_data_path(m, dev, bf16, data_root, workers, result["steps"], say))
+        result["profile"] = _profile(m, dev, bf16, say)
         log = Path(reproduce_log) if reproduce_log else generated_dir() / "reproduce_runs.jsonl"
         result["reproduce"] = reproduce_timings(log)
         result["targets"] = _targets(result, m.sizes[0])
@@ -240,6 +251,26 @@ def _steps(m: Mode, dev: torch.device, bf16: bool, ceilings: dict[str, float | N
                 f"{'cl  ' if cl else 'nchw'}: {row['clips_per_s']:7.1f} clips/s, {row['gflops']:6.1f} GFLOP/s "
                 f"({share}), cpu_util {row['cpu_util'] or 0:.2f}")
     return steps
+
+
+def _profile(m: Mode, dev: torch.device, bf16: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    """Where the time goes: each ``PROFILED`` model's training step by kernel, in the precision runs use here and,
+    where this CPU runs bf16 natively, in the other one too; and the renderer by function."""
+    size = m.sizes[0]
+    precisions = [bf16] + ([not bf16] if native_bf16() or dev.type == "cuda" else [])
+    steps = []
+    for name in PROFILED[:1] if m.name == "tiny" else PROFILED:
+        for row_bf16 in precisions:
+            row = step_profile(name, size, bf16=row_bf16, device=dev)
+            steps.append(row)
+            top = row["kernels"][0]
+            say(f"  profile {name:11s} {'bf16' if row_bf16 else 'fp32'}: {row['ms_per_step']:6.0f} ms/step, "
+                f"{100 * row['groups'].get('convolution', 0.0):.0f}% convolution, top {top['name']} "
+                f"{100 * top['share']:.0f}%")
+    render = render_profile(m.render_clips, profile_name="smoke" if m.name == "tiny" else "cpu")
+    say(f"  profile renderer: {render['clips_per_s_one_core']:.1f} clips/s on one core, drawing "
+        f"{100 * render['shares']['draw']:.0f}%, encoding {100 * render['shares']['encode']:.0f}%")
+    return {"steps": steps, "render": render}
 
 
 def _data_path(m: Mode, dev: torch.device, bf16: bool, data_root: str | os.PathLike[str] | None,

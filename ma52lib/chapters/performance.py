@@ -25,6 +25,8 @@ from ma52lib.chapters.bench import (
     default_bench_path,
     run_bench,
 )
+from ma52lib.chapters.common import display_name
+from ma52lib.engine.profiling import KERNEL_GROUPS, OTHER
 from ma52lib.paths import project_root
 
 
@@ -82,6 +84,10 @@ def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
         "clips/s": round(r["clips_per_s"], 1),
         "waiting for data (%)": round(100 * r["data_wait_fraction"], 1),
     } for r in bench["train_loop"]])
+    phases = pd.DataFrame([{
+        "workers": r["workers"], "frames": "cache" if r.get("cache") else "decoded", "torch threads": r["threads"],
+        **{f"{name} (%)": round(100 * share, 1) for name, share in r["phase_shares"].items()},
+    } for r in bench["train_loop"]])
     budgets = {"cold": TARGET_BOOK_COLD_S, "cached": TARGET_BOOK_CACHED_S}
     book = pd.DataFrame([{
         "profile": profile, "build": kind, "seconds": round(row["seconds"]), "when": row.get("time"),
@@ -97,8 +103,28 @@ def bench_tables(bench: dict[str, Any]) -> dict[str, Any]:
                  f">= {t['target']:.0f}x" if t["unit"] == "ratio" else f"<= {t['target']:.0f} s"),
         "met": "-" if t["met"] is None else ("yes" if t["met"] else "no"),
     } for t in bench["targets"]]).set_index("target")
-    return {"machine": machine, "steps": steps, "loader": loader, "train_loop": loop, "book": book,
-            "targets": targets}
+    return {"machine": machine, "steps": steps, "loader": loader, "train_loop": loop, "phases": phases,
+            **profile_tables(bench["profile"]), "book": book, "targets": targets}
+
+
+def profile_tables(profile: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """The profile's tables: each model's step by kernel group, MANet's top kernels, the renderer's functions."""
+    groups = pd.DataFrame([{
+        "model": display_name(r["model"]), "precision": "bf16" if r["bf16"] else "fp32",
+        "ms/step": round(r["ms_per_step"]),
+        **{f"{group} (%)": round(100 * r["groups"].get(group, 0.0), 1) for group, _ in KERNEL_GROUPS},
+        f"{OTHER} (%)": round(100 * r["groups"].get(OTHER, 0.0), 1),
+        "top kernel": f"{r['kernels'][0]['name']} ({100 * r['kernels'][0]['share']:.0f}%)",
+    } for r in profile["steps"]])
+    manet = profile["steps"][0]
+    kernels = pd.DataFrame([{
+        "kernel": k["name"], "group": k["group"], "share of the step (%)": round(100 * k["share"], 1),
+        "calls per step": round(k["calls_per_step"]),
+    } for k in manet["kernels"]])
+    render = profile["render"]
+    functions = pd.DataFrame([{"function": f["function"], "share (%)": round(100 * f["share"], 1),
+                               "calls": f["calls"]} for f in render["functions"]])
+    return {"profile": groups, "kernels": kernels, "render": functions}
 
 
 def headline(bench: dict[str, Any], targets: pd.DataFrame) -> str:
@@ -185,3 +211,18 @@ def loader_figure(loader: pd.DataFrame, model_rate: float) -> Figure:
 
 
 __all__ = ["headline", "bench_tables", "book_bench", "load_bench", "loader_figure", "step_figure"]
+
+
+def profile_summary(bench: dict[str, Any]) -> str:
+    """One paragraph on the profile: the share of convolution across the profiled steps and the renderer's split."""
+    steps = bench["profile"]["steps"]
+    conv = [100 * r["groups"].get("convolution", 0.0) for r in steps]
+    heaviest = max(steps, key=lambda r: r["ms_per_step"])
+    render = bench["profile"]["render"]
+    top = render["functions"][0]
+    return (f"Convolutions take {min(conv):.0f}-{max(conv):.0f}% of the profiled training steps; the heaviest step "
+            f"here is {display_name(heaviest['model'])}'s ({heaviest['ms_per_step']:.0f} ms in "
+            f"{'bf16' if heaviest['bf16'] else 'fp32'}). The renderer draws and encodes "
+            f"{render['clips_per_s_one_core']:.1f} clips/s on one core, {100 * render['shares']['draw']:.0f}% of it "
+            f"drawing and {100 * render['shares']['encode']:.0f}% encoding; its heaviest function is "
+            f"`{top['function']}` ({100 * top['share']:.0f}% of the profiled time).")

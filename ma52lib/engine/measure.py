@@ -196,17 +196,39 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
             warm_cache(ds)
         loader = build_loader(cfg, ds, train=True, pin=device.type == "cuda")
         trainee.model.train()
-        wait, busy = _timed_loop(trainee, loader, steps, bf16)
+        wait, busy, phases = _timed_loop(trainee, loader, steps, bf16)
     finally:
         torch.set_num_threads(old_threads)
     total = wait + busy
     return {"workers": workers, "threads": threads, "cache": cache, "steps": steps,
-            "clips_per_s": steps * cfg.optim.batch_size / total, "data_wait_fraction": wait / total}
+            "clips_per_s": steps * cfg.optim.batch_size / total, "data_wait_fraction": wait / total,
+            # what is left of the step outside the three phases (copies to the device, the sync) is "other"
+            "phase_shares": {**{k: v / total for k, v in phases.items()},
+                             "other": max(0.0, 1.0 - sum(phases.values()) / total)}}
 
 
-def _timed_loop(trainee: Trainee, loader: Any, steps: int, bf16: bool) -> tuple[float, float]:
-    """Seconds waiting for batches and seconds stepping over ``steps`` steps (after one untimed step)."""
+class _PhaseClock:
+    """``train_step``'s clock: seconds of each phase since ``start``, kept per step."""
+
+    def __init__(self) -> None:
+        self.mark = time.perf_counter()
+        self.step: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.mark, self.step = time.perf_counter(), {}
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.step[phase] = self.step.get(phase, 0.0) + now - self.mark
+        self.mark = now
+
+
+def _timed_loop(trainee: Trainee, loader: Any, steps: int, bf16: bool) -> tuple[float, float, dict[str, float]]:
+    """Seconds waiting for batches and seconds stepping over ``steps`` steps (after one untimed step), and the
+    seconds of each phase: data (loader and augmentation), forward (with the loss), backward, optimiser."""
     device = trainee.device
+    phases = dict.fromkeys(("data", "forward", "backward", "optimiser"), 0.0)
+    clock = _PhaseClock()
     wait = busy = 0.0
     done = epoch = 0
     it = iter(loader)
@@ -220,16 +242,20 @@ def _timed_loop(trainee: Trainee, loader: Any, steps: int, bf16: bool) -> tuple[
             it = iter(loader)
             continue
         t_got = time.perf_counter()
-        train_step(trainee, clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), bf16=bf16)
+        clock.start()
+        train_step(trainee, clips.to(device, non_blocking=True), labels.to(device, non_blocking=True), bf16=bf16,
+                   clock=clock)
         sync(device)
         t_end = time.perf_counter()
         if done > 0:  # the first step pays for worker start-up and warm-up
             wait += t_got - t_fetch
             busy += t_end - t_got
+            for phase, seconds in {**clock.step, "data": t_got - t_fetch}.items():
+                phases[phase] += seconds
         done += 1
         t_fetch = time.perf_counter()
     del it
-    return wait, busy
+    return wait, busy, phases
 
 
 def with_fields(cfg: Config, overrides: dict[str, Any]) -> Config:

@@ -11,7 +11,7 @@ is finite, backward, gradient clipping, the optimiser step and, when the trainee
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -93,22 +93,27 @@ def compute_loss(loss_fn: nn.Module | None, logits: torch.Tensor, labels: torch.
     return loss, {k: float(v) for k, v in parts.items()}
 
 
-def train_step(t: Trainee, clips: torch.Tensor, labels: torch.Tensor, *,
-               bf16: bool) -> tuple[torch.Tensor, dict[str, Any]]:
+def train_step(t: Trainee, clips: torch.Tensor, labels: torch.Tensor, *, bf16: bool,
+               clock: Callable[[str], None] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """One optimiser step on a batch already on the device; returns the loss and its parts.
 
-    A NaN or infinite loss raises ``NonFiniteLoss`` before anything is updated.
+    A NaN or infinite loss raises ``NonFiniteLoss`` before anything is updated. ``clock(phase)``, when given, is
+    called as each phase ends ("forward", "backward", "optimiser"): the profile of the loop times the runs' step.
     """
+    tick = clock or (lambda _phase: None)
     with autocast(t.device, bf16):
         logits, emb = t.net(clips, return_embedding=True)
     loss, parts = compute_loss(t.loss_fn, logits, labels, emb)
     if not torch.isfinite(loss):
         raise NonFiniteLoss(float(loss.detach()))
+    tick("forward")
     t.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    tick("backward")
     if t.clip_grad:
         nn.utils.clip_grad_norm_(t.net.parameters(), t.clip_grad)
     t.optimizer.step()
     if t.scheduler is not None:
         t.scheduler.step()
+    tick("optimiser")
     return loss, parts
