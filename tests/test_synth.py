@@ -24,6 +24,7 @@ from ma52lib.synth import (
     split_counts,
     synthesize,
 )
+from ma52lib.synth.render import stage_clip
 
 SIZE, FPS = (32, 40), 8  # smaller than the smoke profile: the whole file stays fast
 SPLITS = ("train", "val", "test")
@@ -230,6 +231,21 @@ def test_render_shape_and_masks() -> None:
     person_px = np.any([m for m in masks.values()], axis=0)
     assert 0.05 < person_px.mean() < 0.3
     assert frames[:, :5].mean() > 150
+
+
+@pytest.mark.parametrize("label", [43, 0, 29])  # touching nose (hands, fingers) and two others
+def test_a_clip_drawn_whole_is_the_clip_drawn_frame_by_frame(label: int) -> None:
+    # The renderer computes each capsule for all frames at once (draw.capsule_layers); the stills draw single
+    # frames one by one: both must paint the same pixels and region tags.
+    person = make_participants(4, 1)[3]
+    spec = ClipSpec(label=label, participant=person.pid, seed=11, duration_s=1.5)
+    frames, masks = render_clip(spec, person, size=(40, 48), fps=10, with_masks=True)
+    stage = stage_clip(spec, person, (40, 48), 10)
+    drawn = [stage.draw(f, labels=True) for f in range(stage.pose.t)]
+    np.testing.assert_array_equal(frames, np.stack([img for img, _ in drawn]))
+    tags = np.stack([t for _, t in drawn])
+    for part, part_tags in MASK_TAGS.items():
+        np.testing.assert_array_equal(masks[part], np.isin(tags, list(part_tags)))
 
 
 def _grow(mask: np.ndarray) -> np.ndarray:

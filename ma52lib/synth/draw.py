@@ -7,6 +7,8 @@ Lambert shading. Pixel (row i, column j) has its centre at (u, v) = (j + 0.5, i 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # Region tags written into the label map (0 = background); masks are unions of these.
@@ -27,26 +29,18 @@ class Canvas:
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
-        """Pixel window covering [lo, hi] (u, v) plus one pixel, and its centre coordinates."""
-        j0, i0 = max(int(np.floor(lo[0])) - 1, 0), max(int(np.floor(lo[1])) - 1, 0)
-        j1, i1 = min(int(np.ceil(hi[0])) + 1, self.w), min(int(np.ceil(hi[1])) + 1, self.h)
-        if j1 <= j0 or i1 <= i0:
-            return None
-        us = np.arange(j0, j1, dtype=np.float32) + 0.5
-        vs = np.arange(i0, i1, dtype=np.float32) + 0.5
-        return slice(i0, i1), slice(j0, j1), us, vs
+        return window(lo, hi, self.w, self.h)
 
     def _lambert(self, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray) -> np.ndarray:
-        lam = nx * self.light[0] + ny * self.light[1] + nz * self.light[2]
-        return AMBIENT + DIFFUSE * np.maximum(lam, 0.0)
+        return lambert(self.light, nx, ny, nz)
 
     def _composite(self, rows: slice, cols: slice, alpha: np.ndarray, rgb: np.ndarray, tag: int) -> None:
         """Blend ``rgb`` [h, w, 3] with coverage ``alpha`` [h, w] into the window."""
         a = alpha[..., None]
         self.img[rows, cols] = self.img[rows, cols] * (1.0 - a) + rgb * a
         if self.labels is not None:
-            window = self.labels[rows, cols]
-            window[alpha > 0.5] = tag
+            tags = self.labels[rows, cols]
+            tags[alpha > 0.5] = tag
 
     # ---- primitives ------------------------------------------------------------------------------
     def capsules(
@@ -61,36 +55,13 @@ class Canvas:
         shade: bool = True,
     ) -> None:
         """Union of K tapered capsules (segments a[k]-b[k] [K, 2], radii ra/rb [K] px) in one colour."""
-        rmax = np.maximum(ra, rb)[:, None]
-        box = self._box((np.minimum(a, b) - rmax).min(0), (np.maximum(a, b) + rmax).max(0))
-        if box is None:
-            return
-        rows, cols, us, vs = box
-        # [K] -> [K, 1, 1] so everything broadcasts over the window [K, h, w].
-        ax, ay = a[:, 0, None, None], a[:, 1, None, None]
-        bax, bay = b[:, 0, None, None] - ax, b[:, 1, None, None] - ay
-        inv_bb = 1.0 / np.maximum(bax * bax + bay * bay, 1e-6)
-        pax, pay = us[None, None, :] - ax, vs[None, :, None] - ay
-        t = np.minimum(np.maximum((pax * bax + pay * bay) * inv_bb, 0.0), 1.0)
-        vx, vy = pax - t * bax, pay - t * bay
-        r = ra[:, None, None] + t * (rb - ra)[:, None, None]
-        d = np.sqrt(vx * vx + vy * vy) - r
-        if len(a) > 1:
-            k = np.argmin(d, axis=0)[None, None]
-            d, vx, vy, r = np.take_along_axis(np.stack([d, vx, vy, r]), k, 1)[:, 0]
-        else:
-            d, vx, vy, r = d[0], vx[0], vy[0], r[0]
-        r = np.maximum(r, 1e-3)
-        # Sub-pixel limbs (fingers at small sizes) cover only part of a pixel.
-        alpha = np.minimum(np.maximum(0.5 - d, 0.0), 1.0) * np.minimum(2.0 * r, 1.0)
-        if shade:
-            nx, ny = vx / r, vy / r
-            n2 = np.minimum(nx * nx + ny * ny, 1.0)
-            lum = self._lambert(nx, ny, np.sqrt(1.0 - n2))
-            rgb = colour * lum[..., None]
-        else:
-            rgb = np.broadcast_to(colour, (*d.shape, 3))
-        self._composite(rows, cols, alpha, rgb, tag)
+        layers = capsule_layers(a[None], b[None], ra[None], rb[None], colour, self.light, self.w, self.h, shade=shade)
+        if layers is not None:
+            self.layers(layers, 0, tag)
+
+    def layers(self, layers: Layers, f: int, tag: int) -> None:
+        """Composite frame ``f`` of layers drawn for a whole clip at once (``capsule_layers``)."""
+        self._composite(layers.rows, layers.cols, layers.alpha[f], layers.rgb[f], tag)
 
     def trunk(
         self,
@@ -285,3 +256,74 @@ class HeadLook:
         if self.style == "long":
             line = np.where(z < 0.45, np.minimum(line, -0.75), line)
         return y > line
+
+
+# ---- primitives of a whole clip ------------------------------------------------------------------
+# Drawing frame by frame spends its time in numpy's per-call overhead on windows of a few hundred pixels; a clip
+# drawn whole computes each capsule's coverage and colour for all its frames in one pass over the window that
+# covers every frame, and composites frame by frame in the painter's order. Pixels outside a frame's own window
+# get coverage 0 (they lie over 1.5 px beyond every capsule), so the frames are the ones drawn one by one.
+
+
+@dataclass(frozen=True)
+class Layers:
+    """Coverage ``alpha`` [T, h, w] and colour ``rgb`` [T, h, w, 3] of one primitive in the window rows x cols."""
+
+    rows: slice
+    cols: slice
+    alpha: np.ndarray
+    rgb: np.ndarray
+
+
+def window(lo: np.ndarray, hi: np.ndarray, width: int,
+           height: int) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
+    """Pixel window covering [lo, hi] (u, v) plus one pixel, clipped to the image, and its centre coordinates."""
+    j0, i0 = max(int(np.floor(lo[0])) - 1, 0), max(int(np.floor(lo[1])) - 1, 0)
+    j1, i1 = min(int(np.ceil(hi[0])) + 1, width), min(int(np.ceil(hi[1])) + 1, height)
+    if j1 <= j0 or i1 <= i0:
+        return None
+    us = np.arange(j0, j1, dtype=np.float32) + 0.5
+    vs = np.arange(i0, i1, dtype=np.float32) + 0.5
+    return slice(i0, i1), slice(j0, j1), us, vs
+
+
+def lambert(light: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray) -> np.ndarray:
+    """Ambient plus diffuse light on unit normals (nx, ny, nz) in screen axes."""
+    lam = nx * light[0] + ny * light[1] + nz * light[2]
+    return AMBIENT + DIFFUSE * np.maximum(lam, 0.0)
+
+
+def capsule_layers(a: np.ndarray, b: np.ndarray, ra: np.ndarray, rb: np.ndarray, colour: np.ndarray,
+                   light: np.ndarray, width: int, height: int, *, shade: bool = True) -> Layers | None:
+    """The union of K tapered capsules in each of T frames (segments a-b [T, K, 2] px, radii ra, rb [T, K] px),
+    over the window that covers all T frames; None where it lies outside the image."""
+    rmax = np.maximum(ra, rb)[..., None]
+    box = window((np.minimum(a, b) - rmax).reshape(-1, 2).min(0), (np.maximum(a, b) + rmax).reshape(-1, 2).max(0),
+                 width, height)
+    if box is None:
+        return None
+    rows, cols, us, vs = box
+    # [T, K] -> [T, K, 1, 1] so everything broadcasts over the window [T, K, h, w].
+    ax, ay = a[..., 0, None, None], a[..., 1, None, None]
+    bax, bay = b[..., 0, None, None] - ax, b[..., 1, None, None] - ay
+    inv_bb = 1.0 / np.maximum(bax * bax + bay * bay, 1e-6)
+    pax, pay = us[None, None, None, :] - ax, vs[None, None, :, None] - ay
+    t = np.minimum(np.maximum((pax * bax + pay * bay) * inv_bb, 0.0), 1.0)
+    vx, vy = pax - t * bax, pay - t * bay
+    r = ra[..., None, None] + t * (rb - ra)[..., None, None]
+    d = np.sqrt(vx * vx + vy * vy) - r
+    if a.shape[1] > 1:
+        k = np.argmin(d, axis=1)[None, :, None]  # nearest capsule per pixel: [1, T, 1, h, w]
+        d, vx, vy, r = np.take_along_axis(np.stack([d, vx, vy, r]), k, 2)[:, :, 0]
+    else:
+        d, vx, vy, r = d[:, 0], vx[:, 0], vy[:, 0], r[:, 0]
+    r = np.maximum(r, 1e-3)
+    # Sub-pixel limbs (fingers at small sizes) cover only part of a pixel.
+    alpha = np.minimum(np.maximum(0.5 - d, 0.0), 1.0) * np.minimum(2.0 * r, 1.0)  # [T, h, w]
+    if shade:
+        nx, ny = vx / r, vy / r
+        n2 = np.minimum(nx * nx + ny * ny, 1.0)
+        rgb = colour * lambert(light, nx, ny, np.sqrt(1.0 - n2))[..., None]
+    else:
+        rgb = np.broadcast_to(colour, (*d.shape, 3))
+    return Layers(rows, cols, alpha, rgb)

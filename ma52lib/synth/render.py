@@ -147,7 +147,7 @@ class Stage:
     light: np.ndarray
     gain: np.ndarray
     look: HeadLook
-    scene: list[_Prim]
+    scene: list[Drawable]
     order: np.ndarray  # [P, T] painter's order of the primitives per frame
     rng: np.random.Generator
 
@@ -195,6 +195,9 @@ def _render(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     stage = stage_clip(spec, person, size, fps)
     t, (width, height) = stage.pose.t, (int(size[0]), int(size[1]))
+    for prim in stage.scene:  # every frame is drawn: the capsules are computed for all of them at once
+        if isinstance(prim, _Caps):
+            prim.prepare(stage.light.astype(np.float32), width, height)
     frames = np.empty((t, height, width, 3), np.uint8)
     labels = np.empty((t, height, width), np.int8) if with_masks else None
     for f in range(t):
@@ -245,8 +248,37 @@ class _Prim:
     paint: Callable[[Canvas, int], None]
 
 
+@dataclass
+class _Caps:
+    """Tapered capsules (segments a-b [T, K, 2] px, radii ra, rb [T, K] px): drawn frame by frame, or for every
+    frame at once after ``prepare`` (a whole clip; ``draw.capsule_layers``), which paints the same pixels."""
+
+    depth: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    ra: np.ndarray
+    rb: np.ndarray
+    colour: np.ndarray
+    tag: int
+    layers: draw.Layers | None = None
+    prepared: bool = False
+
+    def prepare(self, light: np.ndarray, width: int, height: int) -> None:
+        self.layers = draw.capsule_layers(self.a, self.b, self.ra, self.rb, self.colour, light, width, height)
+        self.prepared = True
+
+    def paint(self, cv: Canvas, f: int) -> None:
+        if not self.prepared:
+            cv.capsules(self.a[f], self.b[f], self.ra[f], self.rb[f], self.colour, self.tag)
+        elif self.layers is not None:
+            cv.layers(self.layers, f, self.tag)
+
+
+Drawable = _Prim | _Caps  # what a clip's scene holds
+
+
 def _caps(cam: Camera, a: np.ndarray, b: np.ndarray, ra: Any, rb: Any, colour: np.ndarray, tag: int,
-          depth: np.ndarray | None = None) -> _Prim:
+          depth: np.ndarray | None = None) -> _Caps:
     """Tapered capsule(s) between world points a, b ([T, 3] or [T, K, 3]), radii in metres."""
     if a.ndim == 2:  # one capsule: [T, 3] -> [T, 1, 3]
         a, b = a[:, None], b[:, None]
@@ -256,10 +288,10 @@ def _caps(cam: Camera, a: np.ndarray, b: np.ndarray, ra: Any, rb: Any, colour: n
     rb_px = (np.asarray(rb) * kb).astype(np.float32)
     if depth is None:
         depth = 0.5 * (za[:, 0] + zb[:, 0])
-    return _Prim(depth, lambda cv, f: cv.capsules(pa[f], pb[f], ra_px[f], rb_px[f], colour, tag))
+    return _Caps(depth, pa, pb, ra_px, rb_px, colour, tag)
 
 
-def _scene(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, look: HeadLook, col: _Colours) -> list[_Prim]:
+def _scene(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, look: HeadLook, col: _Colours) -> list[Drawable]:
     """Every primitive of the clip with its per-frame geometry precomputed (vectorised over T), back to front
     where depths tie (the order of the parts below)."""
     far = np.full(pose.t, -100.0)
@@ -270,7 +302,7 @@ def _scene(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, look: HeadLook
             + _legs(sk, cam, p, col, torso_depth))
 
 
-def _furniture(cam: Camera, p: Participant, col: _Colours, far: np.ndarray) -> list[_Prim]:
+def _furniture(cam: Camera, p: Participant, col: _Colours, far: np.ndarray) -> list[Drawable]:
     """Floor shadow and stool: always behind the sitter."""
     (c_sh, _, k_sh) = cam.project(np.array([[p.seat_x, 0.0, 0.2]]))
     shadow = _Prim(far - 3, lambda cv, f: cv.darken(c_sh[f], 0.32 * k_sh[f], 0.07 * k_sh[f], 0.28))
@@ -286,7 +318,7 @@ def _furniture(cam: Camera, p: Participant, col: _Colours, far: np.ndarray) -> l
 
 
 def _hair(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, far: np.ndarray,
-          head_depth: np.ndarray) -> list[_Prim]:
+          head_depth: np.ndarray) -> list[Drawable]:
     """Long hair hangs behind the shoulders (the farthest body layer); a bun sits behind the head."""
     radii = np.array([p.head_rx, p.head_ry, p.head_rz])
     if p.hair_style == "long":
@@ -299,7 +331,7 @@ def _hair(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, far: np.ndar
 
 
 def _trunk_and_head(sk: Skeleton, cam: Camera, p: Participant, look: HeadLook, col: _Colours,
-                    head_depth: np.ndarray, torso_depth: np.ndarray) -> list[_Prim]:
+                    head_depth: np.ndarray, torso_depth: np.ndarray) -> list[Drawable]:
     """Trunk (a tapered box from the shoulder line to below the hips, round shoulders), neck, ears, head."""
     g, radii = p.girth, np.array([p.head_rx, p.head_ry, p.head_rz])
     (sh, _, ksh) = cam.project(sk.shoulder)
@@ -329,12 +361,12 @@ def _trunk_and_head(sk: Skeleton, cam: Camera, p: Participant, look: HeadLook, c
     return scene
 
 
-def _arms(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, col: _Colours) -> list[_Prim]:
+def _arms(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, col: _Colours) -> list[Drawable]:
     """Arms and hands (palm + five fingers as one union), and the handled object if any."""
     assert sk.elbow is not None and sk.wrist is not None and sk.fingers is not None and sk.knuckle is not None
     g = p.girth
     finger_r = np.array([0.04, 0.012, 0.0105, 0.011, 0.0105, 0.0095]) * g**0.5
-    scene: list[_Prim] = []
+    scene: list[Drawable] = []
     for i in (0, 1):
         scene.append(_caps(cam, sk.shoulder[:, i], sk.elbow[:, i], 0.048 * g, 0.04 * g, col.shirt, draw.TAG_UPPER_ARM))
         scene.append(_caps(cam, sk.elbow[:, i], sk.wrist[:, i], 0.039 * g, 0.03 * g, col.sleeve, draw.TAG_FOREARM))
@@ -351,7 +383,7 @@ def _arms(sk: Skeleton, pose: Pose, cam: Camera, p: Participant, col: _Colours) 
     return scene
 
 
-def _legs(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, torso_depth: np.ndarray) -> list[_Prim]:
+def _legs(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, torso_depth: np.ndarray) -> list[Drawable]:
     """Thighs, shins and feet. Seated, the arms rest on the legs and never pass under them: the legs form a
     layer just in front of the trunk (ordered among themselves by depth), below anything in front of it."""
     g = p.girth
@@ -360,7 +392,7 @@ def _legs(sk: Skeleton, cam: Camera, p: Participant, col: _Colours, torso_depth:
         own = cam.project(np.mean(points, 0))[1] + extra
         return torso_depth + 0.002 + 0.001 * np.tanh(own - torso_depth)
 
-    scene: list[_Prim] = []
+    scene: list[Drawable] = []
     for i in (0, 1):
         hip, knee, ankle = sk.hip_joint[:, i], sk.knee[:, i], sk.ankle[:, i]
         scene.append(_caps(cam, hip, knee, 0.085 * g, 0.06 * g, col.trousers, draw.TAG_THIGH, leg_layer(hip, knee)))

@@ -204,7 +204,7 @@ def encode_mp4(path: str | os.PathLike[str], frames: np.ndarray, fps: int, *, cr
         # padding, so its output would otherwise depend on the process's heap history.
         stream.options = {
             "crf": str(crf),
-            "preset": "fast",
+            "preset": "veryfast",
             "threads": "1",
             "x264-params": "threads=1:bframes=0:rc-lookahead=0:mbtree=0:scenecut=0",
         }
