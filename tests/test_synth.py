@@ -274,3 +274,14 @@ def test_motion_is_concentrated_on_the_class_body_part() -> None:
         fractions[body].append(float(energy[region].sum() / energy.sum()))
     for body, values in fractions.items():
         assert np.median(values) > 0.5, f"{BODY_PARTS[body]}: median share of motion {np.median(values):.2f}"
+
+
+def test_every_class_has_its_own_pose_program() -> None:
+    # Programs are keyed by class name: a program under another class's name would render that class's motion.
+    from ma52lib.synth.motions import PROGRAMS, REVERSE_OF
+
+    assert sorted(set(PROGRAMS) | set(REVERSE_OF)) == list(range(NUM_CLASSES))
+    assert not set(PROGRAMS) & set(REVERSE_OF)
+    for label, program in PROGRAMS.items():
+        words = program.__name__.split("_")
+        assert all(word in FINE_CLASSES[label].split() for word in words), (label, program.__name__)

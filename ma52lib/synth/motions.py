@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from ma52lib.labels import FINE_TO_BODY
+from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY
 from ma52lib.synth.participants import Participant
 from ma52lib.synth.skeleton import SIDE_SIGN, Pose, Rig, Skeleton, unit
 
@@ -654,20 +654,59 @@ def scratching_feet(m: Motion) -> None:
     m.reach(i, target, w, (-s * 0.3, -0.6, 0.6), (-s * 0.3, 0.0, -1.0), pole=(s * 0.8, 0.2, -0.2))
 
 
-# Index = fine class id; reversed classes map to None (rendered from their partner).
-_PROGRAM_LIST: tuple[Callable[[Motion], None] | None, ...] = (
-    shaking_body, sitting_straightly, shrugging, turning_around, rising_up,
-    bowing_head, None, tilting_head, turning_head, nodding, shaking_head,
-    scratching_arms, playing_objects, putting_hands_together, rubbing_hands, pointing_oneself,
-    clenching_fist, stretching_arms, None, waving, None, hands_touching_fingers,
-    other_finger_movements, illustrative_gestures,
-    shaking_legs, curling_legs, spread_legs, None, crossing_legs, stretching_feet, None, tiptoe,
-    touching_neck, touching_chest, touching_back, touching_shoulder, arms_akimbo, crossing_arms,
-    playing_hair, touching_hindbrain, touching_forehead, touching_face, rubbing_eyes, touching_nose,
-    touching_ears, covering_face, covering_mouth, pushing_glasses,
-    patting_legs, touching_legs, scratching_legs, scratching_feet,
-)
-PROGRAMS: dict[int, Callable[[Motion], None]] = {i: f for i, f in enumerate(_PROGRAM_LIST) if f is not None}
+# Each class's pose program, by the class's name in labels.FINE_CLASSES (a misspelt name fails at import); the
+# reversed member of a pair has none: it is its partner's frames backwards (REVERSED_PAIRS).
+_PROGRAMS_BY_NAME: dict[str, Callable[[Motion], None]] = {
+    "shaking body": shaking_body,
+    "sitting straightly": sitting_straightly,
+    "shrugging": shrugging,
+    "turning around": turning_around,
+    "rising up": rising_up,
+    "bowing head": bowing_head,
+    "tilting head": tilting_head,
+    "turning head": turning_head,
+    "nodding": nodding,
+    "shaking head": shaking_head,
+    "scratching arms": scratching_arms,
+    "playing objects": playing_objects,
+    "putting hands together": putting_hands_together,
+    "rubbing hands": rubbing_hands,
+    "pointing oneself": pointing_oneself,
+    "clenching fist": clenching_fist,
+    "stretching arms": stretching_arms,
+    "waving": waving,
+    "hands touching fingers": hands_touching_fingers,
+    "other finger movements": other_finger_movements,
+    "illustrative gestures": illustrative_gestures,
+    "shaking legs": shaking_legs,
+    "curling legs": curling_legs,
+    "spread legs": spread_legs,
+    "crossing legs": crossing_legs,
+    "stretching feet": stretching_feet,
+    "tiptoe": tiptoe,
+    "scratching or touching neck": touching_neck,
+    "scratching or touching chest": touching_chest,
+    "scratching or touching back": touching_back,
+    "scratching or touching shoulder": touching_shoulder,
+    "arms akimbo": arms_akimbo,
+    "crossing arms": crossing_arms,
+    "playing or tidying hair": playing_hair,
+    "scratching or touching hindbrain": touching_hindbrain,
+    "scratching or touching forehead": touching_forehead,
+    "scratching or touching face": touching_face,
+    "rubbing eyes": rubbing_eyes,
+    "touching nose": touching_nose,
+    "touching ears": touching_ears,
+    "covering face": covering_face,
+    "covering mouth": covering_mouth,
+    "pushing glasses": pushing_glasses,
+    "patting legs": patting_legs,
+    "touching legs": touching_legs,
+    "scratching legs": scratching_legs,
+    "scratching feet": scratching_feet,
+}
+PROGRAMS: dict[int, Callable[[Motion], None]] = {FINE_CLASSES.index(name): program
+                                                for name, program in _PROGRAMS_BY_NAME.items()}
 
 # Per-class (amplitude range, speed range) the writer samples from; the default suits most classes.
 DEFAULT_RANGES = ((0.75, 1.25), (0.8, 1.25))
