@@ -54,7 +54,9 @@ def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     if cfg.optim.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum)
     if cfg.optim.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.optim.lr)
+        # The fused kernel (CPU and CUDA): one pass over all parameters instead of a chain of foreach ops (a third
+        # less optimiser time on a cpu-profile step; the step's profile in the performance chapter).
+        return torch.optim.AdamW(groups, lr=cfg.optim.lr, fused=True)
     raise ValueError(f"optim.name must be 'sgd' or 'adamw', got {cfg.optim.name!r}")
 
 
