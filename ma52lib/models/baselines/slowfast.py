@@ -57,9 +57,13 @@ def _identity_shortcut(downsample: nn.Sequential) -> None:
 class SlowFast(ClipClassifier):
     """Two-pathway SlowFast; input T frames feed the fast pathway, every alpha-th the slow one."""
 
-    # The synthetic start inflates the 2-D ResNet into both pathways; the paper's config trains from scratch.
+    # Both starts ("imagenet", "synth") inflate a 2-D ResNet into both pathways; mmaction2's config trains from scratch.
     facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
-                       paper_imagenet=False, paper_start="from scratch, as its mmaction2 config")
+                       paper_start="from scratch, as its mmaction2 config",
+                       departure="mmaction2's Kinetics config trains it from scratch; on 11,250 clips it starts from "
+                                 "the ImageNet ResNet-50 inflated into both pathways (slow: whole, its lateral inputs "
+                                 "at zero; fast: each layer's first channels), as mmaction2's ImageNet-pretrained "
+                                 "ResNet3dSlowFast can; mmaction2's Kinetics-400 SlowFast checkpoint is not converted")
 
     memory_format = torch.channels_last_3d
 

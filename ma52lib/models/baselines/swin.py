@@ -11,10 +11,12 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
+from torchvision.models import get_weight
 from torchvision.models.video.swin_transformer import PatchMerging, ShiftedWindowAttention3d, SwinTransformer3d
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models.facts import ModelFacts, PublishedStart
+from ma52lib.models.published import torchvision_video
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -36,9 +38,15 @@ class VideoSwin(ClipClassifier):
     """Video Swin over a dense clip; ``width``/``depth``/``heads``/``window``/``patch`` set the size."""
 
     facts = ModelFacts(still_start=True, freezable=True,
-                       paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which "
-                                   "torchvision does not provide (torchvision's swin3d_t weights are trained on "
-                                   "Kinetics-400, another start)")
+                       paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T",
+                       published=PublishedStart(
+                           url=get_weight("Swin3D_T_Weights.KINETICS400_V1").url,
+                           what="torchvision's Swin3D_T_Weights.KINETICS400_V1 (Kinetics-400, ported from the Video "
+                                "Swin authors' release)",
+                           convert=torchvision_video),
+                       departure="mmaction2's config inflates the ImageNet-1K Swin-T; the Kinetics-400 Swin3D-T "
+                                 "of the same architecture is the one torchvision documents and publishes with "
+                                 "a checked hash, and loads as it is")
 
     def __init__(
         self,

@@ -1,0 +1,191 @@
+"""The paper profile's published starts (C3D, TimeSformer, R(2+1)D, Video Swin): each converter on a file written in
+its publisher's layout with random values (names and shapes as the source that saves it builds them), every tensor
+of ours but the fresh ones from the file, logits that follow the file, and the one-line error offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.models.video import r2plus1d_18, swin3d_t
+
+from ma52lib.cli import main
+from ma52lib.config import make_config
+from ma52lib.engine.build import build_model_for
+from ma52lib.engine.pretrain import describe_start, resolve_pretrained
+from ma52lib.engine.weights import url_cache_path, url_file
+from ma52lib.models import build_model, model_facts
+from ma52lib.models.published import load_published
+
+PUBLISHED = ("c3d", "timesformer", "r2plus1d", "vswin")
+
+
+def mmaction_c3d(width: int = 64, fc: int = 4096) -> dict[str, torch.Tensor]:
+    """mmaction2 0.24's C3D backbone (``backbones/c3d.py``): ConvModules ``convXy.conv`` 3x3x3 with bias, fc6 over
+    pool5's 512 x 1 x 4 x 4 (8192 at width 64), fc7."""
+    chans = {"1a": (3, width), "2a": (width, 2 * width), "3a": (2 * width, 4 * width), "3b": (4 * width, 4 * width),
+             "4a": (4 * width, 8 * width), "4b": (8 * width, 8 * width), "5a": (8 * width, 8 * width),
+             "5b": (8 * width, 8 * width)}
+    state = {}
+    for name, (cin, cout) in chans.items():
+        state[f"conv{name}.conv.weight"] = torch.randn(cout, cin, 3, 3, 3) * 0.05
+        state[f"conv{name}.conv.bias"] = torch.randn(cout) * 0.01
+    state["fc6.weight"], state["fc6.bias"] = torch.randn(fc, 8 * width * 16) * 0.01, torch.zeros(fc)
+    state["fc7.weight"], state["fc7.bias"] = torch.randn(fc, fc) * 0.01, torch.zeros(fc)
+    return state
+
+
+def mmcv_vit(dim: int, depth: int, patch: int, grid: int) -> dict[str, torch.Tensor]:
+    """The ViT of mmaction2's TimeSformer config as its ``backbones/timesformer.py`` reads it: mmcv's
+    BaseTransformerLayer (norm, self_attn, norm, ffn) with ``nn.MultiheadAttention`` and a two-layer FFN."""
+    state = {"patch_embed.projection.weight": torch.randn(dim, 3, patch, patch) * 0.02,
+             "patch_embed.projection.bias": torch.randn(dim) * 0.02, "cls_token": torch.randn(1, 1, dim) * 0.02,
+             "pos_embed": torch.randn(1, grid * grid + 1, dim) * 0.02, "norm.weight": 1 + torch.randn(dim) * 0.1,
+             "norm.bias": torch.randn(dim) * 0.1}
+    for i in range(depth):
+        p = f"transformer_layers.layers.{i}."
+        for n in (0, 1):
+            state[f"{p}norms.{n}.weight"] = 1 + torch.randn(dim) * 0.1
+            state[f"{p}norms.{n}.bias"] = torch.randn(dim) * 0.1
+        state[f"{p}attentions.0.attn.in_proj_weight"] = torch.randn(3 * dim, dim) * 0.05
+        state[f"{p}attentions.0.attn.in_proj_bias"] = torch.randn(3 * dim) * 0.02
+        state[f"{p}attentions.0.attn.out_proj.weight"] = torch.randn(dim, dim) * 0.05
+        state[f"{p}attentions.0.attn.out_proj.bias"] = torch.randn(dim) * 0.02
+        state[f"{p}ffns.0.layers.0.0.weight"] = torch.randn(4 * dim, dim) * 0.05
+        state[f"{p}ffns.0.layers.0.0.bias"] = torch.randn(4 * dim) * 0.02
+        state[f"{p}ffns.0.layers.1.weight"] = torch.randn(dim, 4 * dim) * 0.05
+        state[f"{p}ffns.0.layers.1.bias"] = torch.randn(dim) * 0.02
+    return state
+
+
+def randomised(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every float tensor drawn at random (variances positive): no value can match a fresh build."""
+    return {k: (torch.rand_like(v) + 0.5 if k.endswith("running_var") else torch.randn_like(v) * 0.05)
+            if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _check_landed(model: torch.nn.Module, path: Path, name: str, fresh: tuple[str, ...], changed: str,
+                  clip: torch.Tensor) -> None:
+    """Load ``path`` into ``model``: nothing of ours is left as built but ``fresh``; changing the file's ``changed``
+    changes the logits."""
+    built = {k: v.clone() for k, v in model.state_dict().items()}
+    report = load_published(model, path, model_facts(name).published)
+    assert report.ok and not report.unexpected
+    after = model.state_dict()
+    kept = [k for k in after if torch.equal(after[k], built[k]) and after[k].is_floating_point()
+            and not k.startswith(fresh) and after[k].abs().sum() > 0]
+    assert not kept, f"left at random init: {kept[:5]}"
+    model.eval()
+    with torch.no_grad():
+        before = model(clip)
+    state = torch.load(path, weights_only=True)
+    state[changed] = state[changed] + 0.5
+    torch.save(state, path)
+    load_published(model, path, model_facts(name).published)
+    with torch.no_grad():
+        assert not torch.allclose(model(clip), before)
+
+
+def test_c3d_loads_mmactions_sports1m_layout(tmp_path: Path) -> None:
+    path = tmp_path / "c3d.pth"
+    torch.save(mmaction_c3d(), path)
+    model = build_model("c3d", size="paper")
+    _check_landed(model, path, "c3d", ("fc_cls.",), "conv4b.conv.weight", torch.randn(1, 8, 3, 32, 32))
+    source = torch.load(path, weights_only=True)
+    assert torch.equal(model.conv3[1][0].weight, source["conv3b.conv.weight"])
+    assert torch.equal(model.fc6.weight, source["fc6.weight"])
+
+
+def test_timesformer_loads_the_vit_and_starts_time_as_the_codes_do(tmp_path: Path) -> None:
+    path = tmp_path / "vit.pth"
+    torch.save(mmcv_vit(dim=32, depth=2, patch=8, grid=4), path)
+    model = build_model("timesformer", size="tiny")  # width 32, depth 2, heads 2, patch 8, 32 px
+    zeroed = ("fc_cls.", "time_embed", "blocks.0.temporal_fc.")  # the later temporal_fc are zero as built
+    _check_landed(model, path, "timesformer", zeroed, "transformer_layers.layers.1.ffns.0.layers.0.0.weight",
+                  torch.randn(1, 8, 3, 32, 32))
+    source = torch.load(path, weights_only=True)
+    block = model.blocks[1]
+    assert torch.equal(block.attn.qkv.weight, source["transformer_layers.layers.1.attentions.0.attn.in_proj_weight"])
+    assert torch.equal(block.temporal_attn.proj.weight, block.attn.proj.weight)  # copied, as mmaction2 copies it
+    assert torch.equal(block.temporal_norm1.weight, source["transformer_layers.layers.1.norms.0.weight"])
+    assert not block.temporal_fc.weight.any() and not model.blocks[0].temporal_fc.weight.any()
+    assert not model.time_embed.any()
+
+
+def test_timesformer_paper_size_takes_the_vit_b16_shapes() -> None:
+    with torch.device("meta"):  # shapes only: ViT-B/16 at 224 px
+        model = build_model("timesformer", size="paper")
+        source = mmcv_vit(dim=768, depth=12, patch=16, grid=14)
+    converted, _ = model_facts("timesformer").published.convert(source, model)
+    own = model.state_dict()
+    assert set(own) - set(converted) == {"fc_cls.weight", "fc_cls.bias"}
+    assert all(value.shape == own[ours].shape for ours, (_, value) in converted.items())
+
+
+@pytest.mark.parametrize("name, official", [("r2plus1d", r2plus1d_18), ("vswin", swin3d_t)])
+def test_torchvision_kinetics_models_load_as_they_are(tmp_path: Path, name: str, official) -> None:
+    path = tmp_path / f"{name}.pth"
+    torch.save(randomised(official(weights=None).state_dict()), path)  # torchvision's own names and shapes
+    model = build_model(name, size="paper")
+    changed = "layer3.0.conv1.0.0.weight" if name == "r2plus1d" else "features.2.1.mlp.0.weight"
+    _check_landed(model, path, name, ("fc_cls.",), changed, torch.randn(1, 8, 3, 32, 32))
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty TORCH_HOME (downloads fail: see conftest); the folder torch would cache the files in."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("MA52_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_offline_each_published_start_stops_with_one_line(offline: Path, name: str, capsys,
+                                                          _no_download: list[str]) -> None:
+    start = model_facts(name).published
+    file = url_file(start.url)
+    args = ["train", "--profile", "paper", "--model", name, "--data-root", str(offline.parent / "no-data")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: model.pretrained=imagenet: {start.what} ({file}) is not in {offline}")
+    assert f"copy {file} (from {start.url}) to {offline / file}," in err
+    assert f"--set model.pretrained=/path/to/{file}" in err and "no network in the tests" in err
+    assert _no_download == [start.url] and not (offline.parents[1] / "runs").exists()
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_print_config_names_the_published_start(offline: Path, name: str, capsys, _no_download: list[str]) -> None:
+    start = model_facts(name).published
+    assert main(["train", "--profile", "paper", "--model", name, "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.split("\nrun folder:")[0])["model"]["pretrained"] == f"paper:{url_file(start.url)}"
+    assert f"start: {start.what}, from {start.url}: {url_cache_path(start.url)}, not on this machine yet" in out
+    assert not _no_download
+
+
+def test_a_cached_published_start_is_named_by_its_sha256_and_loaded(offline: Path) -> None:
+    start = model_facts("r2plus1d").published
+    path = url_cache_path(start.url)
+    path.parent.mkdir(parents=True)
+    torch.save(randomised(r2plus1d_18(weights=None).state_dict()), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cfg = resolve_pretrained(make_config("paper", {"model.name": "r2plus1d"}), fetch_weights=True)
+    assert cfg.model.pretrained == f"paper:{url_file(start.url)}@sha256:{digest}"
+    assert digest in describe_start(cfg) and "a departure: mmaction2's Kinetics config" in describe_start(cfg)
+    model = build_model_for(cfg)
+    assert torch.equal(model.net.layer1[0].conv1[0][0].weight, torch.load(path)["layer1.0.conv1.0.0.weight"])
+    own = resolve_pretrained(make_config("paper", {"model.name": "r2plus1d", "model.pretrained": str(path)}))
+    assert torch.equal(build_model_for(own).net.stem[0].weight, model.net.stem[0].weight)  # a local copy converts too
+    with pytest.raises(ValueError, match="fits r2plus1d at model.size=paper only"):
+        resolve_pretrained(make_config("paper", {"model.name": "r2plus1d", "model.size": "cpu"}))
+
+
+def test_slowfast_starts_from_the_inflated_imagenet_resnet50(offline: Path) -> None:
+    cfg = resolve_pretrained(make_config("paper", {"model.name": "slowfast"}))
+    assert cfg.model.pretrained == "imagenet:resnet50-0676ba61.pth"
+    said = describe_start(cfg)
+    assert "inflated to 3-D" in said and "a departure: mmaction2's Kinetics config trains it from scratch" in said
