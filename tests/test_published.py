@@ -184,7 +184,31 @@ def test_a_cached_published_start_is_named_by_its_sha256_and_loaded(offline: Pat
         resolve_pretrained(make_config("paper", {"model.name": "r2plus1d", "model.size": "cpu"}))
 
 
-def test_slowfast_starts_from_the_inflated_imagenet_resnet50(offline: Path) -> None:
+@pytest.mark.parametrize("name, prefix", [("c3d", "dcc47ddc"), ("timesformer", None), ("r2plus1d", "91a641e6"),
+                                          ("vswin", "7615ae03")])
+def test_the_first_run_fetches_the_published_file_once(offline: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                                                       prefix: str | None) -> None:
+    fetched: list[tuple[str, str, str | None]] = []
+
+    def download(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        fetched.append((url, dst, hash_prefix))
+        Path(dst).write_bytes(b"served")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    start = model_facts(name).published
+    cfg = make_config("paper", {"model.name": name})
+    first, again = (resolve_pretrained(cfg, fetch_weights=True) for _ in range(2))
+    # Its URL, into torch's cache, the sha256 prefix its name carries checked (none for the ViT); fetched once.
+    assert fetched == [(start.url, str(offline / url_file(start.url)), prefix)]
+    assert first.model.pretrained == again.model.pretrained == \
+        f"paper:{url_file(start.url)}@sha256:{hashlib.sha256(b'served').hexdigest()}"
+    assert ("no checksum is published" in describe_start(first)) == (prefix is None)
+
+
+def test_slowfast_starts_from_the_inflated_imagenet_resnet50(offline: Path, capsys) -> None:
+    assert main(["train", "--profile", "paper", "--model", "slowfast", "--data-root", str(offline / "no-data")]) == 1
+    err = capsys.readouterr().err  # offline: the ResNet-50's one line
+    assert err.count("\n") == 1 and err.startswith("error: model.pretrained=imagenet: torchvision's ResNet50_Weights")
     cfg = resolve_pretrained(make_config("paper", {"model.name": "slowfast"}))
     assert cfg.model.pretrained == "imagenet:resnet50-0676ba61.pth"
     said = describe_start(cfg)

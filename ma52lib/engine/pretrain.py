@@ -56,6 +56,7 @@ from ma52lib.engine.weights import (
     fetch_url,
     file_name,
     imagenet_weights,
+    published_prefix,
     sha256_of,
     split_digest,
     url_cache_path,
@@ -244,7 +245,10 @@ def describe_start(cfg: Config) -> str:
     fetched = "" if digest else " (the first `ma52 train` downloads it)"
     departs = f"; a departure: {facts.departure}" if facts.departure else ""
     if value.startswith(f"{PUBLISHED}:"):
-        return f"{facts.published.what}, from {facts.published.url}: {where}{fetched}{departs}"
+        prefix = published_prefix(facts.published.url)
+        checked = (f"; the download is checked against the sha256 prefix {prefix} its name carries" if prefix else
+                   "; no checksum is published for it: the sha256 is the one computed on this machine")
+        return f"{facts.published.what}, from {facts.published.url}: {where}{fetched}{checked}{departs}"
     depth, width = backbone_spec(cfg) or (0, 0)
     inflated = ", inflated to 3-D" if name in ("i3d", "slowfast") else ""
     return (f"torchvision's {imagenet_weights(depth, width)} (mmcv's torchvision://resnet{depth}){inflated}: "

@@ -62,8 +62,8 @@ class SlowFast(ClipClassifier):
                        paper_start="from scratch, as its mmaction2 config",
                        departure="mmaction2's Kinetics config trains it from scratch; on 11,250 clips it starts from "
                                  "the ImageNet ResNet-50 inflated into both pathways (slow: whole, its lateral inputs "
-                                 "at zero; fast: each layer's first channels), as mmaction2's ImageNet-pretrained "
-                                 "ResNet3dSlowFast can; mmaction2's Kinetics-400 SlowFast checkpoint is not converted")
+                                 "at zero; fast: each layer's first channels; the lateral convs fresh); mmaction2's "
+                                 "Kinetics-400 SlowFast checkpoint is not converted")
 
     memory_format = torch.channels_last_3d
 
