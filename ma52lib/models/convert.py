@@ -235,7 +235,7 @@ def load_official_checkpoint(model: nn.Module, path: str | Path, *, strict: bool
         else:
             mapped[ours] = value
             report.file_names[ours] = key
-    return _apply(model, mapped, report, expected=set(own), strict=strict, file_name_of=ours_key_to_official,
+    return apply_mapped(model, mapped, report, expected=set(own), strict=strict, file_name_of=ours_key_to_official,
                   hint=_official_hint(source, own))
 
 
@@ -277,12 +277,12 @@ def load_torchvision_resnet(model: nn.Module, path: str | Path) -> LoadReport:
             report.unexpected.append(key)
     expected = {k for k in model.state_dict()
                 if k.startswith("backbone.") and ".se." not in k and ".temporal." not in k}
-    return _apply(model, mapped, report, expected=expected, strict=True, file_name_of=_ours_key_to_torchvision,
+    return apply_mapped(model, mapped, report, expected=expected, strict=True, file_name_of=_ours_key_to_torchvision,
                   hint="use a torchvision ResNet of the same depth and width=64")
 
 
-def _apply(model: nn.Module, mapped: dict[str, Tensor], report: LoadReport, *, expected: set[str],
-           strict: bool, file_name_of: Callable[[str], str | None], hint: str) -> LoadReport:
+def apply_mapped(model: nn.Module, mapped: dict[str, Tensor], report: LoadReport, *, expected: set[str],
+                 strict: bool, file_name_of: Callable[[str], str | None], hint: str) -> LoadReport:
     """Check names and shapes of ``mapped`` against ``model``, then copy the tensors in."""
     own = model.state_dict()
     report.unplaced = sorted(k for k in mapped if k not in own)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from torch import Tensor
+from torch import Tensor, nn
 
 # The model-config fields every constructor receives (as ``dropout``, ``size``, ``depth``, ``width``,
 # ``pretrained``); ``ModelFacts.options`` names the ones a model reads beyond these.
@@ -30,8 +30,9 @@ class PublishedStart:
 
     url: str  # the file; torch's cache keeps it under the URL's last path component
     what: str  # the weights in words, with the config or code that starts the model from them
-    # (state dict in the file's names, model) -> (state dict in our names, the file's keys known and left out)
-    convert: Callable[[dict[str, Tensor], object], tuple[dict[str, Tensor], list[str]]]
+    # (state dict in the file's names, our model) -> ({our key: (the file's key, tensor)}, the file's keys known and
+    # left out: its publisher's classifier); ma52lib.models.published
+    convert: Callable[[dict[str, Tensor], nn.Module], tuple[dict[str, tuple[str, Tensor]], list[str]]]
     # Our key prefixes the paper initialises fresh (never taken from the file): the classifier, new parts.
     fresh: tuple[str, ...] = ("fc_cls.",)
 

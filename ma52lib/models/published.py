@@ -36,7 +36,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ma52lib.models.convert import LoadReport, _apply, read_state_dict
+from ma52lib.models.convert import LoadReport, apply_mapped, read_state_dict
+from ma52lib.models.facts import PublishedStart
 
 # (our key -> (the file's key, tensor)), the file's keys known and left out
 Converted = tuple[dict[str, tuple[str, Tensor]], list[str]]
@@ -112,13 +113,13 @@ def torchvision_video(source: dict[str, Tensor], model: nn.Module) -> Converted:
     return out, [key for key in source if CLASSIFIER.fullmatch(key)]
 
 
-def matches(model: nn.Module, source: dict[str, Tensor], start: object) -> bool:
+def matches(model: nn.Module, source: dict[str, Tensor], start: PublishedStart) -> bool:
     """Whether ``source`` is in ``start``'s published layout (at least one tensor lands in ``model``)."""
     converted, _ = start.convert(source, model)
     return any(ours in model.state_dict() for ours in converted)
 
 
-def load_published(model: nn.Module, path: str | Path, start: object) -> LoadReport:
+def load_published(model: nn.Module, path: str | Path, start: PublishedStart) -> LoadReport:
     """Load the published start ``start`` (a ``ModelFacts.published``) from ``path`` into ``model``: every tensor of
     ours but the fresh ones (``start.fresh``) must come from the file with its shape, every tensor of the file must
     land or be its publisher's classifier; otherwise a ValueError says which."""
@@ -132,6 +133,6 @@ def load_published(model: nn.Module, path: str | Path, start: object) -> LoadRep
     report.file_names = {ours: key for ours, (key, _) in converted.items()}
     # Swin's relative position indices are tables the model builds itself (a file may or may not carry them).
     expected = {k for k in model.state_dict() if not k.startswith(start.fresh) and not k.endswith(REBUILT)}
-    return _apply(model, {ours: value for ours, (_, value) in converted.items()}, report, expected=expected,
+    return apply_mapped(model, {ours: value for ours, (_, value) in converted.items()}, report, expected=expected,
                   strict=True, file_name_of=lambda ours: None,
                   hint=f"is it {Path(start.url).name}, for the model at model.size=paper?")
