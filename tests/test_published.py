@@ -61,6 +61,35 @@ def mmcv_vit(dim: int, depth: int, patch: int, grid: int) -> dict[str, torch.Ten
     return state
 
 
+def swin_release(dim: int = 96, depths: tuple[int, ...] = (2, 2, 6, 2), heads: tuple[int, ...] = (3, 6, 12, 24),
+                 window: int = 7) -> dict[str, dict[str, torch.Tensor]]:
+    """The Swin authors' ImageNet-1K Swin-T file (``models/swin_transformer.py``, saved as ``{"model": ...}``): patch
+    embedding 4x4 with norm, per block norm1/attn (bias table, index, qkv, proj)/norm2/mlp.fc1-fc2, the shifted blocks'
+    attn_mask, patch merging (reduction without bias, norm over 4C) after stages 0-2, norm and head."""
+    r = torch.randn
+    state = {"patch_embed.proj.weight": r(dim, 3, 4, 4), "patch_embed.proj.bias": r(dim),
+             "patch_embed.norm.weight": r(dim), "patch_embed.norm.bias": r(dim)}
+    for i, (n, h) in enumerate(zip(depths, heads)):
+        c = dim * 2 ** i
+        for j in range(n):
+            p = f"layers.{i}.blocks.{j}."
+            state.update({f"{p}norm1.weight": r(c), f"{p}norm1.bias": r(c), f"{p}norm2.weight": r(c),
+                          f"{p}norm2.bias": r(c), f"{p}attn.relative_position_bias_table": r((2 * window - 1) ** 2, h),
+                          f"{p}attn.relative_position_index": torch.zeros(window ** 2, window ** 2, dtype=torch.long),
+                          f"{p}attn.qkv.weight": r(3 * c, c), f"{p}attn.qkv.bias": r(3 * c),
+                          f"{p}attn.proj.weight": r(c, c), f"{p}attn.proj.bias": r(c),
+                          f"{p}mlp.fc1.weight": r(4 * c, c), f"{p}mlp.fc1.bias": r(4 * c),
+                          f"{p}mlp.fc2.weight": r(c, 4 * c), f"{p}mlp.fc2.bias": r(c)})
+            if j % 2:
+                state[f"{p}attn_mask"] = torch.zeros(4, window ** 2, window ** 2)
+        if i < len(depths) - 1:
+            state.update({f"layers.{i}.downsample.reduction.weight": r(2 * c, 4 * c),
+                          f"layers.{i}.downsample.norm.weight": r(4 * c), f"layers.{i}.downsample.norm.bias": r(4 * c)})
+    c = dim * 2 ** (len(depths) - 1)
+    state.update({"norm.weight": r(c), "norm.bias": r(c), "head.weight": r(1000, c), "head.bias": r(1000)})
+    return {"model": {k: v * 0.05 if v.is_floating_point() else v for k, v in state.items()}}
+
+
 def randomised(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``state`` with every float tensor drawn at random (variances positive): no value can match a fresh build."""
     return {k: (torch.rand_like(v) + 0.5 if k.endswith("running_var") else torch.randn_like(v) * 0.05)
@@ -81,9 +110,10 @@ def _check_landed(model: torch.nn.Module, path: Path, name: str, fresh: tuple[st
     model.eval()
     with torch.no_grad():
         before = model(clip)
-    state = torch.load(path, weights_only=True)
+    saved = torch.load(path, weights_only=True)
+    state = saved.get("model", saved)  # the Swin release wraps its weights
     state[changed] = state[changed] + 0.5
-    torch.save(state, path)
+    torch.save(saved, path)
     load_published(model, path, model_facts(name).published)
     with torch.no_grad():
         assert not torch.allclose(model(clip), before)
@@ -125,13 +155,28 @@ def test_timesformer_paper_size_takes_the_vit_b16_shapes() -> None:
     assert all(value.shape == own[ours].shape for ours, (_, value) in converted.items())
 
 
-@pytest.mark.parametrize("name, official", [("r2plus1d", r2plus1d_18), ("vswin", swin3d_t)])
-def test_torchvision_kinetics_models_load_as_they_are(tmp_path: Path, name: str, official) -> None:
-    path = tmp_path / f"{name}.pth"
-    torch.save(randomised(official(weights=None).state_dict()), path)  # torchvision's own names and shapes
-    model = build_model(name, size="paper")
-    changed = "layer3.0.conv1.0.0.weight" if name == "r2plus1d" else "features.2.1.mlp.0.weight"
-    _check_landed(model, path, name, ("fc_cls.",), changed, torch.randn(1, 8, 3, 32, 32))
+def test_r2plus1d_loads_torchvisions_kinetics_layout(tmp_path: Path) -> None:
+    path = tmp_path / "r2plus1d.pth"
+    torch.save(randomised(r2plus1d_18(weights=None).state_dict()), path)  # torchvision's own names and shapes
+    model = build_model("r2plus1d", size="paper")
+    _check_landed(model, path, "r2plus1d", ("fc_cls.",), "layer3.0.conv1.0.0.weight", torch.randn(1, 8, 3, 32, 32))
+
+
+def test_video_swin_inflates_the_swin_authors_swin_t(tmp_path: Path) -> None:
+    path = tmp_path / "swin.pth"
+    torch.save(swin_release(), path)
+    model = build_model("vswin", size="paper")
+    _check_landed(model, path, "vswin", ("fc_cls.",), "layers.2.blocks.3.mlp.fc1.weight", torch.randn(1, 8, 3, 32, 32))
+    source = torch.load(path, weights_only=True)["model"]
+    stem = model.net.patch_embed.proj.weight  # [96, 3, 2, 4, 4]: the 2-D kernel over the patch's 2 frames, halved
+    torch.testing.assert_close(stem, source["patch_embed.proj.weight"][:, :, None].expand_as(stem) / 2)
+    table = model.net.features[4][1].attn.relative_position_bias_table.view(15, 169, 12)  # time offsets x 13*13
+    assert all(torch.equal(t, source["layers.2.blocks.1.attn.relative_position_bias_table"]) for t in table)
+    assert torch.equal(model.net.features[5].reduction.weight, source["layers.2.downsample.reduction.weight"])
+    assert torch.equal(model.net.features[2][0].mlp[3].weight, source["layers.1.blocks.0.mlp.fc2.weight"])
+    merged = swin3d_t(weights=None).state_dict()  # the same names as torchvision's own swin3d_t
+    assert {k.removeprefix("net.") for k in model.state_dict() if k.startswith("net.")} == set(merged) - {
+        "head.weight", "head.bias"}
 
 
 @pytest.fixture
@@ -185,7 +230,7 @@ def test_a_cached_published_start_is_named_by_its_sha256_and_loaded(offline: Pat
 
 
 @pytest.mark.parametrize("name, prefix", [("c3d", "dcc47ddc"), ("timesformer", None), ("r2plus1d", "91a641e6"),
-                                          ("vswin", "7615ae03")])
+                                          ("vswin", None)])
 def test_the_first_run_fetches_the_published_file_once(offline: Path, monkeypatch: pytest.MonkeyPatch, name: str,
                                                        prefix: str | None) -> None:
     fetched: list[tuple[str, str, str | None]] = []

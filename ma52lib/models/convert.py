@@ -186,8 +186,9 @@ def official_layout(state: dict[str, Tensor]) -> dict[str, int | bool] | None:
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Tensors of a checkpoint file (plain ``state_dict`` or mmcv ``{"state_dict", "meta", "optimizer"}``),
-    read with ``weights_only=True``: numpy numbers in ``meta`` are accepted, any other Python object refused."""
+    """Tensors of a checkpoint file (plain ``state_dict``, mmcv ``{"state_dict", "meta", "optimizer"}``, or
+    ``{"model": ...}``), read with ``weights_only=True``: numpy numbers in ``meta`` are accepted, any other Python
+    object refused."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a local .pth file")
@@ -206,8 +207,9 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any read error becomes one actionable message
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    for wrapper in ("state_dict", "model"):  # mmcv's checkpoints; the Swin authors' release
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise ValueError(f"{path}: expected a state_dict (name -> tensor) or {{'state_dict': ...}}, "
                          f"got {type(obj).__name__}")

@@ -25,6 +25,20 @@ timm's ViT names (``blocks.i.attn.qkv``, ``blocks.i.mlp.fc1``, ``patch_embed.pro
 TimeSformer codes do, each temporal attention and its norm copy the block's spatial ones, and ``temporal_fc`` and
 the time embedding start at zero, so the network starts as the image ViT on each frame.
 
+The Swin authors' ImageNet-1K Swin-T (microsoft/Swin-Transformer ``models/swin_transformer.py``, saved as
+``{"model": state_dict}``), inflated into our Video Swin (torchvision's ``SwinTransformer3d``) as mmaction2's
+``SwinTransformer3D.inflate_weights`` does::
+
+    patch_embed.proj.weight [C, 3, 4, 4]                  -> net.patch_embed.proj.weight [C, 3, 2, 4, 4] (repeated
+                                                             over the patch's frames, divided by their number)
+    patch_embed.{proj.bias,norm.<p>}, norm.<p>            -> net.patch_embed.<...>, net.norm.<p>
+    layers.i.blocks.j.{norm1,norm2,attn.qkv,attn.proj}.<p> -> net.features.(2i).j.<same>.<p>
+    layers.i.blocks.j.mlp.fc1.<p>, mlp.fc2.<p>            -> net.features.(2i).j.mlp.0.<p>, mlp.3.<p>
+    layers.i.blocks.j.attn.relative_position_bias_table   -> the same, [(2*7-1)^2, heads] repeated over the
+                                                             2*8-1 time offsets of the 8x7x7 window
+    layers.i.downsample.{reduction,norm}.<p>              -> net.features.(2i+1).{reduction,norm}.<p>
+    relative_position_index, attn_mask                    -> left out (buffers the model builds itself)
+
 torchvision's video models (``r2plus1d_18``, ``swin3d_t``) are our ``net``; their classifier is left out.
 """
 
@@ -105,6 +119,47 @@ def vit_for_timesformer(source: dict[str, Tensor], model: nn.Module) -> Converte
         if ours == "time_embed" or re.fullmatch(r"blocks\.\d+\.temporal_fc\.\w+", ours):
             out[ours] = ("(zero, as the TimeSformer codes start it)", torch.zeros_like(own[ours]))
     return out, dropped
+
+
+_SWIN_BLOCK = re.compile(r"layers\.(\d+)\.blocks\.(\d+)\.(.+)")
+_SWIN_MERGE = re.compile(r"layers\.(\d+)\.downsample\.(.+)")
+_SWIN_MLP = {"mlp.fc1.": "mlp.0.", "mlp.fc2.": "mlp.3."}
+
+
+def swin_inflated(source: dict[str, Tensor], model: nn.Module) -> Converted:
+    """The Swin authors' 2-D Swin in our Video Swin's names, inflated over time as mmaction2 inflates it."""
+    own = model.state_dict()
+    out: dict[str, tuple[str, Tensor]] = {}
+    dropped = []
+    for key, value in source.items():
+        block, merge = _SWIN_BLOCK.fullmatch(key), _SWIN_MERGE.fullmatch(key)
+        if key.endswith((REBUILT, "attn_mask")) or CLASSIFIER.fullmatch(key):
+            dropped.append(key)
+            continue
+        if block:
+            rest = block.group(3)
+            rest = next((rest.replace(a, b, 1) for a, b in _SWIN_MLP.items() if rest.startswith(a)), rest)
+            ours = f"net.features.{2 * int(block.group(1))}.{block.group(2)}.{rest}"
+        elif merge:
+            ours = f"net.features.{2 * int(merge.group(1)) + 1}.{merge.group(2)}"
+        else:
+            ours = f"net.{key}"
+        out[ours] = (key, _inflate_swin(value, own.get(ours)))
+    return out, dropped
+
+
+def _inflate_swin(value: Tensor, dst: Tensor | None) -> Tensor:
+    """A 2-D Swin tensor fitted to our 3-D one: the patch kernel ``[C, 3, h, w] -> [C, 3, t, h, w]`` (repeated, / t),
+    the bias table ``[(2h-1)(2w-1), heads] -> [(2t-1)(2h-1)(2w-1), heads]`` (time offset major, as torchvision
+    indexes it); any other tensor as it is."""
+    if dst is None or value.shape == dst.shape:
+        return value
+    if value.dim() == 4 and dst.dim() == 5:
+        t = dst.shape[2]
+        return value.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
+    if value.dim() == 2 and dst.dim() == 2 and dst.shape[0] % value.shape[0] == 0:
+        return value.repeat(dst.shape[0] // value.shape[0], 1)
+    return value
 
 
 def torchvision_video(source: dict[str, Tensor], model: nn.Module) -> Converted:

@@ -11,12 +11,11 @@ from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import get_weight
 from torchvision.models.video.swin_transformer import PatchMerging, ShiftedWindowAttention3d, SwinTransformer3d
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
 from ma52lib.models.facts import ModelFacts, PublishedStart
-from ma52lib.models.published import torchvision_video
+from ma52lib.models.published import swin_inflated
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -40,13 +39,12 @@ class VideoSwin(ClipClassifier):
     facts = ModelFacts(still_start=True, freezable=True,
                        paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T",
                        published=PublishedStart(
-                           url=get_weight("Swin3D_T_Weights.KINETICS400_V1").url,
-                           what="torchvision's Swin3D_T_Weights.KINETICS400_V1 (Kinetics-400, ported from the Video "
-                                "Swin authors' release)",
-                           convert=torchvision_video),
-                       departure="mmaction2's config inflates the ImageNet-1K Swin-T; the Kinetics-400 Swin3D-T "
-                                 "of the same architecture is the one torchvision documents and publishes with "
-                                 "a checked hash, and loads as it is")
+                           url="https://github.com/SwinTransformer/storage/releases/download/v1.0.0/"
+                               "swin_tiny_patch4_window7_224.pth",
+                           what="the Swin authors' ImageNet-1K Swin-T, inflated as mmaction2's Video Swin config "
+                                "inflates it (patch embedding over its 2 frames, relative position bias repeated "
+                                "over the window's time offsets)",
+                           convert=swin_inflated))
 
     def __init__(
         self,
