@@ -87,6 +87,6 @@ def test_the_front_page_includes_the_generated_recipe(tmp_path: Path) -> None:
 def test_the_recipe_table_names_every_models_paper_start() -> None:
     start = facts.recipe_table("cpu").loc["start", "paper profile (the official recipe)"]
     for said in ("ImageNet ResNet-50", "Sports-1M C3D", "ImageNet-21k ViT-B/16", "R2Plus1D_18_Weights.KINETICS400_V1",
-                 "ImageNet-1K Swin-T, inflated", "SlowFast departs from its config"):
+                 "ImageNet-1K Swin-T, inflated", "Kinetics-400 SlowFast R50 4x16"):
         assert said in start
     assert "from scratch;" not in start and "the others" not in start

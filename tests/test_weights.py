@@ -78,9 +78,9 @@ def test_each_resnet_model_resolves_to_the_cached_file_and_loads_it(cached: str,
 
 @pytest.mark.parametrize("name, what", [("c3d", "Sports-1M C3D"), ("r2plus1d", "R2Plus1D_18_Weights.KINETICS400_V1"),
                                         ("timesformer", "ImageNet-21k ViT-B/16"),
-                                        ("vswin", "ImageNet-1K Swin-T")])
+                                        ("vswin", "ImageNet-1K Swin-T"), ("slowfast", "Kinetics-400 SlowFast")])
 def test_the_other_models_name_their_published_start(offline: Path, name: str, what: str) -> None:
-    # Their files and converters: tests/test_published.py; SlowFast inflates the ResNet-50 (above and there).
+    # Their files and converters: tests/test_published.py.
     cfg = resolve_pretrained(make_config("paper", {"model.name": name}))  # not fetched: no digest yet
     assert cfg.model.pretrained.startswith("paper:") and "@sha256:" not in cfg.model.pretrained
     assert what in describe_start(cfg) and "not on this machine yet" in describe_start(cfg)

@@ -5,10 +5,10 @@ The paper's TSN, TSM, TIN and MANet start from an ImageNet ResNet-50 and its I3D
 mmaction2 configs); C3D starts from Sports-1M video weights, TimeSformer / Video Swin from ImageNet ViT /
 Swin weights, R(2+1)D and SlowFast from scratch (each model says where the paper starts it: its ``facts``,
 ``ma52lib.models.facts``). ``model.pretrained="imagenet"`` (the paper profile) gives every model the paper's
-start: the first group and SlowFast torchvision's ImageNet ResNet (``ma52lib.engine.weights``; SlowFast inflates it
-into both pathways), C3D, TimeSformer, R(2+1)D and Video Swin the published file of ``ModelFacts.published``
-("paper:<file>", converted by ``ma52lib.models.published``); each departure from the field's config is said with
-the start (``ModelFacts.departure``).
+start: the first group torchvision's ImageNet ResNet (``ma52lib.engine.weights``), C3D, TimeSformer, R(2+1)D, Video
+Swin and SlowFast the published file of ``ModelFacts.published`` ("paper:<file>", converted by
+``ma52lib.models.published``; R(2+1)D and SlowFast from Kinetics-400, a departure); each departure from the field's
+config is said with the start (``ModelFacts.departure``).
 
 ``model.pretrained="synth"`` (the cpu and smoke profiles) gives every model a start trained on
 ``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
@@ -250,7 +250,7 @@ def describe_start(cfg: Config) -> str:
                    "; no checksum is published for it: the sha256 is the one computed on this machine")
         return f"{facts.published.what}, from {facts.published.url}: {where}{fetched}{checked}{departs}"
     depth, width = backbone_spec(cfg) or (0, 0)
-    inflated = ", inflated to 3-D" if name in ("i3d", "slowfast") else ""
+    inflated = ", inflated to 3-D" if name == "i3d" else ""
     return (f"torchvision's {imagenet_weights(depth, width)} (mmcv's torchvision://resnet{depth}){inflated}: "
             f"{where}{fetched}{departs}")
 

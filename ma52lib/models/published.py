@@ -39,7 +39,16 @@ The Swin authors' ImageNet-1K Swin-T (microsoft/Swin-Transformer ``models/swin_t
     layers.i.downsample.{reduction,norm}.<p>              -> net.features.(2i+1).{reduction,norm}.<p>
     relative_position_index, attn_mask                    -> left out (buffers the model builds itself)
 
-torchvision's video models (``r2plus1d_18``, ``swin3d_t``) are our ``net``; their classifier is left out.
+SlowFast R50 4x16, mmaction2 0.24's ``backbones/resnet3d_slowfast.py`` (a recognizer checkpoint: ``backbone.`` and
+``cls_head.``; every conv an mmcv ConvModule; its lateral convs carry no norm, as our paper size's)::
+
+    backbone.{slow,fast}_path.conv1.conv.weight, conv1.bn.<p>   -> {slow,fast}.conv1.weight, {slow,fast}.bn1.<p>
+    backbone.{slow,fast}_path.layerL.B.convK.{conv.weight,bn.<p>} -> {slow,fast}.layerL.B.{convK.weight,bnK.<p>}
+    backbone.{slow,fast}_path.layerL.B.downsample.{conv,bn}.<p> -> {slow,fast}.layerL.B.downsample.{0,1}.<p>
+    backbone.slow_path.conv1_lateral.conv.weight                 -> fuse.0.conv.weight
+    backbone.slow_path.layer{1,2,3}_lateral.conv.weight          -> fuse.{1,2,3}.conv.weight
+
+torchvision's video models (``r2plus1d_18``) are our ``net``; their classifier is left out.
 """
 
 from __future__ import annotations
@@ -160,6 +169,31 @@ def _inflate_swin(value: Tensor, dst: Tensor | None) -> Tensor:
     if value.dim() == 2 and dst.dim() == 2 and dst.shape[0] % value.shape[0] == 0:
         return value.repeat(dst.shape[0] // value.shape[0], 1)
     return value
+
+
+_SLOWFAST = tuple((re.compile(p), t) for p, t in (
+    (r"backbone\.(slow|fast)_path\.conv1\.conv\.weight", r"\1.conv1.weight"),
+    (r"backbone\.(slow|fast)_path\.conv1\.bn\.(\w+)", r"\1.bn1.\2"),
+    (r"backbone\.(slow|fast)_path\.(layer\d\.\d+)\.conv(\d)\.conv\.weight", r"\1.\2.conv\3.weight"),
+    (r"backbone\.(slow|fast)_path\.(layer\d\.\d+)\.conv(\d)\.bn\.(\w+)", r"\1.\2.bn\3.\4"),
+    (r"backbone\.(slow|fast)_path\.(layer\d\.\d+)\.downsample\.conv\.weight", r"\1.\2.downsample.0.weight"),
+    (r"backbone\.(slow|fast)_path\.(layer\d\.\d+)\.downsample\.bn\.(\w+)", r"\1.\2.downsample.1.\3"),
+    (r"backbone\.slow_path\.conv1_lateral\.conv\.weight", "fuse.0.conv.weight"),
+    (r"backbone\.slow_path\.layer(\d)_lateral\.conv\.weight", r"fuse.\1.conv.weight"),
+))
+
+
+def slowfast_from_mmaction(source: dict[str, Tensor], model: nn.Module) -> Converted:
+    """mmaction2's SlowFast recognizer (Kinetics-400) in our SlowFast's names; its classifier left out."""
+    out: dict[str, tuple[str, Tensor]] = {}
+    dropped = []
+    for key, value in source.items():
+        ours = next((p.sub(t, key) for p, t in _SLOWFAST if p.fullmatch(key)), None)
+        if ours is not None:
+            out[ours] = (key, value)
+        elif CLASSIFIER.fullmatch(key):
+            dropped.append(key)
+    return out, dropped
 
 
 def torchvision_video(source: dict[str, Tensor], model: nn.Module) -> Converted:
