@@ -179,6 +179,23 @@ def test_timesformer_loads_the_vit_and_starts_time_as_the_codes_do(tmp_path: Pat
     assert not model.time_embed.any()
 
 
+def test_timesformer_also_takes_timms_vit_layout(tmp_path: Path) -> None:
+    dim, r = 32, torch.randn
+    state = {"patch_embed.proj.weight": r(dim, 3, 8, 8), "patch_embed.proj.bias": r(dim), "cls_token": r(1, 1, dim),
+             "pos_embed": r(1, 17, dim), "norm.weight": r(dim), "norm.bias": r(dim), "head.weight": r(1000, dim),
+             "head.bias": r(1000)}  # timm's ViT: blocks.i.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}
+    for i in range(2):
+        for name, shape in (("norm1", (dim,)), ("attn.qkv", (3 * dim, dim)), ("attn.proj", (dim, dim)),
+                            ("norm2", (dim,)), ("mlp.fc1", (4 * dim, dim)), ("mlp.fc2", (dim, 4 * dim))):
+            state[f"blocks.{i}.{name}.weight"], state[f"blocks.{i}.{name}.bias"] = r(shape), r(shape[0])
+    path = tmp_path / "timm_vit.pth"
+    torch.save(state, path)
+    model = build_model("timesformer", size="tiny")
+    zeroed = ("fc_cls.", "time_embed", "blocks.0.temporal_fc.")
+    _check_landed(model, path, "timesformer", zeroed, "blocks.0.mlp.fc2.weight", torch.randn(1, 8, 3, 32, 32))
+    assert torch.equal(model.blocks[0].temporal_attn.qkv.bias, state["blocks.0.attn.qkv.bias"])
+
+
 def test_timesformer_paper_size_takes_the_vit_b16_shapes() -> None:
     with torch.device("meta"):  # shapes only: ViT-B/16 at 224 px
         model = build_model("timesformer", size="paper")

@@ -70,9 +70,7 @@ def _paper_starts(resnet: str) -> str:
     published = [f"{DISPLAY_NAMES.get(m, m)}: {model_facts(m).published.what}"
                  + (" (departs from its config)" if model_facts(m).departure else "")
                  for m in available_models() if model_facts(m).published is not None]
-    departs = _names(lambda f: f.resnet is not None and f.paper_imagenet and bool(f.departure))
-    return (f"torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for {resnet} (inflated for the 3-D ones"
-            + (f"; {departs} departs from its config, which trains from scratch" if departs else "") + "); "
+    return (f"torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for {resnet} (inflated for I3D); "
             + "; ".join(published))
 
 
