@@ -1,4 +1,6 @@
-"""Start weights that come from a file: torchvision's ImageNet ResNets (the paper's start) or a local state_dict.
+"""Start weights that come from a file: torchvision's ImageNet ResNets (the paper's start), the other published starts
+of the paper profile (``fetch_url``: a file by URL, its name's sha256 prefix checked where it carries one; the
+models name theirs, ``ModelFacts.published``) or a local state_dict.
 
 The official MANet, TSN, TSM and TIN configs start the backbone from ``torchvision://resnet50``, and I3D
 inflates it. mmcv 1.x resolves that alias to the URL of ``torchvision.models.resnet50(pretrained=True)``,
