@@ -66,10 +66,10 @@ class ModelConfig:
     tsm: bool = True
     embedding: bool = True
     dropout: float = 0.5
-    # Where the weights start (engine.pretrain.resolve_pretrained), for the models the paper ImageNet-initialises
-    # (others start from random init): "imagenet" (torchvision's ImageNet ResNet, the paper's start; resolved to
-    # "imagenet:<file>@sha256:<hex>"), "synth" (the backbone pretrained on rendered stills; resolved to
-    # "synth:<pretraining run>"), a local torchvision ResNet state_dict file (resolved to "<path>@sha256:<hex>"),
+    # Where the weights start (engine.pretrain.resolve_pretrained): "imagenet" (the paper's start of each model:
+    # torchvision's ImageNet ResNet, resolved to "imagenet:<file>@sha256:<hex>", or the model's published file,
+    # ModelFacts.published, resolved to "paper:<file>@sha256:<hex>"), "synth" (the backbone pretrained on rendered
+    # stills; resolved to "synth:<pretraining run>"), a local state_dict file (resolved to "<path>@sha256:<hex>"),
     # or None ("none" on the command line: random init)
     pretrained: str | None = "imagenet"
     # frozen stages of the 2-D ResNets (as mmaction's frozen_stages): -1 trains every layer (the paper), 0 fixes
@@ -186,8 +186,8 @@ DEPARTURES: dict[str, dict[str, str]] = {
         "data.train_crop": "the paper's multi-scale crop and flip kept the models at the class prior at this size",
         "data.flip": "the paper's multi-scale crop and flip kept the models at the class prior at this size",
         "model.size": "a ResNet-18 of half width fits the CPU budget",
-        "model.pretrained": "ImageNet weights cannot be had offline: the ImageNet analogue is a backbone pretrained "
-                            "on rendered stills",
+        "model.pretrained": "the published starts (ImageNet, Sports-1M, Kinetics-400) cannot be had offline: their "
+                            "analogue is a backbone pretrained on rendered stills",
         "model.frozen_stages": "fixed pretrained early stages make the step cheaper (the study appendix measures "
                                "the cost)",
         "optim.name": "on a short budget AdamW leaves the class prior where SGD did not",

@@ -82,3 +82,11 @@ def test_the_front_page_includes_the_generated_recipe(tmp_path: Path) -> None:
     assert "from scratch* (no ImageNet" not in intro and "10 epochs" not in intro  # no typed recipe facts
     _fill_missing_pages(tmp_path)
     assert "this book (cpu)" in (tmp_path / facts.RECIPE_FILE).read_text()
+
+
+def test_the_recipe_table_names_every_models_paper_start() -> None:
+    start = facts.recipe_table("cpu").loc["start", "paper profile (the official recipe)"]
+    for said in ("ImageNet ResNet-50", "Sports-1M C3D", "ImageNet-21k ViT-B/16", "R2Plus1D_18_Weights.KINETICS400_V1",
+                 "ImageNet-1K Swin-T, inflated", "Kinetics-400 SlowFast R50 4x16"):
+        assert said in start
+    assert "from scratch;" not in start and "the others" not in start

@@ -136,7 +136,8 @@ def test_the_cpu_profile_freezes_the_early_stages_of_every_pretrained_model() ->
     scratch = resolve_pretrained(make_config("cpu", {"model.pretrained": None}))
     assert scratch.model.frozen_stages == 2 and scratch.model.pretrained is None
     # A model without a start never takes the profile's frozen stages: nothing learnt to keep fixed.
-    for profile, name, pretrained in (("paper", "c3d", "imagenet"), ("cpu", "examples.temporal_cnn:build", "synth")):
+    for profile, name, pretrained in (("paper", "examples.temporal_cnn:build", "imagenet"),
+                                      ("cpu", "examples.temporal_cnn:build", "synth")):
         over = {"model.name": name, "model.pretrained": pretrained, "model.frozen_stages": 2}
         cfg = resolve_pretrained(make_config(profile, over))
         assert cfg.model.frozen_stages == -1 and cfg.model.pretrained is None, name

@@ -141,7 +141,11 @@ def test_every_model_declares_its_start_and_which_stages_freeze() -> None:
     assert {n for n, f in facts.items() if f.resnet is not None} == {"manet", "tsn", "tsm", "tin", "i3d", "slowfast"}
     assert {n for n, f in facts.items() if f.still_start} == {"c3d", "r2plus1d", "timesformer", "vswin"}
     assert {n for n, f in facts.items() if f.resnet is not None and f.paper_imagenet} == {
-        "manet", "tsn", "tsm", "tin", "i3d"}  # the paper's ImageNet starts
+        "manet", "tsn", "tsm", "tin", "i3d"}  # the paper profile's ImageNet starts
+    # Every other model of the paper profile starts from a published file (tests/test_published.py).
+    assert {n for n, f in facts.items() if f.published is not None} == {"c3d", "r2plus1d", "timesformer", "vswin",
+                                                                         "slowfast"}
+    assert {n for n, f in facts.items() if f.departure} == {"c3d", "r2plus1d", "slowfast"}
     assert all(f.paper_start != ModelFacts().paper_start for f in facts.values())  # each says where the paper starts
     assert facts["manet"].resnet_shape("cpu") == (18, 32) and facts["i3d"].resnet_shape("tiny", width=16) == (10, 16)
     assert facts["c3d"].resnet_shape("cpu") is None

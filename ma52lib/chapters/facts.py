@@ -60,8 +60,18 @@ def _start(cfg: Config) -> str:
                 f"{_made(cfg, 'manet')}); {_names(lambda f: f.still_start)} each pretrained on them as its own "
                 f"2-D twin, then inflated ({_made(cfg, 'c3d')})")
     if value == "imagenet":
-        return f"torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for {resnet}; the others from scratch"
+        return _paper_starts(resnet)
     return value
+
+
+def _paper_starts(resnet: str) -> str:
+    """Each model's start in the paper profile: the ImageNet ResNet-50 for ``resnet``, the published files for the
+    others, each departure from the model's own config marked."""
+    published = [f"{DISPLAY_NAMES.get(m, m)}: {model_facts(m).published.what}"
+                 + (" (departs from its config)" if model_facts(m).departure else "")
+                 for m in available_models() if model_facts(m).published is not None]
+    return (f"torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for {resnet} (inflated for I3D); "
+            + "; ".join(published))
 
 
 def _names(which: Callable[[ModelFacts], bool]) -> str:

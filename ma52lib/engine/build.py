@@ -16,9 +16,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from ma52lib.config import Config
 from ma52lib.data.dataset import MA52Dataset, collate
 from ma52lib.embeddings import label_embeddings
-from ma52lib.engine.pretrain import backbone_file
+from ma52lib.engine.pretrain import SYNTH, backbone_file
 from ma52lib.labels import NUM_CLASSES
 from ma52lib.models import build_model, model_facts
+from ma52lib.models.convert import read_state_dict
+from ma52lib.models.published import load_published, matches
 from ma52lib.synth import synthesize
 from ma52lib.workers import refuse_in_bootstrap, usable_workers
 
@@ -62,7 +64,7 @@ def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
     fields the model's ``facts`` say it reads."""
     m = cfg.model
     opts: dict[str, Any] = {"dropout": m.dropout, "size": m.size}
-    if m.pretrained:  # a resolved value ("synth" or "imagenet" alone is an error there)
+    if m.pretrained and published_file(cfg) is None:  # a resolved value ("synth" or "imagenet" alone is an error)
         opts["pretrained"] = str(backbone_file(m.pretrained))
     for name in ("depth", "width"):
         if getattr(m, name) is not None:
@@ -92,11 +94,31 @@ def without_weights(cfg: Config) -> Config:
     return replace(cfg, model=replace(cfg.model, pretrained=None))
 
 
+def published_file(cfg: Config) -> Path | None:
+    """The start file of a resolved config when it is in the publisher's layout of the model's paper start
+    (``ModelFacts.published``: "paper:<file>", or a file of your own in that layout), else None."""
+    value, start = cfg.model.pretrained, model_facts(cfg.model.name).published
+    if not value or start is None or value.startswith(f"{SYNTH}:"):
+        return None
+    path = backbone_file(value)
+    if value.startswith("paper:") or not path.is_file():
+        return path
+    with torch.device("meta"):  # only its names are read: no memory, no init
+        probe = build_model(cfg.model.name, num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments,
+                            size=cfg.model.size)
+    return path if matches(probe, read_state_dict(path), start) else None
+
+
 def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
-    """The network a config describes (random init unless ``model.pretrained``)."""
-    return build_model(
+    """The network a config describes (random init unless ``model.pretrained``; a published start is converted to
+    our names, ``ma52lib.models.published``)."""
+    model = build_model(
         cfg.model.name, num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments, **model_options(cfg, emb_dim)
     )
+    path = published_file(cfg)
+    if path is not None:
+        load_published(model, path, model_facts(cfg.model.name).published)
+    return model
 
 
 def build_model_to_train(cfg: Config, emb_dim: int | None = None) -> tuple[nn.Module, int]:

@@ -4,8 +4,11 @@ rendered still frames, loaded by the video models.
 The paper's TSN, TSM, TIN and MANet start from an ImageNet ResNet-50 and its I3D inflates one (their
 mmaction2 configs); C3D starts from Sports-1M video weights, TimeSformer / Video Swin from ImageNet ViT /
 Swin weights, R(2+1)D and SlowFast from scratch (each model says where the paper starts it: its ``facts``,
-``ma52lib.models.facts``). ``model.pretrained="imagenet"`` (the paper profile) gives the first group
-torchvision's ImageNet ResNet (``ma52lib.engine.weights``); the others train from scratch there.
+``ma52lib.models.facts``). ``model.pretrained="imagenet"`` (the paper profile) gives every model the paper's
+start: the first group torchvision's ImageNet ResNet (``ma52lib.engine.weights``), C3D, TimeSformer, R(2+1)D, Video
+Swin and SlowFast the published file of ``ModelFacts.published`` ("paper:<file>", converted by
+``ma52lib.models.published``; R(2+1)D and SlowFast from Kinetics-400, a departure); each departure from the field's
+config is said with the start (``ModelFacts.departure``).
 
 ``model.pretrained="synth"`` (the cpu and smoke profiles) gives every model a start trained on
 ``pretrain.clips x pretrain.frames_per_clip`` frames of MA-52-Synth's renderer (new participants, random
@@ -50,10 +53,14 @@ from ma52lib.engine.weights import (
     cache_dir,
     cache_path,
     fetch,
+    fetch_url,
     file_name,
     imagenet_weights,
+    published_prefix,
     sha256_of,
     split_digest,
+    url_cache_path,
+    url_file,
     with_digest,
 )
 from ma52lib.files import atomic_write_text, file_lock
@@ -69,6 +76,7 @@ from ma52lib.synth import stills as stills_module
 from ma52lib.synth.stills import KEYPOINTS, NUM_TAGS, Stills, render_stills
 
 SYNTH = "synth"
+PUBLISHED = "paper"  # a resolved published start: "paper:<file in torch's cache>@sha256:<hex>"
 PRETEXT_DROPOUT = 0.5
 JITTER = 4  # pixels of random crop translation in pretraining (the video models see the centre crop)
 _MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
@@ -166,17 +174,32 @@ def _synth_value(run: str, use_shipped: bool) -> str:
 
 
 def _is_imagenet(value: str) -> bool:
-    return value == IMAGENET or value.startswith(f"{IMAGENET}:")
+    """Whether ``value`` names the paper's start ("imagenet", or a resolved "imagenet:" / "paper:" value)."""
+    return value == IMAGENET or value.startswith((f"{IMAGENET}:", f"{PUBLISHED}:"))
 
 
 def _resolve_imagenet(cfg: Config, fetch_weights: bool) -> str | None:
-    """"imagenet:<file>@sha256:<hex>" for this config's backbone, without the digest while the file is not here."""
+    """"imagenet:<file>@sha256:<hex>" for this config's backbone, or "paper:<file>@sha256:<hex>" for a model the
+    paper starts from a published file (``ModelFacts.published``); without the digest while the file is not here."""
+    if model_facts(cfg.model.name).published is not None:
+        return _resolve_published(cfg, fetch_weights)
     spec = backbone_spec(cfg)
     if spec is None or not model_facts(cfg.model.name).paper_imagenet:
         return None
     weights = imagenet_weights(*spec)
     path = fetch(weights) if fetch_weights else cache_path(weights)
     name = f"{IMAGENET}:{file_name(weights)}"
+    return with_digest(name, path) if path.is_file() else name
+
+
+def _resolve_published(cfg: Config, fetch_weights: bool) -> str:
+    """"paper:<file>@sha256:<hex>": the published start of ``cfg``'s model, which fits its paper size only."""
+    m, start = cfg.model, model_facts(cfg.model.name).published
+    if m.size != "paper" or m.depth is not None or m.width is not None:
+        raise ValueError(f"model.pretrained={IMAGENET}: {start.what} fits {m.name} at model.size=paper only; use the "
+                         "paper size, model.pretrained=synth or model.pretrained=none")
+    path = fetch_url(start.url, start.what) if fetch_weights else url_cache_path(start.url)
+    name = f"{PUBLISHED}:{url_file(start.url)}"
     return with_digest(name, path) if path.is_file() else name
 
 
@@ -218,11 +241,18 @@ def describe_start(cfg: Config) -> str:
     where = f"{path}, sha256 {digest}" if digest else f"{path}, not on this machine yet"
     if not _is_imagenet(value):
         return where if digest else f"{path}: no such file"
+    facts = model_facts(name)
+    fetched = "" if digest else " (the first `ma52 train` downloads it)"
+    departs = f"; a departure: {facts.departure}" if facts.departure else ""
+    if value.startswith(f"{PUBLISHED}:"):
+        prefix = published_prefix(facts.published.url)
+        checked = (f"; the download is checked against the sha256 prefix {prefix} its name carries" if prefix else
+                   "; no checksum is published for it: the sha256 is the one computed on this machine")
+        return f"{facts.published.what}, from {facts.published.url}: {where}{fetched}{checked}{departs}"
     depth, width = backbone_spec(cfg) or (0, 0)
     inflated = ", inflated to 3-D" if name == "i3d" else ""
-    fetched = "" if digest else " (the first `ma52 train` downloads it)"
     return (f"torchvision's {imagenet_weights(depth, width)} (mmcv's torchvision://resnet{depth}){inflated}: "
-            f"{where}{fetched}")
+            f"{where}{fetched}{departs}")
 
 
 def backbone_file(pretrained: str) -> Path:
@@ -231,7 +261,7 @@ def backbone_file(pretrained: str) -> Path:
     if pretrained.startswith(f"{SYNTH}:"):
         run = pretrained.split(":", 1)[1]
         return shipped_path(run) if digest else runs_dir() / run / "backbone.pt"
-    if pretrained.startswith(f"{IMAGENET}:"):
+    if pretrained.startswith((f"{IMAGENET}:", f"{PUBLISHED}:")):
         return cache_dir() / pretrained.split(":", 1)[1]
     if pretrained in (SYNTH, IMAGENET):
         raise ValueError(f"model.pretrained={pretrained!r} must be resolved first (engine.pretrain.resolve_pretrained)")

@@ -1,4 +1,6 @@
-"""Start weights that come from a file: torchvision's ImageNet ResNets (the paper's start) or a local state_dict.
+"""Start weights that come from a file: torchvision's ImageNet ResNets (the paper's start), the other published starts
+of the paper profile (``fetch_url``: a file by URL, its name's sha256 prefix checked where it carries one; the
+models name theirs, ``ModelFacts.published``) or a local state_dict.
 
 The official MANet, TSN, TSM and TIN configs start the backbone from ``torchvision://resnet50``, and I3D
 inflates it. mmcv 1.x resolves that alias to the URL of ``torchvision.models.resnet50(pretrained=True)``,
@@ -73,6 +75,50 @@ def fetch(weights: WeightsEnum, *, progress: bool = True) -> Path:
     finally:
         socket.setdefaulttimeout(previous)
     return path
+
+
+def url_file(url: str) -> str:
+    """The file name torch's cache keeps the download of ``url`` under (its last path component)."""
+    return os.path.basename(urlparse(url).path)
+
+
+def url_cache_path(url: str) -> Path:
+    """Where torch's cache keeps the file at ``url``."""
+    return cache_dir() / url_file(url)
+
+
+def published_prefix(url: str) -> str | None:
+    """The sha256 prefix a publisher wrote into the file name (``name-<hex>.pth``, as torchvision and OpenMMLab's
+    publish_model name their files; what torch.hub checks), or None when the name carries none."""
+    match = torch.hub.HASH_REGEX.search(url_file(url))
+    return match.group(1) if match and match.group(1) else None
+
+
+def fetch_url(url: str, what: str, *, progress: bool = True) -> Path:
+    """The file at ``url`` in torch's cache, downloaded once by torch.hub (its name's sha256 prefix checked where the
+    name carries one); ``what`` names it in the one-line error when it can be neither found nor downloaded."""
+    path = url_cache_path(url)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=published_prefix(url), progress=progress)
+    except Exception as exc:  # noqa: BLE001 - no network, a proxy, a bad hash: one message says what to do
+        raise WeightsUnavailable(url_unavailable_message(url, what, f"{type(exc).__name__}: {exc}")) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return path
+
+
+def url_unavailable_message(url: str, what: str, reason: str) -> str:
+    """One line: which published file is missing, where to put it, and the two alternatives."""
+    name, path = url_file(url), url_cache_path(url)
+    reason = " ".join(reason.split())[:200]
+    return (f"model.pretrained={IMAGENET}: {what} ({name}) is not in {path.parent} and could not be downloaded "
+            f"({reason}); copy {name} (from {url}) to {path}, or pass --set model.pretrained=/path/to/{name} "
+            "(model.pretrained=none trains from random init)")
 
 
 def unavailable_message(weights: WeightsEnum, reason: str) -> str:

@@ -186,8 +186,9 @@ def official_layout(state: dict[str, Tensor]) -> dict[str, int | bool] | None:
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Tensors of a checkpoint file (plain ``state_dict`` or mmcv ``{"state_dict", "meta", "optimizer"}``),
-    read with ``weights_only=True``: numpy numbers in ``meta`` are accepted, any other Python object refused."""
+    """Tensors of a checkpoint file (plain ``state_dict``, mmcv ``{"state_dict", "meta", "optimizer"}``, or
+    ``{"model": ...}``), read with ``weights_only=True``: numpy numbers in ``meta`` are accepted, any other Python
+    object refused."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a local .pth file")
@@ -206,8 +207,9 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any read error becomes one actionable message
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    for wrapper in ("state_dict", "model"):  # mmcv's checkpoints; the Swin authors' release
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise ValueError(f"{path}: expected a state_dict (name -> tensor) or {{'state_dict': ...}}, "
                          f"got {type(obj).__name__}")
@@ -235,7 +237,7 @@ def load_official_checkpoint(model: nn.Module, path: str | Path, *, strict: bool
         else:
             mapped[ours] = value
             report.file_names[ours] = key
-    return _apply(model, mapped, report, expected=set(own), strict=strict, file_name_of=ours_key_to_official,
+    return apply_mapped(model, mapped, report, expected=set(own), strict=strict, file_name_of=ours_key_to_official,
                   hint=_official_hint(source, own))
 
 
@@ -277,12 +279,12 @@ def load_torchvision_resnet(model: nn.Module, path: str | Path) -> LoadReport:
             report.unexpected.append(key)
     expected = {k for k in model.state_dict()
                 if k.startswith("backbone.") and ".se." not in k and ".temporal." not in k}
-    return _apply(model, mapped, report, expected=expected, strict=True, file_name_of=_ours_key_to_torchvision,
+    return apply_mapped(model, mapped, report, expected=expected, strict=True, file_name_of=_ours_key_to_torchvision,
                   hint="use a torchvision ResNet of the same depth and width=64")
 
 
-def _apply(model: nn.Module, mapped: dict[str, Tensor], report: LoadReport, *, expected: set[str],
-           strict: bool, file_name_of: Callable[[str], str | None], hint: str) -> LoadReport:
+def apply_mapped(model: nn.Module, mapped: dict[str, Tensor], report: LoadReport, *, expected: set[str],
+                 strict: bool, file_name_of: Callable[[str], str | None], hint: str) -> LoadReport:
     """Check names and shapes of ``mapped`` against ``model``, then copy the tensors in."""
     own = model.state_dict()
     report.unplaced = sorted(k for k in mapped if k not in own)

@@ -13,12 +13,28 @@ The layout its convolutions run fastest in is the model's own attribute ``memory
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from torch import Tensor, nn
 
 # The model-config fields every constructor receives (as ``dropout``, ``size``, ``depth``, ``width``,
 # ``pretrained``); ``ModelFacts.options`` names the ones a model reads beyond these.
 OWN_OPTIONS = ("se", "tsm", "embedding")
+
+
+@dataclass(frozen=True)
+class PublishedStart:
+    """A start the paper profile fetches by URL (``model.pretrained="imagenet"``, the paper's start of every model):
+    a published file in its publisher's layout, and the converter that renames it to ours. It fits the paper size."""
+
+    url: str  # the file; torch's cache keeps it under the URL's last path component
+    what: str  # the weights in words, with the config or code that starts the model from them
+    # (state dict in the file's names, our model) -> ({our key: (the file's key, tensor)}, the file's keys known and
+    # left out: its publisher's classifier); ma52lib.models.published
+    convert: Callable[[dict[str, Tensor], nn.Module], tuple[dict[str, tuple[str, Tensor]], list[str]]]
+    # Our key prefixes the paper initialises fresh (never taken from the file): the classifier, new parts.
+    fresh: tuple[str, ...] = ("fc_cls.",)
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,10 @@ class ModelFacts:
     still_start: bool = False
     # Where the paper's (mmaction2) config starts it, in words: the log's reason for a random start.
     paper_start: str = "a model of your own"
+    # The published file the paper profile starts it from, when that is not torchvision's ImageNet ResNet (``resnet``).
+    published: PublishedStart | None = None
+    # How the paper profile's start departs from the field's config of the model, or "" (said wherever the start is).
+    departure: str = ""
     # Model-config fields beyond the common ones that its constructor reads (a subset of OWN_OPTIONS);
     # "embedding" also passes ``emb_dim``, the label-embedding size of the joint loss.
     options: tuple[str, ...] = field(default=())
@@ -51,6 +71,9 @@ class ModelFacts:
             raise ValueError(f"ModelFacts.options: unknown field(s) {unknown}; choose from {', '.join(OWN_OPTIONS)}")
         if self.freezable and self.resnet is None and not self.still_start:
             raise ValueError("ModelFacts: a freezable model has a pretrained start to keep (resnet or still_start)")
+        if self.published is not None and self.resnet is not None and self.paper_imagenet:
+            raise ValueError("ModelFacts: the paper starts a model from an ImageNet ResNet or a published file, "
+                             "not both")
         if self.still_start and self.resnet is not None:
             raise ValueError("ModelFacts: a model starts from a 2-D ResNet (resnet) or stills (still_start), not both")
 

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models.facts import ModelFacts, PublishedStart
+from ma52lib.models.published import c3d_from_mmaction
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"width": 64, "depth": 8, "fc_dim": 4096, "grid": 4},
@@ -37,8 +38,15 @@ class C3D(ClipClassifier):
     """C3D over a dense clip; ``width``/``depth``/``fc_dim``/``grid`` set the size."""
 
     facts = ModelFacts(still_start=True, freezable=True,
-                       paper_start="its mmaction2 config starts from Sports-1M C3D weights, which torchvision does not "
-                                   "provide")
+                       paper_start="its mmaction2 config starts from Sports-1M C3D weights",
+                       published=PublishedStart(
+                           url="https://download.openmmlab.com/mmaction/recognition/c3d/"
+                               "c3d_sports1m_pretrain_20201016-dcc47ddc.pth",
+                           what="mmaction2's Sports-1M C3D (its c3d_sports1m_pretrained config)",
+                           convert=c3d_from_mmaction),
+                       departure="mmaction2 feeds it 16x112x112 clips normalised as Caffe did (mean 104/117/128, "
+                                 "std 1); ours are the profile's clips, ImageNet-normalised, and fc6 reads conv5 "
+                                 "average-pooled to 4x4 (exactly its pool5 grid at 112 px)")
 
     memory_format = torch.channels_last_3d
 

@@ -11,12 +11,14 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torchvision.models import get_weight
 from torchvision.models.video import r2plus1d_18
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, VideoResNet
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
 from ma52lib.models.baselines.resnet3d import blocks_of
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models.facts import ModelFacts, PublishedStart
+from ma52lib.models.published import torchvision_video
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"depth": 18, "width": 64},
@@ -62,7 +64,14 @@ class _ScaledVideoResNet(VideoResNet):
 class R2Plus1D(ClipClassifier):
     """R(2+1)D: every 3x3x3 conv factorised into 1x3x3 then 3x1x1 (torchvision's implementation)."""
 
-    facts = ModelFacts(still_start=True, freezable=True, paper_start="from scratch, as its mmaction2 config")
+    facts = ModelFacts(still_start=True, freezable=True, paper_start="from scratch, as its mmaction2 config",
+                       published=PublishedStart(
+                           url=get_weight("R2Plus1D_18_Weights.KINETICS400_V1").url,
+                           what="torchvision's R2Plus1D_18_Weights.KINETICS400_V1 (Kinetics-400)",
+                           convert=torchvision_video),
+                       departure="mmaction2's Kinetics config trains it from scratch; on 11,250 clips it starts "
+                                 "from torchvision's Kinetics-400 weights (trained on Kinetics-normalised "
+                                 "112 px clips; ours are ImageNet-normalised)")
 
     memory_format = torch.channels_last_3d
 

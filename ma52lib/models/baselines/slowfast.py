@@ -15,28 +15,33 @@ from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_state, read_weights, resolve_size
 from ma52lib.models.baselines.resnet3d import ResNet3d, blocks_of
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models.facts import ModelFacts, PublishedStart
+from ma52lib.models.published import slowfast_from_mmaction
 
+# lateral_norm: BN + ReLU after each lateral conv (the SlowFast paper's code); mmaction2's ResNet3dSlowFast, whose
+# Kinetics-400 checkpoint the paper size loads, fuses the bare conv.
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"depth": 50, "width": 64, "beta_inv": 8, "alpha": None, "fusion_kernel": 5},
-    "cpu": {"depth": 18, "width": 32, "beta_inv": 8, "alpha": None, "fusion_kernel": 5},
-    "tiny": {"depth": 10, "width": 8, "beta_inv": 4, "alpha": None, "fusion_kernel": 3},
+    "paper": {"depth": 50, "width": 64, "beta_inv": 8, "alpha": None, "fusion_kernel": 5, "lateral_norm": False},
+    "cpu": {"depth": 18, "width": 32, "beta_inv": 8, "alpha": None, "fusion_kernel": 5, "lateral_norm": True},
+    "tiny": {"depth": 10, "width": 8, "beta_inv": 4, "alpha": None, "fusion_kernel": 3, "lateral_norm": True},
 }
 
 
 class FuseFastToSlow(nn.Module):
     """Time-strided conv from the fast pathway, concatenated to the slow features."""
 
-    def __init__(self, channels: int, alpha: int, kernel: int) -> None:
+    def __init__(self, channels: int, alpha: int, kernel: int, norm: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv3d(
             channels, 2 * channels, (kernel, 1, 1), stride=(alpha, 1, 1), padding=(kernel // 2, 0, 0), bias=False
         )
-        self.bn = nn.BatchNorm3d(2 * channels)
+        self.bn = nn.BatchNorm3d(2 * channels) if norm else None
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, slow: Tensor, fast: Tensor) -> Tensor:
-        fused = self.relu(self.bn(self.conv(fast)))  # [N, Cf, T, h, w] -> [N, 2Cf, T/alpha, h, w]
+        fused = self.conv(fast)  # [N, Cf, T, h, w] -> [N, 2Cf, T/alpha, h, w]
+        if self.bn is not None:
+            fused = self.relu(self.bn(fused))
         return torch.cat([slow, fused], dim=1)
 
 
@@ -57,9 +62,19 @@ def _identity_shortcut(downsample: nn.Sequential) -> None:
 class SlowFast(ClipClassifier):
     """Two-pathway SlowFast; input T frames feed the fast pathway, every alpha-th the slow one."""
 
-    # The synthetic start inflates the 2-D ResNet into both pathways; the paper's config trains from scratch.
+    # The synthetic start inflates the 2-D ResNet into both pathways; the paper profile loads mmaction2's Kinetics-400
+    # SlowFast (mmaction2's Kinetics config trains from scratch: a departure, on 11,250 clips).
     facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
-                       paper_imagenet=False, paper_start="from scratch, as its mmaction2 config")
+                       paper_imagenet=False, paper_start="from scratch, as its mmaction2 config",
+                       published=PublishedStart(
+                           url="https://download.openmmlab.com/mmaction/recognition/slowfast/"
+                               "slowfast_r50_4x16x1_256e_kinetics400_rgb/"
+                               "slowfast_r50_4x16x1_256e_kinetics400_rgb_20200704-bcde7ed7.pth",
+                           what="mmaction2's Kinetics-400 SlowFast R50 4x16 (its slowfast_r50_4x16x1_256e config)",
+                           convert=slowfast_from_mmaction),
+                       departure="mmaction2's Kinetics config trains it from scratch for 256 epochs; on 11,250 clips "
+                                 "it starts from that config's Kinetics-400 checkpoint (fed the profile's clip: "
+                                 "model.num_segments fast frames, alpha = T/4)")
 
     memory_format = torch.channels_last_3d
 
@@ -104,7 +119,7 @@ class SlowFast(ClipClassifier):
         )
         self.alpha = alpha
         self.slow, self.fast = slow, fast
-        self.fuse = nn.ModuleList(FuseFastToSlow(c, alpha, cfg["fusion_kernel"]) for c in fast_out)
+        self.fuse = nn.ModuleList(FuseFastToSlow(c, alpha, cfg["fusion_kernel"], cfg["lateral_norm"]) for c in fast_out)
         if pretrained:
             self.load_start(pretrained)
 

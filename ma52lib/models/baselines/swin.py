@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from torchvision.models.video.swin_transformer import PatchMerging, ShiftedWindowAttention3d, SwinTransformer3d
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models.facts import ModelFacts, PublishedStart
+from ma52lib.models.published import swin_inflated
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -36,9 +37,14 @@ class VideoSwin(ClipClassifier):
     """Video Swin over a dense clip; ``width``/``depth``/``heads``/``window``/``patch`` set the size."""
 
     facts = ModelFacts(still_start=True, freezable=True,
-                       paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T, which "
-                                   "torchvision does not provide (torchvision's swin3d_t weights are trained on "
-                                   "Kinetics-400, another start)")
+                       paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T",
+                       published=PublishedStart(
+                           url="https://github.com/SwinTransformer/storage/releases/download/v1.0.0/"
+                               "swin_tiny_patch4_window7_224.pth",
+                           what="the Swin authors' ImageNet-1K Swin-T, inflated as mmaction2's Video Swin config "
+                                "inflates it (patch embedding over its 2 frames, relative position bias repeated "
+                                "over the window's time offsets)",
+                           convert=swin_inflated))
 
     def __init__(
         self,

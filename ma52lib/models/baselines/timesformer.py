@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ma52lib.models.baselines.common import ClipClassifier, dense_interval, load_pretrained, resolve_size
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models.facts import ModelFacts, PublishedStart
+from ma52lib.models.published import vit_for_timesformer
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"width": 768, "depth": 12, "heads": 12, "patch": 16, "img_size": 224},
@@ -91,8 +92,13 @@ class TimeSformer(ClipClassifier):
     """TimeSformer with divided space-time attention; ``width``/``depth``/``heads``/``patch`` set the size."""
 
     facts = ModelFacts(still_start=True, freezable=True,
-                       paper_start="its mmaction2 config starts from an ImageNet-21k ViT-B/16, which torchvision does "
-                                   "not provide")
+                       paper_start="its mmaction2 config starts from an ImageNet-21k ViT-B/16",
+                       published=PublishedStart(
+                           url="https://download.openmmlab.com/mmaction/recognition/timesformer/"
+                               "vit_base_patch16_224.pth",
+                           what="the ImageNet-21k ViT-B/16 of mmaction2's TimeSformer config (temporal attention "
+                                "copied from the spatial, temporal_fc and the time embedding at zero)",
+                           convert=vit_for_timesformer))
 
     def __init__(
         self,
