@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 ENV_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(ENV_HASH)
 PROFILE ?= cpu
-# SEEDS=N: seeds of the core contrasts (default: the profile's, 1 for cpu); `make book SEEDS=3` (intervals over seeds) adds ~7 min on 2 AVX2 cores
+# SEEDS=N: seeds of the core contrasts (default: the profile's, 1 for cpu); `make book SEEDS=3` (intervals over seeds) trains 8 more runs: add PLAN=1 for the minutes here
 SEEDS ?=
 # PLAN=1: say what would be rendered, trained and reused, and the estimated minutes here, then stop
 PLAN ?=
@@ -19,7 +19,7 @@ help:
 	@echo "make book   build the Jupyter Book on MA-52-Synth (profile $(PROFILE)); prints where index.html is"
 	@echo "make test   run the linter (ruff) and the test suite"
 	@echo "make book PLAN=1 (what would be trained and reused, and the minutes it takes here; trains nothing)"
-	@echo "make book SEEDS=3 (3 seeds of TSN, TSM, MANet and MANet without the loss: ~7 more min on 2 AVX2 cores)"
+	@echo "make book SEEDS=3 (3 seeds of TSN, TSM, MANet and MANet without the loss: 8 more runs; with PLAN=1 the minutes here)"
 	@echo "make book-study (the book plus the recipe study's runs) / make book-smoke / make bench / make clean"
 
 setup: $(STAMP)

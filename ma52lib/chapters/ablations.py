@@ -31,7 +31,7 @@ from ma52lib.config import Config
 from ma52lib.engine.evaluate import scored_results
 
 # Sweep values of the ablation chapter per profile. The cpu values keep `make book` near its budget:
-# with the benchmark's ten runs, 5 more trainings (the other points coincide with benchmark runs).
+# with the benchmark's ten runs, 4 more trainings (the other points coincide with benchmark runs).
 # The cpu book leaves out the random-embedding control (one training) to stay within its budget.
 ABLATION_DEFAULTS: dict[str, dict[str, tuple]] = {
     "smoke": {"lambdas": (0.0, 10.0, 50.0), "segments": (4, 8), "embedding_sources": ("default", "random")},

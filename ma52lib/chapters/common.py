@@ -29,8 +29,8 @@ from ma52lib.paths import project_root
 NOT_PUBLIC = "not public"
 # Seeds of the claims' core contrasts (TSN, TSM, MANet, MANet without the joint-embedding loss); every
 # other run is one seed and says so. Seed k changes the initialisation, the data order and augmentation.
-# The cpu book keeps one seed so that it fits 30 minutes cold on 2 AVX2 cores; `--seeds 3` (`make book SEEDS=3`)
-# trains 3 seeds, for intervals over the seed-to-seed spread (~7 more minutes there).
+# The cpu book keeps one seed to stay within its time budget; `--seeds 3` (`make book SEEDS=3`) trains 3 seeds of
+# each (8 more trainings), for intervals over the seed-to-seed spread: `make book SEEDS=3 PLAN=1` says how long here.
 SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0, 1), "cpu": (0,), "paper": (0, 1, 2)}
 HEADLINE: tuple[str, ...] = ("action_top1", "body_top1", "f1_mean")  # metrics shown with intervals
 

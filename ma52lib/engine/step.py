@@ -49,7 +49,7 @@ class Trainee:
 
 
 def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
-    """SGD with the official parameter groups, or AdamW (same groups) for from-scratch CPU training."""
+    """SGD with the official parameter groups, or AdamW with the same groups (the cpu profile's)."""
     groups = param_groups(model, cfg.optim)
     if cfg.optim.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum)
