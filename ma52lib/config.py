@@ -64,6 +64,7 @@ class ModelConfig:
     width: int | None = None  # override the preset's base channel width
     se: bool = True  # MANet ablation switches
     tsm: bool = True
+    shift_div: int = 8  # MANet's and TSM's shift moves 1/shift_div of the channels each way (TSM's --shift_div)
     embedding: bool = True
     dropout: float = 0.5
     # Where the weights start (engine.pretrain.resolve_pretrained): "imagenet" (the paper's start of each model:
@@ -75,10 +76,13 @@ class ModelConfig:
     # frozen stages of the 2-D ResNets (as mmaction's frozen_stages): -1 trains every layer (the paper), 0 fixes
     # the stem's weights, k >= 1 the stem and layer1..k. Frozen stages get no gradient (a cheaper step); unlike
     # mmaction's, their BatchNorm keeps batch statistics, as the paper's norm_eval=False does for every layer.
-    # Only manet/tsn/tsm/tin have such a ResNet: other models train every layer (engine.pretrain.resolve_pretrained)
+    # Every model with a start has a stem and four stages to fix (ModelFacts.freezable; build.stage_modules)
     frozen_stages: int = -1
 
     def __post_init__(self) -> None:
+        if self.shift_div < 2:
+            raise ValueError(f"model.shift_div must be at least 2 (two folds shift, one each way), "
+                             f"got {self.shift_div}")
         if not -1 <= self.frozen_stages <= 4:
             raise ValueError(f"model.frozen_stages must be in [-1, 4] (-1: none, 4: the whole ResNet), "
                              f"got {self.frozen_stages}")
@@ -393,7 +397,8 @@ def from_dict(raw: dict[str, Any]) -> Config:
 # Fields that change how a run executes but never its numbers: left out of the hash.
 _NOT_HASHED = {("data", "num_workers"), ("runtime", "threads")}
 # Fields added after runs were made, hashed only when set away from this default: older runs keep their names.
-_HASHED_WHEN_SET = {("data", "sampler"): "instance", ("model", "frozen_stages"): -1, ("optim", "head_lr_mult"): 1.0}
+_HASHED_WHEN_SET = {("data", "sampler"): "instance", ("model", "frozen_stages"): -1, ("optim", "head_lr_mult"): 1.0,
+                    ("model", "shift_div"): 8}
 
 
 def config_hash(cfg: Config) -> str:

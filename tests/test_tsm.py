@@ -83,3 +83,19 @@ def test_module_and_factory_match_function() -> None:
     module = tsm_factory(16, 4)
     assert isinstance(module, TemporalShift) and module.num_segments == 4 and module.fold_div == 8
     assert sum(p.numel() for p in module.parameters()) == 0
+
+
+@pytest.mark.parametrize("name", ["manet", "tsm"])
+def test_model_shift_div_reaches_every_shift_and_keeps_default_run_names(name: str) -> None:
+    from ma52lib.config import config_hash, make_config
+    from ma52lib.engine.build import build_model_for
+
+    base = {"model.name": name, "model.pretrained": None}
+    default, quarter = make_config("smoke", base), make_config("smoke", {**base, "model.shift_div": 4})
+    folds = {m.fold_div for m in build_model_for(quarter).modules() if isinstance(m, TemporalShift)}
+    assert folds == {4}
+    assert {m.fold_div for m in build_model_for(default).modules() if isinstance(m, TemporalShift)} == {8}
+    assert config_hash(default) == config_hash(make_config("smoke", {**base, "model.shift_div": 8}))
+    assert config_hash(quarter) != config_hash(default)
+    with pytest.raises(ValueError, match="model.shift_div must be at least 2"):
+        make_config("smoke", {**base, "model.shift_div": 1})

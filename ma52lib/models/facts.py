@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 # The model-config fields every constructor receives (as ``dropout``, ``size``, ``depth``, ``width``,
 # ``pretrained``); ``ModelFacts.options`` names the ones a model reads beyond these.
-OWN_OPTIONS = ("se", "tsm", "embedding")
+OWN_OPTIONS = ("se", "tsm", "shift_div", "embedding")
 
 
 @dataclass(frozen=True)

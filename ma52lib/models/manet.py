@@ -19,6 +19,7 @@ an ``nn.Module`` mapping [N*T, C, H, W] to the same shape.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -109,7 +110,7 @@ class MANet(nn.Module):
     frame_interval = 1
     memory_format = torch.channels_last
     facts = ModelFacts(resnet=MANET_SIZES, freezable=True, paper_start=IMAGENET_RESNET50,
-                       options=("se", "tsm", "embedding"))
+                       options=("se", "tsm", "shift_div", "embedding"))
 
     def __init__(
         self,
@@ -121,6 +122,7 @@ class MANet(nn.Module):
         width: int | None = None,
         se: bool = True,
         tsm: bool = True,
+        shift_div: int = 8,
         embedding: bool = True,
         emb_dim: int = 300,
         dropout: float = 0.5,
@@ -139,7 +141,7 @@ class MANet(nn.Module):
         self.num_segments = num_segments
         self.depth = depth
         self.emb_dim = emb_dim if embedding else None
-        factory = tsm_factory if tsm else temporal_module
+        factory = partial(tsm_factory, fold_div=shift_div) if tsm else temporal_module
 
         self.backbone = build_resnet(depth, width)
         # Official ResNet-TSM quirk kept for fidelity: in very deep nets (layer3 >= 23 blocks, i.e.

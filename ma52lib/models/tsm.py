@@ -89,7 +89,7 @@ class TemporalShift(nn.Module):
         return f"num_segments={self.num_segments}, fold_div={self.fold_div}"
 
 
-def tsm_factory(channels: int, num_segments: int) -> nn.Module:
-    """The default ``temporal_module`` factory of MANet/TSM: a TSM shift with fold C // 8."""
+def tsm_factory(channels: int, num_segments: int, fold_div: int = 8) -> nn.Module:
+    """The default ``temporal_module`` factory of MANet/TSM: a TSM shift with fold C // ``fold_div`` (TSM's 8)."""
     del channels  # the shift is channel-agnostic; the argument is part of the factory contract
-    return TemporalShift(num_segments, fold_div=8)
+    return TemporalShift(num_segments, fold_div=fold_div)

@@ -9,6 +9,7 @@ mmaction2's ``ResNetTIN``). Simplified for size: ``depth``/``width`` pick a smal
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -142,6 +143,7 @@ class TSN(MANet):
         size: str = "paper",
         pretrained: str | None = None,
         dropout: float = 0.5,
+        shift_div: int = 8,  # TSM's (model.shift_div); TSN and TIN have no shift
         **overrides: Any,
     ) -> None:
         name = type(self).__name__.lower()
@@ -153,6 +155,7 @@ class TSN(MANet):
             width=cfg["width"],
             se=False,
             tsm=self._tsm,
+            shift_div=shift_div,
             embedding=False,
             dropout=dropout,
             pretrained=pretrained,
@@ -161,8 +164,9 @@ class TSN(MANet):
 
 
 class TSM(TSN):
-    """TSM: TSN with the temporal shift in every residual branch."""
+    """TSM: TSN with the temporal shift in every residual branch (1/``shift_div`` of the channels each way)."""
 
+    facts = replace(TSN.facts, options=("shift_div",))
     _tsm = True
 
 
