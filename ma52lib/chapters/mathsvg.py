@@ -16,7 +16,7 @@ from typing import Any
 
 RENDERER = "ma52svg"
 FONT_PT = 11.0  # mathtext's size; the SVG is scaled to the text around it through its size in em
-_TEXT_PT = 11.0  # the size mathtext's points are measured against (1 em of the page's text)
+_TEXT_PT = 9.5  # mathtext's points per em of the page's text (Computer Modern draws small beside the theme's sans)
 
 
 @lru_cache(maxsize=256)
@@ -44,12 +44,14 @@ def tex_to_svg(tex: str, *, display: bool = False) -> str:
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # no XML header or doctype inside HTML
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
+    svg = re.sub(r"\s*<style[^>]*>.*?</style>", "", svg, flags=re.S)  # its '*{...}' would apply to the whole page
     em = _TEXT_PT
     style = f"width:{width / em:.3f}em;height:{height / em:.3f}em;"
     style += "display:block;margin:0 auto;max-width:100%" if display else f"vertical-align:{-depth / em:.3f}em"
     label = html.escape(tex.strip(), quote=True)
     return re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"',
-                  lambda m: f'<svg {m.group(1)}role="img" aria-label="{label}" style="{style}"', svg, count=1)
+                  lambda m: f'<svg {m.group(1)}role="img" aria-label="{label}" fill="currentColor" style="{style}"',
+                  svg, count=1)  # the glyphs take the text's colour (the theme's dark mode included)
 
 
 def _visit_inline(self: Any, node: Any) -> None:
