@@ -8,7 +8,10 @@ opened from the file system at each window width (``--widths``: a 1280-px laptop
 checked, and saved as a full-page screenshot. Beside the tables, images and failure markers, it checks
 that the page reads like a paper's companion: no parameters or imports cell open by default, a CSV under
 every table and a PNG/SVG/GIF under every figure, no table cut at the edge of its box (a wide one must
-scroll inside it), and a front page with the ledger's summary, the benchmark chart and the two commands.
+scroll inside it), and a front page with the ledger's summary, the benchmark chart and the two commands. And
+that it reads at a glance and offline: at most one fold before a chapter's first paragraph, the claims table's
+claim, verdict and effect visible without scrolling at every width, every equation rendered (no raw TeX) and no
+network request for a page's own rendering (math included).
 Exits 1 with one line per problem, 2 when the browser or the book is missing.
 """
 
@@ -109,6 +112,61 @@ _LAYOUT_JS = r"""() => {
 }"""
 
 
+# The columns a claims table (one with a "claim" and a "verdict" column: the ledger) must show at every width
+# without scrolling: a reader sees the claim, its verdict and our effect at a glance; the paper's evidence may follow.
+CLAIM_COLUMNS: dict[str, str] = {"claim": "^claim", "verdict": "^verdict", "effect": "^ours|effect"}
+MAX_FOLDS_BEFORE_TEXT = 1  # folded setup ("Show code cell content") above a chapter's first paragraph
+EXPECTED_MATH: dict[str, int] = {"book/method.html": 1}  # pages with equations: the least number rendered
+
+# Runs in the page: what a reader meets first and what the math and the claims table look like. A fold is an
+# outermost <details> (a hide-cell) or a sphinx-togglebutton button; the first text is the first shown paragraph,
+# list item, table or image of the article outside a fold and a cell's code. Math is rendered when its element
+# holds an <svg>, <math>, MathJax's or KaTeX's output, and the article's text has no raw TeX delimiters.
+# A claims-table column is hidden when its cell in the first row ends outside the window or outside an
+# ancestor that clips or scrolls (a reader would have to scroll to read it).
+_READING_JS = r"""(columns) => {
+  const main = document.querySelector('main') || document.body;
+  const article = main.querySelector('article') || main;
+  const shows = el => !!el && el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true});
+  const outside = el => !el.closest('details') && !el.closest('div.cell_input') && !el.closest('h1, h2, h3');
+  const first = Array.from(article.querySelectorAll('p, li, table, img'))
+      .find(el => shows(el) && outside(el) && (el.tagName === 'IMG' || el.innerText.trim() !== ''));
+  const folds = Array.from(article.querySelectorAll('details, button.toggle-button'))
+      .filter(el => !el.parentElement.closest('details'))
+      .filter(el => !first || (el.compareDocumentPosition(first) & Node.DOCUMENT_POSITION_FOLLOWING));
+  const maths = Array.from(article.querySelectorAll('div.math, span.math'));
+  const rendered = maths.filter(m => m.querySelector('svg, math, mjx-container, .katex')).length;
+  const text = article.innerText;
+  const rawTex = ['\\[', '\\(', '$$'].filter(d => text.includes(d));
+  const hidden = [];
+  article.querySelectorAll('table').forEach(t => {
+    const heads = Array.from(t.querySelectorAll('thead tr')).map(tr => Array.from(tr.children)
+        .map(c => c.textContent.trim().toLowerCase()));
+    const has = re => heads.some(h => h.some(c => re.test(c)));
+    if (!has(/^verdict/) || !has(/^claim/)) return;
+    const row = t.querySelector('tbody tr');
+    if (!row) return;
+    const cells = Array.from(row.children);
+    Object.entries(columns).forEach(([what, pattern]) => {
+      const re = new RegExp(pattern);
+      const at = heads.map(h => h.findIndex(c => re.test(c))).find(i => i >= 0);
+      const cell = at === undefined ? null : cells[at];
+      if (!cell) { hidden.push(`${what} (no such column)`); return; }
+      const r = cell.getBoundingClientRect();
+      let ok = r.width > 0 && r.left >= -1 && r.right <= window.innerWidth + 1;
+      for (let el = cell.parentElement; ok && el && el !== document.documentElement; el = el.parentElement) {
+        if (getComputedStyle(el).overflowX === 'visible') continue;
+        const b = el.getBoundingClientRect();
+        if (r.right > b.right + 1 || r.left < b.left - 1) ok = false;
+      }
+      if (!ok) hidden.push(`${what} (its cell spans ${Math.round(r.left)}-${Math.round(r.right)} px)`);
+    });
+  });
+  return {folds: folds.length, firstText: first ? first.innerText.trim().slice(0, 50) : null,
+          maths: maths.length, rendered, rawTex, hidden};
+}"""
+
+
 @dataclass
 class PageReport:
     """What the browser saw on one page."""
@@ -118,6 +176,7 @@ class PageReport:
     images: int = 0
     problems: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)  # http(s) resources the page asked for (blocked)
+    reading: dict = field(default_factory=dict)  # what _READING_JS saw (folds, math, claims columns)
 
 
 def toc_pages(toc: Path) -> list[str]:
@@ -188,6 +247,23 @@ def layout_problems(seen: dict, where: str, *, front: bool = False) -> list[str]
     return problems
 
 
+def reading_problems(seen: dict, where: str, *, min_math: int = 0, external: list[str] = ()) -> list[str]:
+    """Problems in what ``_READING_JS`` saw on one page: folds before the first text, math not rendered, claims
+    columns a reader must scroll to, and ``external``, the http(s) requests of the page's own rendering."""
+    problems = []
+    if seen["folds"] > MAX_FOLDS_BEFORE_TEXT:
+        problems.append(f"{where}: {seen['folds']} folds before the first paragraph ({seen['firstText']!r}); "
+                        f"at most {MAX_FOLDS_BEFORE_TEXT}: one setup cell, parameters removed (remove-cell)")
+    if seen["rendered"] < min_math or seen["rendered"] < seen["maths"]:
+        problems.append(f"{where}: {seen['rendered']} of {seen['maths']} equation(s) rendered (expected at least "
+                        f"{min_math}); math must render offline (html_math_renderer in _config.yml)")
+    problems += [f"{where}: raw TeX {d} in the page's text (math not rendered)" for d in seen["rawTex"]]
+    problems += [f"{where}: the claims table's {c} column is not visible without scrolling" for c in seen["hidden"]]
+    problems += [f"{where}: asks the network for {u}; the book must render offline (serve it from the book)"
+                 for u in external]
+    return problems
+
+
 def _screenshot(page, shots: Path, rel: str, width: int) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     stem = rel.replace("/", "_").removesuffix(".html")
@@ -221,6 +297,7 @@ def check_page(page, html_dir: Path, rel: str, min_tables: int, shots: Path | No
         if not img["complete"] or img["width"] == 0:
             report.problems.append(f"{rel}: image {img['src']!r} did not load (naturalWidth 0)")
     report.problems += layout_problems(page.evaluate(_LAYOUT_JS), report.page, front=front)
+    report.reading = page.evaluate(_READING_JS, CLAIM_COLUMNS)
     if shots is not None:
         _screenshot(page, shots, rel, width)
     return report
@@ -251,6 +328,10 @@ def check_book(html_dir: Path, expected: dict[str, int], *, shots: Path | None =
                                         front=rel == front)
                     report.external = sorted({u for u in failed if u.startswith(("http://", "https://"))})
                     report.problems += [f"{rel}: could not load {u}" for u in failed if u.startswith("file:")]
+                    if report.reading:
+                        report.problems += reading_problems(report.reading, report.page,
+                                                            min_math=EXPECTED_MATH.get(rel, 0),
+                                                            external=report.external)
                     reports.append(report)
                 page.close()
         finally:
@@ -293,8 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     for r in reports:
         state = "ok" if not r.problems else f"{len(r.problems)} problem(s)"
         print(f"{r.page}: {r.tables} table(s), {r.images} image(s): {state}")
-        for url in r.external:
-            print(f"    note: asks for {url} (network resources are not loaded by this offline check)")
     if args.screenshots:
         print(f"screenshots in {args.screenshots}")
     if problems:

@@ -4,6 +4,7 @@ the front page's commands, and the browser check's layout rules (scripts/check_b
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -66,16 +67,38 @@ def test_figure_writes_a_png_displays_it_with_its_link_and_closes_it(generated: 
     assert shown[0].format == "png" and 'href="../../downloads/benchmark-chart.png"' in shown[1].data
 
 
-def test_hide_injected_parameters_folds_papermills_cell(tmp_path: Path) -> None:
+@pytest.mark.parametrize("params_tags, expected", [
+    (["parameters", "remove-cell"], ["injected-parameters", "remove-cell"]),  # the chapters: both off the page
+    (["parameters", "hide-cell"], ["injected-parameters", "hide-cell"]),
+    (["parameters"], ["injected-parameters", "hide-cell"])])  # a notebook that says nothing: folded
+def test_hide_injected_parameters_tags_papermills_cell_like_the_parameters(tmp_path: Path, params_tags: list[str],
+                                                                         expected: list[str]) -> None:
     nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = params_tags
     injected = nbformat.v4.new_code_cell('profile = "cpu"')
     injected.metadata["tags"] = ["injected-parameters"]
-    nb.cells = [nbformat.v4.new_code_cell("x = 1"), injected]
+    nb.cells = [params, injected, nbformat.v4.new_code_cell("x = 1")]
     path = tmp_path / "chapter.ipynb"
     nbformat.write(nb, path)
     common.hide_injected_parameters(path)
     cells = nbformat.read(path, as_version=4).cells
-    assert cells[1].metadata["tags"] == ["injected-parameters", "hide-cell"] and "tags" not in cells[0].metadata
+    assert cells[1].metadata["tags"] == expected and "tags" not in cells[2].metadata
+
+
+def test_claims_table_puts_the_verdict_next_to_the_claim(generated: Path) -> None:
+    df = pd.DataFrame({"claim": ["MANet beats TSN", "the loss helps"], "paper's evidence": ["+3.1", "not public"],
+                       "ours (points, 95% CI)": ["+2 [1, 3]", "+0.5 [-2, 3]"],
+                       "verdict": ["supported", "inconclusive at this size (4x the clips)"]}).set_index("claim")
+    shown = common.claims_table(df, "ledger", first=("ours (points, 95% CI)", "renamed since"))
+    heads = re.findall(r'<th scope="col">([^<]*)</th>', shown.html)
+    assert heads == ["claim", "verdict", "ours (points, 95% CI)", "paper&#x27;s evidence"]
+    assert '<span class="ma52-verdict ma52-verdict-supported">supported</span>' in shown.html
+    assert "ma52-verdict-inconclusive" in shown.html and 'data-label="ours (points, 95% CI)"' in shown.html
+    assert (generated / "site" / "downloads" / "ledger.csv").read_text() == df.to_csv()  # the CSV as the ledger
+    assert [common.verdict_class(v) for v in ("contradicted", "no effect of the paper's size",
+                                              "not comparable: TSN did not learn")] == [
+        "ma52-verdict-contradicted", "ma52-verdict-no-effect", "ma52-verdict-undecided"]
 
 
 def test_notebook_parameters_reads_names_defaults_and_comments(tmp_path: Path) -> None:
@@ -117,11 +140,15 @@ def test_chapter_notebooks_open_with_the_result_and_fold_the_plumbing() -> None:
         nb = nbformat.read(project_root() / "notebooks" / f"{chapter}.ipynb", as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         tags = [c.metadata.get("tags", []) for c in code]
-        assert "parameters" in tags[0] and "hide-cell" in tags[0], chapter
-        first_shown = next(i for i, t in enumerate(tags) if "hide-cell" not in t)
-        # everything before the result is folded; the result cell shows its output, not its code
-        assert tags[first_shown] == ["remove-input"], chapter
-        assert all("import " not in c.source for c, t in zip(code, tags) if "hide-cell" not in t), chapter
+        # the parameters are off the page (the rerun section lists them, the executed notebook has them)
+        assert tags[0] == ["parameters", "remove-cell"], chapter
+        # then the setup, one fold at most, and the result: its output shows, not its code
+        first_shown = next(i for i, t in enumerate(tags) if i > 0 and "hide-cell" not in t)
+        assert first_shown <= 2 and all(t == ["hide-cell"] for t in tags[1:first_shown]), chapter
+        assert tags[first_shown][0] == "remove-input" and set(tags[first_shown]) <= {"remove-input", "full-width"}, \
+            chapter
+        off_page = {"hide-cell", "remove-cell"}
+        assert all("import " not in c.source for c, t in zip(code, tags) if not off_page & set(t)), chapter
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.count("\n") == 0, chapter  # the title
 
 
@@ -165,6 +192,32 @@ def test_layout_problems_name_each_rule() -> None:
         cb.parse_widths("wide")
 
 
+def test_reading_problems_name_each_rule() -> None:
+    cb = _check_book()
+    seen = {"folds": 3, "firstText": "The paper compares", "maths": 1, "rendered": 0, "rawTex": ["\\["],
+            "hidden": ["verdict (its cell spans 900-1100 px)"]}
+    problems = cb.reading_problems(seen, "m.html @1280px", min_math=1,
+                                   external=["https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"])
+    assert any("3 folds before the first paragraph ('The paper compares')" in p for p in problems)
+    assert any("0 of 1 equation(s) rendered" in p for p in problems) and any("raw TeX \\[ in" in p for p in problems)
+    assert any("claims table's verdict (its cell spans 900-1100 px) column is not visible" in p for p in problems)
+    assert any("asks the network for https://cdn.jsdelivr.net" in p for p in problems)
+    clean = {"folds": 1, "firstText": "x", "maths": 1, "rendered": 1, "rawTex": [], "hidden": []}
+    assert cb.reading_problems(clean, "x", min_math=1) == []
+    assert cb.reading_problems({**clean, "maths": 0, "rendered": 0}, "x", min_math=1) != []  # the method's equation
+
+
+def test_math_is_drawn_at_build_time_as_inline_svg() -> None:
+    from ma52lib.chapters.mathsvg import tex_to_svg
+
+    svg = tex_to_svg(r"\mathcal{L} = \mathrm{CE}(\bar z, y) + \lambda \cdot \mathrm{MSE}(\bar e, E_y)", display=True)
+    assert svg.startswith("<svg ") and 'role="img"' in svg and "<path" in svg and "http://www.w3.org/1999" in svg
+    assert 'aria-label="\\mathcal{L} = ' in svg and "display:block" in svg and "<metadata>" not in svg
+    assert "vertical-align:" in tex_to_svg(r"52 \times D")  # inline: on the text's baseline
+    with pytest.raises(ValueError, match="mathtext cannot draw"):
+        tex_to_svg(r"\frac{1}")
+
+
 _PAGE = """<html><head><style>.clip {{ width: 300px; overflow-x: hidden; }} .scroll {{ width: 300px;
 overflow-x: auto; }}</style></head><body><main>
 <div class="cell tag_parameters"><details><summary>show</summary><div class="cell_input"><pre>seed = 0</pre>
@@ -187,3 +240,35 @@ def test_browser_check_sees_open_plumbing_and_cut_tables(tmp_path: Path) -> None
     assert good == []
     assert any("imports: import numpy as np" in p for p in bad) and any("is cut" in p for p in bad)
     assert not any("parameters" in p for p in bad)  # folded in its <details>
+
+
+_READING_PAGE = """<html><head><style>.scroll {{ width: 300px; overflow-x: auto; }}</style></head><body><main><article>
+<h1>Ledger</h1>{folds}<p>The ledger checks 2 claims.</p>
+<div class="ma52-table scroll"><table><thead><tr><th>claim</th><th>{cols}</th></tr></thead>
+<tbody><tr><th>MANet beats TSN</th><td>{cells}</td></tr></tbody></table></div>
+<p class="ma52-download"><a class="ma52-download" href="t.csv" download>t.csv</a></p>
+<div class="math notranslate nohighlight">{math}</div>
+</article></main></body></html>"""
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")), reason="no chromium here")
+def test_browser_check_sees_folds_hidden_verdicts_and_raw_math(tmp_path: Path) -> None:
+    pytest.importorskip("playwright")
+    cb = _check_book()
+    fold = '<details class="hide above-input"><summary>Show code cell content</summary><pre>x = 1</pre></details>'
+    wide = "x" * 150
+    (tmp_path / "good.html").write_text(_READING_PAGE.format(
+        folds=fold, cols="verdict</th><th>ours</th><th>paper's evidence", cells="supported</td><td>+2</td><td>" + wide,
+        math='<svg width="40" height="10" role="img" aria-label="x"></svg>'))
+    (tmp_path / "bad.html").write_text(_READING_PAGE.format(
+        folds=fold * 3, cols="paper's evidence</th><th>ours</th><th>verdict",
+        cells=wide + "</td><td>+2</td><td>supported",
+        math=r"\[\mathcal{L} = 1\]"))
+    cb.EXPECTED_MATH.update({"good.html": 1, "bad.html": 1})
+    reports = cb.check_book(tmp_path, {"good.html": 1, "bad.html": 1}, widths=(1280,), front=None)
+    good, bad = (r.problems for r in reports)
+    assert good == [], good
+    assert any("3 folds before the first paragraph ('The ledger checks 2 claims.')" in p for p in bad)
+    assert any("claims table's verdict" in p for p in bad) and any("claims table's effect" in p for p in bad)
+    assert not any("claims table's claim" in p for p in bad)
+    assert any("0 of 1 equation(s) rendered" in p for p in bad) and any("raw TeX \\[" in p for p in bad)

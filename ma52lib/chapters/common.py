@@ -179,6 +179,43 @@ def table(df: Any, name: str, *, depth: int = CHAPTER_DEPTH) -> Shown:
     return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
 
 
+# A verdict's colour class by its first words (the word itself always shows: colour is never the only mark).
+VERDICT_CLASSES: tuple[tuple[str, str], ...] = (
+    ("supported", "supported"), ("contradicted", "contradicted"), ("no effect", "no-effect"),
+    ("inconclusive", "inconclusive"), ("not ", "undecided"))
+
+
+def verdict_class(verdict: str) -> str:
+    """The CSS class of a verdict (``ma52-verdict-supported``, ...); ``undecided`` for the not-* ones."""
+    text = verdict.strip().lower()
+    return "ma52-verdict-" + next((cls for start, cls in VERDICT_CLASSES if text.startswith(start)), "undecided")
+
+
+def claims_table(df: pd.DataFrame, name: str, *, verdict: str = "verdict", first: tuple[str, ...] = (),
+                 depth: int = CHAPTER_DEPTH) -> Shown:
+    """A table of claims (``df``'s index) read at a glance: the ``verdict`` column right after the claim, marked
+    by its word and a colour, then ``first`` and the other columns; the text wraps, and on a phone every row is a
+    card of labelled lines (book/_static/ma52.css). Its CSV (``name``.csv, linked under it) keeps ``df`` as is."""
+    path = downloads_dir() / f"{_checked(name)}.csv"
+    atomic_write_bytes(path, df.to_csv().encode())
+    lead = [verdict, *[c for c in first if c in df.columns and c != verdict]]  # a renamed column just follows
+    columns = [*lead, *[c for c in df.columns if c not in lead]]
+    esc = html.escape
+    head = "".join(f'<th scope="col">{esc(str(c))}</th>' for c in [df.index.name or "", *columns])
+    rows = []
+    for key, row in df[columns].iterrows():
+        cells = [f'<th scope="row" data-label="{esc(str(df.index.name or ""))}">{esc(str(key))}</th>']
+        for col in columns:
+            value, label = esc(str(row[col])), esc(str(col))
+            if col == verdict:
+                value = f'<span class="ma52-verdict {verdict_class(str(row[col]))}">{value}</span>'
+            cells.append(f'<td data-label="{label}">{value}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    body = (f'<table class="ma52-claims"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+    return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
+
+
 def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -> None:
     """Save ``fig`` (matplotlib Figure, or a seaborn grid) as ``name``.png into the downloads folder, display it
     with its link under it, and close it (so the notebook does not show it twice). Returns nothing, so that a
@@ -195,14 +232,17 @@ def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -
 
 
 def hide_injected_parameters(notebook: Path) -> None:
-    """Tag papermill's injected-parameters cell of an executed notebook ``hide-cell``, like the parameters cell
-    above it: the book shows it folded (papermill tags it only ``injected-parameters``)."""
+    """Tag papermill's injected-parameters cell of an executed notebook like the parameters cell above it
+    (``remove-cell``, the chapters' way, or ``hide-cell``; papermill tags it only ``injected-parameters``): the
+    book shows the two alike, and the executed notebook (the page's download button) keeps both."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
+    params = next((c.metadata["tags"] for c in nb.cells if "parameters" in c.metadata.get("tags", [])), [])
+    how = [t for t in params if t in ("remove-cell", "hide-cell")] or ["hide-cell"]
     cells = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     for cell in cells:
-        cell.metadata["tags"] = [*cell.metadata["tags"], "hide-cell"]
+        cell.metadata["tags"] = [*cell.metadata["tags"], *how]
     if cells:
         nbformat.write(nb, notebook)
 
@@ -259,9 +299,9 @@ def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
 
 __all__ = [
     "COLUMN_TITLES", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "Shown",
-    "base_config",
+    "VERDICT_CLASSES", "base_config", "claims_table",
     "class_counts", "display_name", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
     "hide_injected_parameters",
     "interval_of", "labelled", "notebook_parameters", "rerun_markdown", "run_configs", "scored", "seeds_of", "table",
-    "with_seed",
+    "verdict_class", "with_seed",
 ]
