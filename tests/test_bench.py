@@ -202,3 +202,10 @@ def test_kernel_groups_name_the_work() -> None:
     assert kernel_group("aten::_fused_adamw_") == "optimiser"
     assert kernel_group("aten::copy_") == "copies and layout"
     assert kernel_group("aten::relu_") == kernel_group("aten::clamp_min_") == OTHER
+
+
+def test_a_bench_of_another_version_is_refused_in_words(tmp_path: Path) -> None:
+    old = tmp_path / "bench.json"
+    old.write_text(json.dumps({"version": 1, "steps": []}))
+    with pytest.raises(ValueError, match=r"another version of `ma52 bench` \(version 1, this one writes \d+\): run "):
+        load_bench(old)

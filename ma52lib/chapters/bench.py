@@ -48,7 +48,7 @@ from ma52lib.engine.profiling import render_profile, step_profile
 from ma52lib.files import atomic_write_text
 from ma52lib.synth import synthesize
 
-BENCH_VERSION = 1
+BENCH_VERSION = 2  # 2: every model's step, the profile, the loop's phases
 # The performance targets, as ratios measured in one run: a step that uses the machine, a loader that keeps up,
 # a book that fits a laptop session.
 TARGET_STEP_FRACTION = 0.30  # MANet cpu-profile training step, of the matmul ceiling of its precision

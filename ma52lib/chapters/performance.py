@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ma52lib.chapters.bench import (
+    BENCH_VERSION,
     TARGET_BOOK_CACHED_S,
     TARGET_BOOK_COLD_S,
     TARGET_LOADER_RATIO,
@@ -34,11 +35,13 @@ def book_bench(bench_json: str | os.PathLike[str] | None, *, profile: str,
                data_root: str | os.PathLike[str] | None = None, run_quick: bool = True) -> tuple[Path, dict[str, Any]]:
     """(path, content) of the bench the chapter shows: ``bench_json`` or the book's.
 
-    Where there is none yet and ``run_quick``, it is measured here: ``--quick`` mode, or for the smoke
-    profile the seconds-long tiny mode into a temporary file (its sizes are too small to judge targets).
+    Where there is none yet, or the book's own was written by another version of `ma52 bench`, and ``run_quick``,
+    it is measured here: ``--quick`` mode, or for the smoke profile the seconds-long tiny mode into a temporary file
+    (its sizes are too small to judge targets). A ``bench_json`` of another version is an error (``load_bench``).
     """
     path = Path(bench_json) if bench_json else default_bench_path()
-    if not path.exists() and run_quick:
+    outdated = bench_json is None and path.exists() and json.loads(path.read_text()).get("version") != BENCH_VERSION
+    if run_quick and (outdated or not path.exists()):
         if profile == "smoke":
             path = Path(tempfile.mkdtemp()) / "bench-tiny.json"
         run_bench(path, mode="tiny" if profile == "smoke" else "quick", data_root=data_root, echo=None)
@@ -180,7 +183,11 @@ def load_bench(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     path = Path(path) if path else default_bench_path()
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `ma52 bench --quick` (or `make bench`) first")
-    return json.loads(path.read_text())
+    bench = json.loads(path.read_text())
+    if bench.get("version") != BENCH_VERSION:
+        raise ValueError(f"{path} was written by another version of `ma52 bench` (version {bench.get('version')}, this "
+                         f"one writes {BENCH_VERSION}): run `ma52 bench --quick` (or `make bench`) again")
+    return bench
 
 
 def step_figure(steps: pd.DataFrame) -> Figure:
