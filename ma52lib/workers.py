@@ -40,6 +40,8 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import process as mp_process
 from typing import Any
 
+from ma52lib.interrupt import ignore_in_worker
+
 GUARD = 'if __name__ == "__main__":'
 _SAID: set[str] = set()
 
@@ -111,6 +113,13 @@ def usable_workers(workers: int, *, method: str | None = None, what: str = "work
     return 0
 
 
+def _start_worker(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """A pool worker's start: Ctrl-C left to the main process, then the caller's initializer."""
+    ignore_in_worker()
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def _run_chunk(func: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
     return [func(item) for item in chunk]
 
@@ -140,7 +149,8 @@ def map_in_workers(func: Callable[[Any], Any], items: Iterable[Any], *, workers:
         ctx.set_forkserver_preload(list(preload))
     items = list(items)
     chunks = [items[i:i + chunksize] for i in range(0, len(items), max(1, chunksize))]
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs)
+    # Ctrl-C is the main process's to handle: a worker interrupted inside the pool's queue would hang it.
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs))
     try:
         pending = _submit_all(pool, func, chunks)
         while pending:
