@@ -13,10 +13,14 @@ imported, so a press during the slow imports is covered too):
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -53,9 +57,34 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     if _presses == 1 or multiprocessing.parent_process() is not None:
         raise KeyboardInterrupt
     os.write(2, b"\ninterrupted again: stopped at once (partial files are removed by the next run)\n")
+    _kill_children()
+    os._exit(130)
+
+
+def _kill_children() -> None:
+    """End this process's workers, and the fork server and resource tracker that would otherwise print
+    tracebacks and leak warnings once we are gone (multiprocessing keeps their pids in private fields)."""
     for child in multiprocessing.active_children():
         child.kill()
-    os._exit(130)
+    stop_fork_server()
+    pid = getattr(getattr(resource_tracker, "_resource_tracker", None), "_pid", None)
+    if pid:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def stop_fork_server() -> None:
+    """Kill the fork server and the processes it forked (a worker forked for a pool that an interrupt ended is
+    no child of ours and would wait for its orders forever; the server itself outlives an interrupted pool)."""
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if not pid:
+        return
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    with contextlib.suppress(OSError, ValueError):
+        for child in children.read_text().split():
+            os.kill(int(child), signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -71,9 +100,24 @@ def install() -> None:
     sys.excepthook = _excepthook
 
 
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C back for the block (starting worker processes), and deliver it right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def ignore_in_worker() -> None:
     """For worker processes: leave Ctrl-C to the main process, which stops the pool and the workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-__all__ = ["STOPPED", "ignore_in_worker", "install", "is_cli", "stopped_message"]
+__all__ = [
+    "STOPPED", "deferred_interrupt", "ignore_in_worker", "install", "is_cli", "stop_fork_server", "stopped_message",
+]

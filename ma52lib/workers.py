@@ -40,7 +40,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import process as mp_process
 from typing import Any
 
-from ma52lib.interrupt import ignore_in_worker
+from ma52lib.interrupt import deferred_interrupt, ignore_in_worker, stop_fork_server
 
 GUARD = 'if __name__ == "__main__":'
 _SAID: set[str] = set()
@@ -152,11 +152,19 @@ def map_in_workers(func: Callable[[Any], Any], items: Iterable[Any], *, workers:
     # Ctrl-C is the main process's to handle: a worker interrupted inside the pool's queue would hang it.
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs))
     try:
-        pending = _submit_all(pool, func, chunks)
+        with deferred_interrupt():  # a worker half-started when Ctrl-C lands would outlive us and fail loudly
+            pending = _submit_all(pool, func, chunks)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from future.result()
+    except KeyboardInterrupt:
+        # Ctrl-C: the work in flight is dropped, not waited for (the workers ignore SIGINT, see _start_worker)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        if method == "forkserver":
+            stop_fork_server()
+        raise
     except BrokenProcessPool:
         raise WorkersStopped(
             f"{what}: the worker processes stopped before the work was done (see the message above, if any); "
