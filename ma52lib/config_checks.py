@@ -86,8 +86,8 @@ def check_config(cfg: Config) -> list[str]:
     more, warnings = _contradictions(cfg)
     errors += more
     if errors:
-        head = "config error: " if len(errors) == 1 else f"{len(errors)} config errors:\n  "
-        raise ConfigError(head + "\n  ".join(errors) + "\n  (nothing was written; `ma52 config` lists the fields)")
+        head = "" if len(errors) == 1 else f"{len(errors)} config values cannot make a run:\n  "
+        raise ConfigError(head + "\n  ".join(errors) + "; nothing was read or written (`ma52 config` lists the fields)")
     return warnings
 
 

@@ -30,7 +30,7 @@ _previous_hook = sys.excepthook
 # What one press keeps, per command; the rest get DEFAULT.
 STOPPED: dict[str, str] = {
     "train": "the checkpoints of finished epochs are kept: the same command with --resume continues the run "
-             "(a run stopped before its first checkpoint left no folder; rerun it)",
+             "(without a checkpoint yet, the same command starts it again)",
     "synth": "no partial dataset is kept (a dataset is published only when complete): run the same command again",
     "reproduce": "finished runs and chapters are kept: run the same command again and it continues from them",
     "pretrain": "a finished pretraining is kept, an unfinished one is not: run the same command again",

@@ -1,18 +1,18 @@
-"""One process per run folder, and no empty run folder after a failure.
+"""One process per run folder, and a run folder that says why it stopped.
 
 ``run_lock``: two identical trainings (two shells, two ``make book`` in one clone, a book and a
 ``ma52 train``) share one run folder, named by the config hash. The first holds ``.<name>.lock`` beside
 the folder (``flock``: a crashed or killed holder releases it with its process); the second says who
 holds it, waits, and then finds the run finished and reuses it, or finds it unfinished and is told so.
 
-``cleaned_on_failure``: a run that fails or is interrupted before its first checkpoint leaves nothing (the
-folder is removed when this run made it); a later failure leaves the folder with the reason in train.log.
+``logged_on_failure``: a run that fails or is interrupted says so in its train.log, with what a rerun does
+(continue from the last checkpoint with --resume, or start again from the beginning when there is none).
+Values and videos are checked before the folder is made, so a mistake in the command leaves no folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,24 +52,19 @@ def _has_checkpoint(run_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def cleaned_on_failure(run_dir: Path, *, existed: bool) -> Iterator[None]:
-    """Remove ``run_dir`` when the block fails before its first checkpoint and the folder was not there before
-    (``existed``); else say in its train.log why it stopped."""
+def logged_on_failure(run_dir: Path) -> Iterator[None]:
+    """When the block fails or is interrupted, say in ``run_dir``'s train.log why, and what a rerun does."""
     run_dir = Path(run_dir)
     try:
         yield
     except BaseException as exc:
-        if not dist.is_main() or not run_dir.exists():
-            raise
-        if not existed and not _has_checkpoint(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: a rerun starts clean
-        else:
+        if dist.is_main() and run_dir.is_dir():
             why = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
             after = "the last checkpoint is kept; --resume continues from it" if _has_checkpoint(run_dir) else \
-                "no checkpoint was written; a rerun with --force starts clean"
+                "no checkpoint was written, so the same command starts the run again from the beginning"
             with open(run_dir / "train.log", "a") as fh:
                 fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + f"stopped: {why}; {after}\n")
         raise
 
 
-__all__ = ["cleaned_on_failure", "lock_path", "run_lock"]
+__all__ = ["lock_path", "logged_on_failure", "run_lock"]

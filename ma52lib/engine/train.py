@@ -45,7 +45,7 @@ from ma52lib.engine.optim import build_scheduler
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.pretrain import describe_start, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.progress import progress_bar, report, report_step
-from ma52lib.engine.runguard import cleaned_on_failure, run_lock
+from ma52lib.engine.runguard import logged_on_failure, run_lock
 from ma52lib.engine.step import NonFiniteLoss, Trainee, build_trainee, train_step
 from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.metrics import compute_metrics
@@ -181,9 +181,8 @@ def _train_locked(cfg: Config, precision: Choice, run_dir: Path, where: tuple[to
             check_videos(root, _splits_read(cfg))
         ensure_pretrained(cfg, echo=echo)  # the ImageNet analogue, trained once and reused; a start file checked
     dist.barrier()
-    existed = run_dir.exists()
     has_checkpoint = _prepare_run_dir(run_dir, cfg, resume=resume, force=force, echo=echo)
-    with cleaned_on_failure(run_dir, existed=existed):  # a failure before a checkpoint leaves no folder
+    with logged_on_failure(run_dir):  # train.log says why the run stopped and what a rerun does
         log = _Log(run_dir / "train.log", echo)
         log(f"precision: {precision.precision} ({precision.reason})")
         run = _start(cfg, run_dir, root, device, rank, world, log)

@@ -109,7 +109,7 @@ def test_contradictions_are_said(fault):
 
 @pytest.mark.fault_case(
     group="videos", case="a 0-byte val video",
-    kept="everything: the run stops in seconds naming the file, before an epoch and without a run folder")
+    kept="everything: the run stops in seconds naming the file, before an epoch and before a run folder")
 def test_empty_val_video_fails_before_training(fault, damaged_data, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(VideoError) as info:
@@ -120,7 +120,7 @@ def test_empty_val_video_fails_before_training(fault, damaged_data, tmp_path):
 
 @pytest.mark.fault_case(
     group="training", case="a run that fails in its first epoch (loss nan)",
-    kept="no run folder; the message says a rerun starts clean (no --resume: there is no checkpoint)")
+    kept="the run folder, whose train.log says why and that a rerun starts clean (no --resume: no checkpoint)")
 def test_failed_first_epoch_leaves_no_folder(fault, fault_data, tmp_path, monkeypatch):
     real = step_module.compute_loss
     monkeypatch.setattr(step_module, "compute_loss", lambda *args: (real(*args)[0] * math.nan, real(*args)[1]))
@@ -128,7 +128,8 @@ def test_failed_first_epoch_leaves_no_folder(fault, fault_data, tmp_path, monkey
     with pytest.raises(TrainingError) as info:
         train(fault_cfg(fault_data), out=out, echo=None)
     text = fault.saw(info.value)
-    assert "rerun" in text and "--resume" not in text and not out.exists()
+    assert "rerun" in text and "--resume" not in text
+    assert "starts the run again from the beginning" in fault.saw((out / "train.log").read_text().splitlines()[-1])
 
 
 @pytest.mark.fault_case(
@@ -248,14 +249,14 @@ def test_ctrl_c_twice_mid_render(fault, tmp_path):
 
 @pytest.mark.fault_case(
     group="Ctrl-C", case="Ctrl-C once in the middle of a training epoch (before the first checkpoint)",
-    kept="no run folder and no held lock; one line: what is kept and how to go on")
+    kept="no held lock; train.log says it was interrupted and that a rerun starts clean; one line on the console")
 def test_ctrl_c_once_mid_epoch(fault, fault_data, tmp_path):
     out = tmp_path / "run"
     proc = _child(_train_args(fault_data, out), at="step")
     _wait_for_line(proc, "step")
     rc, err = _press(proc, 1)
     _assert_one_line(fault, rc, err, "interrupted (Ctrl-C)")
-    assert "--resume" in err and not out.exists()
+    assert "--resume" in err and "interrupted (Ctrl-C); no checkpoint" in (out / "train.log").read_text()
     with file_lock(lock_path(out), wait=False):
         pass
 
