@@ -39,7 +39,8 @@ def _stamp(paths: list[Path]) -> Path:
             digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
             continue
         digest.update(f"{path}\0missing\n".encode())
-    return runs_dir() / ".checked-videos" / digest.hexdigest()[:24]
+    # a hidden file, not a folder: whatever lists the run folders never sees it
+    return runs_dir() / f".videos-checked-{digest.hexdigest()[:24]}"
 
 
 def frame_count(path: Path) -> int:
