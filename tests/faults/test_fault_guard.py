@@ -166,7 +166,9 @@ def _child(args: list[str], at: str = "") -> subprocess.Popen:
     env = dict(child_env(), PYTHONUNBUFFERED="1", CTRLC_AT=at)
     proc = subprocess.Popen([sys.executable, str(HERE / "ctrlc_child.py"), *args], cwd=PROJECT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    threading.Timer(WAIT_S, proc.kill).start()  # a hang fails the test instead of the suite
+    watchdog = threading.Timer(WAIT_S, proc.kill)  # a hang fails the test instead of the suite
+    watchdog.daemon = True  # never keeps pytest waiting at its exit
+    watchdog.start()
     return proc
 
 
