@@ -7,4 +7,9 @@ locks) and ``paths`` at the bottom. ``ma52lib.chapters`` is the book's machinery
 per chapter notebook, the `ma52 reproduce` runner, the bench and the fault suite.
 """
 
+from ma52lib import interrupt as _interrupt
+
 __version__ = "0.1.0"
+
+if _interrupt.is_cli():  # before the command imports torch: Ctrl-C during those seconds ends in one line
+    _interrupt.install()

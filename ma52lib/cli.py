@@ -23,11 +23,12 @@ from ma52lib.data.prepare import add_prepare_parser
 from ma52lib.engine.checkpoint import CheckpointError
 from ma52lib.engine.pretrain import SYNTH, describe_start, ensure_pretrained, resolve_pretrained, start_pending
 from ma52lib.engine.probe import linear_probe
-from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_videos, submit
+from ma52lib.engine.run import evaluate_split, import_official, load_run, predict_each, submit
 from ma52lib.engine.starts import check_shipped, record_probe, ship, shipped_starts
 from ma52lib.engine.train import TrainingError, default_run_dir, train
 from ma52lib.explain import cli as explain_cli
 from ma52lib.files import atomic_write_text
+from ma52lib.interrupt import stopped_message
 from ma52lib.metrics import format_table
 from ma52lib.models import available_models
 from ma52lib.workers import WorkersStopped
@@ -162,11 +163,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     run = load_run(args.run, device=args.device)
-    for video, top in zip(args.videos, predict_videos(run, args.videos, k=args.k)):
+    failed = []
+    for video, top, problem in predict_each(run, args.videos, k=args.k):
+        if top is None:
+            failed.append(problem)
+            continue
         print(video)
         for rank, item in enumerate(top, 1):
             print(f"  {rank}. {item['name']:<34} [{item['body']}]  {100 * item['prob']:5.1f}%")
-    return 0
+    for problem in failed:  # after every answer: one bad file never hides the good ones
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
@@ -332,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; finished work is kept (resume training with --resume)", file=sys.stderr)
+        print(stopped_message(args.command), file=sys.stderr)
         return 130
 
 

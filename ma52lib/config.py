@@ -122,6 +122,8 @@ class OptimConfig:
                              "false); the paper's own groups give the last Linear 5x/10x")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.epochs < 1:  # before the warm-up, whose range it sets: the epochs are what the user got wrong
+            raise ValueError(f"optim.epochs (--epochs) must be at least 1, got {self.epochs}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"optim.warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
 

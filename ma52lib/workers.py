@@ -40,6 +40,8 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import process as mp_process
 from typing import Any
 
+from ma52lib.interrupt import deferred_interrupt, ignore_in_worker, stop_fork_server
+
 GUARD = 'if __name__ == "__main__":'
 _SAID: set[str] = set()
 
@@ -111,6 +113,13 @@ def usable_workers(workers: int, *, method: str | None = None, what: str = "work
     return 0
 
 
+def _start_worker(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """A pool worker's start: Ctrl-C left to the main process, then the caller's initializer."""
+    ignore_in_worker()
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def _run_chunk(func: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
     return [func(item) for item in chunk]
 
@@ -140,13 +149,22 @@ def map_in_workers(func: Callable[[Any], Any], items: Iterable[Any], *, workers:
         ctx.set_forkserver_preload(list(preload))
     items = list(items)
     chunks = [items[i:i + chunksize] for i in range(0, len(items), max(1, chunksize))]
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs)
+    # Ctrl-C is the main process's to handle: a worker interrupted inside the pool's queue would hang it.
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs))
     try:
-        pending = _submit_all(pool, func, chunks)
+        with deferred_interrupt():  # a worker half-started when Ctrl-C lands would outlive us and fail loudly
+            pending = _submit_all(pool, func, chunks)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from future.result()
+    except KeyboardInterrupt:
+        # Ctrl-C: the work in flight is dropped, not waited for (the workers ignore SIGINT, see _start_worker)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        if method == "forkserver":
+            stop_fork_server()
+        raise
     except BrokenProcessPool:
         raise WorkersStopped(
             f"{what}: the worker processes stopped before the work was done (see the message above, if any); "

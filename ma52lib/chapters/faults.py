@@ -21,7 +21,8 @@ from ma52lib.files import publish_file
 from ma52lib.paths import project_root
 
 # Row order of the table: from the data a user copies in, to the book that comes out.
-GROUPS: tuple[str, ...] = ("videos", "lists", "label embeddings", "training", "checkpoints", "reproduce")
+GROUPS: tuple[str, ...] = ("configuration", "videos", "lists", "label embeddings", "training", "checkpoints",
+                           "reproduce", "Ctrl-C")
 COLUMNS: tuple[str, ...] = ("group", "case", "what the user sees", "what is kept", "result")
 
 

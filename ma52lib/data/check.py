@@ -39,6 +39,10 @@ class Summary:
         return f"{self.min:g} / {self.median:g} / {self.max:g}"
 
 
+# Clips shorter than the paper's 8 sampled frames are flagged: readable, but a model sees repeated frames.
+SHORT_FRAMES = 8
+
+
 @dataclass
 class SplitReport:
     """What ``check_dataset`` found for one split."""
@@ -54,6 +58,7 @@ class SplitReport:
     body_counts: list[int] | None = None  # [7]
     missing: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # file -> reason
+    short: dict[str, int] = field(default_factory=dict)  # file -> frames, fewer than SHORT_FRAMES
     probed: int = 0
     frames: Summary | None = None
     fps: Summary | None = None
@@ -102,6 +107,10 @@ class SplitReport:
             lines.append(f"  unreadable files: {len(self.unreadable)}")
             for name, reason in list(self.unreadable.items())[:5]:
                 lines.append(f"    {name}: {reason}")
+        if self.short:
+            shown = ", ".join(f"{name} ({n})" for name, n in list(self.short.items())[:5])
+            lines.append(f"  short clips: {len(self.short)} with fewer than {SHORT_FRAMES} frames, the clip length the "
+                         f"paper's models sample (frames repeat; `ma52 predict` skips them): {shown}")
         if self.probed:
             lines.append(f"  probed {self.probed} videos (min / median / max):")
             lines.append(f"    frames {self.frames}, fps {self.fps}, width {self.width}, height {self.height}")
@@ -263,6 +272,9 @@ def _probe_sample(video_dir: Path, present: list[str], report: SplitReport, *, m
             infos.append(probe(video_dir / name))
         except VideoError as err:
             report.unreadable[name] = str(err)
+            continue
+        if infos[-1].num_frames < SHORT_FRAMES:
+            report.short[name] = infos[-1].num_frames
     report.probed = len(sample)
     report.frames = Summary.of([i.num_frames for i in infos])
     report.fps = Summary.of([round(i.fps, 3) for i in infos])

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from ma52lib.config import Config, load_config, make_config, save_config
+from ma52lib.data.preflight import frame_count
 from ma52lib.data.sampling import dense_indices, tsn_test_indices
 from ma52lib.data.transforms import ClipTransform
-from ma52lib.data.video import probe, read_frames
+from ma52lib.data.video import VideoError, probe, read_frames
 from ma52lib.engine.build import (
     build_dataset,
     build_loader,
@@ -124,6 +125,29 @@ def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list
             for p, i in zip(top.values, top.indices)
         ])
     return out
+
+
+class ShortClipError(VideoError):
+    """A video with fewer frames than the model samples: its prediction would repeat frames the model never saw so."""
+
+
+def check_length(run: LoadedRun, video: str | Path) -> None:
+    """Raise ``VideoError`` for a file that cannot be opened and ``ShortClipError`` for one too short for the model."""
+    frames = frame_count(Path(video))
+    needed = run.model.num_frames
+    if frames < needed:
+        raise ShortClipError(f"{video}: {frames} frame(s), fewer than the {needed} the model samples; skipped")
+
+
+def predict_each(run: LoadedRun, videos: list[str | Path], k: int = 5
+                 ) -> Iterator[tuple[str, list[dict[str, Any]] | None, str | None]]:
+    """(video, top-``k`` or None, why not) for each file: one unreadable or too-short file never hides the others."""
+    for video in videos:
+        try:
+            check_length(run, video)
+            yield str(video), predict_videos(run, [video], k=k)[0], None
+        except VideoError as exc:
+            yield str(video), None, str(exc)
 
 
 def submit(run: LoadedRun, out_csv: str | Path, *, split: str = "test", data_root: str | Path | None = None) -> Path:

@@ -27,7 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ma52lib.config import Config, config_hash, load_config, run_name, save_config, to_dict
+from ma52lib.config_checks import check_config
 from ma52lib.data.check import find_leaks
+from ma52lib.data.preflight import check_videos
 from ma52lib.engine import dist
 from ma52lib.engine.build import build_dataset, build_loader, default_threads, resolve_data_root
 from ma52lib.engine.checkpoint import (
@@ -43,6 +45,7 @@ from ma52lib.engine.optim import build_scheduler
 from ma52lib.engine.precision import Choice, resolve, uses_bf16
 from ma52lib.engine.pretrain import describe_start, ensure_pretrained, resolve_pretrained
 from ma52lib.engine.progress import progress_bar, report, report_step
+from ma52lib.engine.runguard import logged_on_failure, run_lock
 from ma52lib.engine.step import NonFiniteLoss, Trainee, build_trainee, train_step
 from ma52lib.files import atomic_write_text, remove_stale_temps
 from ma52lib.metrics import compute_metrics
@@ -149,44 +152,63 @@ def train(
     (used by tests of resume).
     """
     refuse_in_bootstrap("train")  # a loader worker re-running an unguarded script: not a second training
-    if cfg.runtime.eval_every < 1:
-        raise ValueError(f"runtime.eval_every must be at least 1 (validate every N epochs), got {cfg.runtime.eval_every}")
+    for warning in check_config(cfg):  # every value, before anything is read, fetched or written
+        if echo and dist.is_main():
+            echo(f"warning: {warning}")
     device, rank, world = dist.setup(cfg.runtime.device)
     # The resolved precision is part of the config, hence of the run's hash: a run made in bf16 is
     # never reused as an fp32 one.
     cfg, precision = resolve_for_run(cfg)
     run_dir = Path(out) if out else default_run_dir(cfg)
-    if _reuse_finished(run_dir, cfg, force=force, echo=echo):
-        report("reused", run=run_dir.name, model=cfg.model.name)  # progress hook (`ma52 reproduce`)
-        return run_dir
+    with run_lock(run_dir, echo=echo):  # one process per run folder; a second identical run waits, then reuses
+        if _reuse_finished(run_dir, cfg, force=force, echo=echo):
+            report("reused", run=run_dir.name, model=cfg.model.name)  # progress hook (`ma52 reproduce`)
+            return run_dir
+        return _train_locked(cfg, precision, run_dir, (device, rank, world), resume=resume, force=force, echo=echo,
+                             stop_after_epoch=stop_after_epoch)
+
+
+def _train_locked(cfg: Config, precision: Choice, run_dir: Path, where: tuple[torch.device, int, int], *,
+                  resume: bool, force: bool, echo: Callable[[str], None] | None,
+                  stop_after_epoch: int | None) -> Path:
+    """``train`` once the run folder is this process's: data checked, folder made, epochs, results."""
+    device, rank, world = where
     root = resolve_data_root(cfg) if dist.is_main() else None  # before any folder is made: a bad root stops here
     dist.barrier()
     root = root or resolve_data_root(cfg, progress=False)
     if dist.is_main():
+        if cfg.data.on_error == "raise":  # a bad file fails the run now, with its path, not after an epoch
+            check_videos(root, _splits_read(cfg))
         ensure_pretrained(cfg, echo=echo)  # the ImageNet analogue, trained once and reused; a start file checked
     dist.barrier()
     has_checkpoint = _prepare_run_dir(run_dir, cfg, resume=resume, force=force, echo=echo)
-    log = _Log(run_dir / "train.log", echo)
-    log(f"precision: {precision.precision} ({precision.reason})")
-    run = _start(cfg, run_dir, root, device, rank, world, log)
-    start_epoch = _resume(run) if resume and has_checkpoint else 0
-    if dist.is_main():
-        _truncate_metrics(run_dir / "metrics.jsonl", start_epoch)
-    report("run", run=run_dir.name, model=cfg.model.name, epochs=cfg.optim.epochs, start_epoch=start_epoch,
-           clips=len(run.train_loader.dataset))  # progress hook (`ma52 reproduce`)
-    for epoch in range(start_epoch, cfg.optim.epochs):
-        _run_epoch(run, epoch)
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-            dist.cleanup()
-            return run_dir
-    if dist.is_main():
-        results = finalize(run_dir, cfg, model=run.model, root=root, device=device, best_val=run.best_val,
-                           n_params=sum(p.numel() for p in run.model.parameters()), log=log, precision=precision)
-        log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
-        report("done", run=run_dir.name, model=cfg.model.name)  # progress hook (`ma52 reproduce`)
+    with logged_on_failure(run_dir):  # train.log says why the run stopped and what a rerun does
+        log = _Log(run_dir / "train.log", echo)
+        log(f"precision: {precision.precision} ({precision.reason})")
+        run = _start(cfg, run_dir, root, device, rank, world, log)
+        start_epoch = _resume(run) if resume and has_checkpoint else 0
+        if dist.is_main():
+            _truncate_metrics(run_dir / "metrics.jsonl", start_epoch)
+        report("run", run=run_dir.name, model=cfg.model.name, epochs=cfg.optim.epochs, start_epoch=start_epoch,
+               clips=len(run.train_loader.dataset))  # progress hook (`ma52 reproduce`)
+        for epoch in range(start_epoch, cfg.optim.epochs):
+            _run_epoch(run, epoch)
+            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+                dist.cleanup()
+                return run_dir
+        if dist.is_main():
+            results = finalize(run_dir, cfg, model=run.model, root=root, device=device, best_val=run.best_val,
+                               n_params=sum(p.numel() for p in run.model.parameters()), log=log, precision=precision)
+            log(f"done: best epoch {results['best_epoch']}, val action top-1 {results['val']['action_top1']:.2f}")
+            report("done", run=run_dir.name, model=cfg.model.name)  # progress hook (`ma52 reproduce`)
     dist.barrier()
     dist.cleanup()
     return run_dir
+
+
+def _splits_read(cfg: Config) -> list[str]:
+    """The splits a run reads: train, val, and test when it is scored at the end."""
+    return [cfg.data.train_split, cfg.data.val_split] + ([cfg.data.test_split] if cfg.runtime.eval_test else [])
 
 
 def _reuse_finished(run_dir: Path, cfg: Config, *, force: bool, echo: Callable[[str], None] | None) -> bool:
@@ -356,8 +378,9 @@ def _train_one_epoch(run: _Session, epoch: int) -> dict[str, Any]:
             loss, parts = train_step(run.trainee, clips, labels, bf16=uses_bf16(cfg))  # the schedule steps too
         except NonFiniteLoss as exc:
             raise TrainingError(
-                f"{exc} at epoch {epoch + 1}, step {steps + 1}; stopped without saving, the last good checkpoint "
-                "is kept. Lower optim.lr, or try --set runtime.precision=fp32, then --resume."
+                f"{exc} at epoch {epoch + 1}, step {steps + 1}; stopped without saving. Lower optim.lr, or try "
+                "--set runtime.precision=fp32, then " + ("--resume (the last good checkpoint is kept)." if epoch else
+                                                         "rerun (no checkpoint yet: it starts clean).")
             ) from None
         n = len(labels)
         total_loss += float(loss.detach()) * n

@@ -190,6 +190,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     ``{"model": ...}``), read with ``weights_only=True``: numpy numbers in ``meta`` are accepted, any other Python
     object refused."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.pth"))[:3]
+        raise FileNotFoundError(f"checkpoint {path} is a folder, not a file; pass the .pth file itself"
+                                + (f" (it holds {', '.join(found)})" if found else ""))
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a local .pth file")
     try:
