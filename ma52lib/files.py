@@ -13,6 +13,8 @@ chapters all write through it.
 - ``publish_folder``: a folder built under ``.<name>.partial-<pid>`` and renamed to its name only once
   complete; ``folder_lock`` is the lock beside it that makes two processes asking for the same folder
   build it once.
+- ``resumable_folder``: the same under ``.<name>.partial``, kept when the build is interrupted so that the next
+  build continues it (MA-52-Synth's render).
 - ``publish_file``: the same for one file written by another tool (an encoder, a child process).
 """
 
@@ -175,6 +177,24 @@ def publish_folder(folder: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def resumable_folder(folder: Path) -> Iterator[Path]:
+    """``.<name>.partial`` to build ``folder`` in; it becomes ``folder`` when the block ends and is kept when the
+    block raises or is interrupted, so the next call continues what it holds. Whoever writes it makes sure its
+    files are complete (``publish_file``) and belong to the same build. Call it holding ``folder_lock(folder)``.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.partial-*"):  # publish_folder's, which nothing continues
+        shutil.rmtree(stale, ignore_errors=True)
+    work = folder.parent / f".{folder.name}.partial"
+    work.mkdir(exist_ok=True)
+    yield work
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(work, folder)
+
+
+@contextlib.contextmanager
 def publish_file(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) for another tool to write; renamed to ``path`` on success.
 
@@ -193,5 +213,6 @@ def publish_file(path: Path) -> Iterator[Path]:
 
 __all__ = [
     "DiskFullError", "LockHeld", "LockHeldByParent", "STALE_TEMP", "atomic_write_bytes", "atomic_write_text",
+    "resumable_folder",
     "file_lock", "folder_lock", "publish_file", "publish_folder", "remove_stale_temps", "write_temp",
 ]

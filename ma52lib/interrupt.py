@@ -31,7 +31,7 @@ _previous_hook = sys.excepthook
 STOPPED: dict[str, str] = {
     "train": "the checkpoints of finished epochs are kept: the same command with --resume continues the run "
              "(without a checkpoint yet, the same command starts it again)",
-    "synth": "no partial dataset is kept (a dataset is published only when complete): run the same command again",
+    "synth": "the clips rendered so far are kept: run the same command again and it continues from them",
     "reproduce": "finished runs and chapters are kept: run the same command again and it continues from them",
     "pretrain": "a finished pretraining is kept, an unfinished one is not: run the same command again",
 }

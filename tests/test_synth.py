@@ -285,3 +285,35 @@ def test_every_class_has_its_own_pose_program() -> None:
     for label, program in PROGRAMS.items():
         words = program.__name__.split("_")
         assert all(word in FINE_CLASSES[label].split() for word in words), (label, program.__name__)
+
+
+def test_an_interrupted_render_continues_to_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ma52lib.synth.writer as writer
+
+    counts = {s: [1 if c < 6 else 0 for c in range(NUM_CLASSES)] for s in SPLITS}  # 18 clips
+    whole = synthesize(tmp_path / "whole", profile="smoke", size=SIZE, fps=FPS, counts=counts, workers=1,
+                       progress=False)
+    rendered: list[str] = []
+    make_clip, stop_after = writer._make_clip, [7]
+
+    def stop_after_seven(job):
+        if len(rendered) in stop_after:
+            raise RuntimeError("stopped")  # as Ctrl-C or a crash would
+        rendered.append(job[1].file)
+        return make_clip(job)
+
+    monkeypatch.setattr(writer, "_make_clip", stop_after_seven)
+    out = tmp_path / "resumed"
+    with pytest.raises(RuntimeError, match="stopped"):
+        synthesize(out, profile="smoke", size=SIZE, fps=FPS, counts=counts, workers=1, progress=False)
+    work = tmp_path / ".resumed.partial"
+    assert not out.exists() and len(list(work.glob("videos_*/*.mp4"))) == 7
+    (work / "videos_train" / ".half.partial-1.mp4").write_bytes(b"\0")  # an encoder killed mid-file
+    rendered.clear()
+    stop_after.clear()
+    synthesize(out, profile="smoke", size=SIZE, fps=FPS, counts=counts, workers=1, progress=False)
+    assert len(rendered) == 18 - 7 and not work.exists()  # only the missing clips were rendered
+    files = sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    for rel in files:
+        assert (whole / rel).read_bytes() == (out / rel).read_bytes(), rel

@@ -9,7 +9,8 @@ part, the participant's running clip number); test files are shuffled and rename
 
 The folder is built under a temporary name and renamed when complete, under a lock (``ma52lib.files``),
 so a killed run never leaves a dataset that looks complete and two processes asking for the same data
-generate it once.
+generate it once; each clip file is complete once it has its name, so an interrupted render is continued by
+the next call with the same arguments and generator (the same bytes as one uninterrupted render).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,12 +30,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ma52lib.data.lists import TEST_LABELS, Clip, write_label_names, write_list
-from ma52lib.files import folder_lock, publish_folder
+from ma52lib.files import atomic_write_text, folder_lock, publish_file, resumable_folder
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES, REAL_TRAIN_COUNTS, REAL_VAL_COUNTS
 from ma52lib.paths import data_dir
 from ma52lib.synth.motions import REVERSED_PAIRS, allowed_distractors, class_ranges
 from ma52lib.synth.participants import Participant, make_participants
-from ma52lib.synth.render import ClipSpec, render_clip
+from ma52lib.synth.render import ClipSpec, num_frames, render_clip
 from ma52lib.workers import map_in_workers, refuse_in_bootstrap, usable_workers
 
 GENERATOR_VERSION = "1.1"  # 1.1: MA-52 framing (the figure fills ~70% of the height, not 86%)
@@ -233,7 +235,10 @@ def _make_clip(job: tuple[int, PlannedClip]) -> tuple[int, int]:
     index, clip = job
     w = _WORKER
     frames = render_clip(clip.spec, w["participants"][clip.spec.participant], size=w["size"], fps=w["fps"])
-    encode_mp4(w["root"] / f"videos_{clip.split}" / clip.file, frames, w["fps"])
+    # Written under a temporary name and renamed: a clip file in the folder is complete (an interrupted render
+    # continues from the files it finds).
+    with publish_file(w["root"] / f"videos_{clip.split}" / clip.file) as tmp:
+        encode_mp4(tmp, frames, w["fps"])
     return index, len(frames)
 
 
@@ -251,17 +256,20 @@ def write_dataset(
     meta: dict[str, Any],
     workers: int = 2,
     progress: bool = True,
+    done: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Render ``clips`` into ``root`` (lists, label names, videos, meta.json); returns the meta written."""
+    """Render ``clips`` into ``root`` (lists, label names, videos, meta.json); returns the meta written. Clips whose
+    file (``videos_<split>/<file>``) is in ``done`` were rendered by an interrupted call and are kept."""
     for name in SPLITS:
         (root / f"videos_{name}").mkdir(parents=True, exist_ok=True)
     by_id = {p.pid: p for p in participants}
     missing = sorted({c.spec.participant for c in clips} - set(by_id))
     if missing:
         raise ValueError(f"clips refer to participants {missing[:5]} that are not in the participant list")
-    jobs = list(enumerate(clips))
-    frames_of = [0] * len(clips)
-    bar = tqdm(total=len(jobs), desc="MA-52-Synth", unit="clip", disable=True if _quiet(progress) else None)
+    jobs = [(i, c) for i, c in enumerate(clips) if f"videos_{c.split}/{c.file}" not in done]
+    frames_of = [num_frames(c.spec.duration_s, fps) for c in clips]  # the rendered ones report their own below
+    bar = tqdm(total=len(clips), initial=len(clips) - len(jobs), desc="MA-52-Synth", unit="clip",
+               disable=True if _quiet(progress) else None)
     initargs = (by_id, size, fps, str(root))
     for i, n in map_in_workers(_make_clip, jobs, workers=workers, initializer=_init_worker, initargs=initargs,
                                chunksize=4, preload=RENDER_PRELOAD, what=RENDERING):
@@ -425,13 +433,35 @@ def _generate(out: Path, args: dict[str, Any], *, workers: int, progress: bool, 
         "args": args,
         "reversed_pairs": [list(p) for p in REVERSED_PAIRS],
     }
-    with publish_folder(out) as tmp:
-        meta = write_dataset(tmp, clips, participants, size=size, fps=args["fps"], meta=meta, workers=workers,
-                             progress=progress)
+    with resumable_folder(out) as work:
+        done = _resume(work, {"args": args, "fingerprint": meta["fingerprint"]}, say)
+        meta = write_dataset(work, clips, participants, size=size, fps=args["fps"], meta=meta, workers=workers,
+                             progress=progress, done=done)
+        (work / RESUME_FILE).unlink()
     frames = sum(c["frames"] for c in meta["clips"])
     took = time.perf_counter() - started
     say(f"MA-52-Synth: {len(clips)} clips, {frames} frames at {size[0]}x{size[1]} {args['fps']} fps "
         f"in {took:.1f} s ({workers} workers) -> {out}")
+
+
+RESUME_FILE = ".render.json"  # in a folder being rendered: which dataset it becomes
+
+
+def _resume(work: Path, identity: dict[str, Any], say: Callable[[str], None]) -> frozenset[str]:
+    """The clip files an interrupted render of the same dataset (``identity``: arguments and generator) left in
+    ``work``, after removing its unfinished temporary files; ``work`` is emptied if it held anything else."""
+    note = work / RESUME_FILE
+    if not (note.is_file() and json.loads(note.read_text()) == identity):
+        for child in work.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        atomic_write_text(note, json.dumps(identity))
+        return frozenset()
+    for temp in work.glob("videos_*/.*"):
+        temp.unlink()
+    done = frozenset(str(p.relative_to(work)) for p in work.glob("videos_*/*.mp4"))
+    if done:
+        say(f"MA-52-Synth: continuing an interrupted render ({len(done)} clips already written)")
+    return done
 
 
 def clip_table(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
