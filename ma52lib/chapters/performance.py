@@ -117,7 +117,7 @@ def profile_tables(profile: dict[str, Any]) -> dict[str, pd.DataFrame]:
         "ms/step": round(r["ms_per_step"]),
         **{f"{group} (%)": round(100 * r["groups"].get(group, 0.0), 1) for group, _ in KERNEL_GROUPS},
         f"{OTHER} (%)": round(100 * r["groups"].get(OTHER, 0.0), 1),
-        "top kernel": f"{r['kernels'][0]['name']} ({100 * r['kernels'][0]['share']:.0f}%)",
+        "top kernel": f"{r['kernels'][0]['name'].removeprefix('aten::')} ({100 * r['kernels'][0]['share']:.0f}%)",
     } for r in profile["steps"]])
     manet = profile["steps"][0]
     kernels = pd.DataFrame([{
