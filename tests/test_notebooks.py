@@ -319,3 +319,15 @@ def test_chapter_parameters_and_reproduce_flags() -> None:
     assert rp.CHAPTERS[-1] == "ledger"
     toc = (ROOT / "_toc.yml").read_text()
     assert toc.index("generated/ledger") < toc.index("generated/dataset")
+
+
+@pytest.mark.parametrize("name", ["benchmark", "ablations"])
+def test_the_seeds_a_parameter_comment_states_are_the_profiles(name: str) -> None:
+    # The parameters cell's comments are published in the chapter's "Rerun with other parameters" section.
+    import re
+
+    from ma52lib.chapters.common import SEEDS
+
+    stated = re.search(r"None: the profile's \(([^)]*)\)", _parameters_cell(name))
+    assert stated, f"notebooks/{name}.ipynb: n_seeds names each profile's seeds"
+    assert dict(pair.split() for pair in stated[1].split(", ")) == {p: str(len(s)) for p, s in SEEDS.items()}

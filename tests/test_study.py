@@ -52,3 +52,26 @@ def test_study_runs_without_training_reads_only_finished(tmp_path: Path, monkeyp
     configs = st.lever_configs("smoke", None, levers=st.LEVERS[:2])
     found = st.study_runs(configs, train=False)
     assert set(found) == {lever.name for lever in st.LEVERS[:2]} and all(v is None for v in found.values())
+
+
+def test_every_number_a_lever_states_is_its_config() -> None:
+    # A lever's label is published on the study page: the epochs it names are the cpu profile's and its own.
+    import re
+
+    from ma52lib.config import make_config
+
+    book_epochs = make_config("cpu").optim.epochs
+    for lever in st.LEVERS:
+        cfg = make_config("cpu", {"model.name": "manet", **lever.overrides})
+        if "optim.milestones" in lever.overrides:
+            assert re.search(r"at epoch \d+ of \d+", lever.name), lever.name  # where in the book's epochs it decays
+        if m := re.search(r"at epoch (\d+) of (\d+)", lever.name):
+            assert (int(m[1]),) == cfg.optim.milestones and int(m[2]) == cfg.optim.epochs == book_epochs, lever.name
+        if m := re.search(r"(\d+) epochs \((\d(?:\.\d)?)x the book's", lever.name):
+            assert int(m[1]) == cfg.optim.epochs and float(m[2]) == cfg.optim.epochs / book_epochs, lever.name
+        elif m := re.match(r"(\d+) epochs", lever.name):
+            assert int(m[1]) == cfg.optim.epochs, lever.name
+        if m := re.search(r"learning rate (\S+)", lever.name):
+            assert float(m[1]) == cfg.optim.lr, lever.name
+        if m := re.search(r"batch (\d+)", lever.name):
+            assert int(m[1]) == cfg.optim.batch_size, lever.name
