@@ -208,9 +208,11 @@ def train_loop_benchmark(data_root: Path, size: str, workers: int, threads: int,
 
 
 class _PhaseClock:
-    """``train_step``'s clock: seconds of each phase since ``start``, kept per step."""
+    """``train_step``'s clock: seconds of each phase since ``start``, kept per step (on a GPU each phase waits for
+    its kernels, so a phase is the work it launched, not the launching)."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.mark = time.perf_counter()
         self.step: dict[str, float] = {}
 
@@ -218,6 +220,7 @@ class _PhaseClock:
         self.mark, self.step = time.perf_counter(), {}
 
     def __call__(self, phase: str) -> None:
+        sync(self.device)
         now = time.perf_counter()
         self.step[phase] = self.step.get(phase, 0.0) + now - self.mark
         self.mark = now
@@ -228,7 +231,7 @@ def _timed_loop(trainee: Trainee, loader: Any, steps: int, bf16: bool) -> tuple[
     seconds of each phase: data (loader and augmentation), forward (with the loss), backward, optimiser."""
     device = trainee.device
     phases = dict.fromkeys(("data", "forward", "backward", "optimiser"), 0.0)
-    clock = _PhaseClock()
+    clock = _PhaseClock(device)
     wait = busy = 0.0
     done = epoch = 0
     it = iter(loader)

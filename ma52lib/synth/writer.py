@@ -452,8 +452,11 @@ def _resume(work: Path, identity: dict[str, Any], say: Callable[[str], None]) ->
     ``work``, after removing its unfinished temporary files; ``work`` is emptied if it held anything else."""
     note = work / RESUME_FILE
     if not (note.is_file() and json.loads(note.read_text()) == identity):
-        for child in work.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for child in work.iterdir():  # another dataset's, or another generator's: nothing to continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
         atomic_write_text(note, json.dumps(identity))
         return frozenset()
     for temp in work.glob("videos_*/.*"):
