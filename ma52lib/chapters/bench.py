@@ -55,7 +55,7 @@ TARGET_STEP_FRACTION = 0.30  # MANet cpu-profile training step, of the matmul ce
 TARGET_LOADER_RATIO = 2.0  # loader clips/s over the model's training clips/s
 TARGET_BOOK_COLD_S = 30 * 60  # `make book` (cpu profile), cold
 TARGET_BOOK_CACHED_S = 60.0  # cached rebuild
-BASELINES = ("tsm", "i3d")  # one 2-D and one 3-D network of the benchmark
+INFERENCE_MODELS = ("tsm", "i3d")  # one 2-D and one 3-D network: their inference steps (and the tiny size's training)
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,10 @@ def _step_variants(size: str, device: torch.device, bf16: bool) -> list[tuple[st
     rows = [("manet", True, bf16, True), ("manet", True, bf16, False), ("manet", False, bf16, True),
             ("manet", True, not bf16, True)]
     # Every benchmark model's training step (the tiny size: two, for the tests); inference of two baselines.
-    for name in BASELINES if size == "tiny" else BENCHMARK_MODELS:
+    for name in INFERENCE_MODELS if size == "tiny" else BENCHMARK_MODELS:
         if name != "manet":  # its rows are the four above
             rows.append((name, True, bf16, True))
-    rows += [(name, False, bf16, True) for name in BASELINES]
+    rows += [(name, False, bf16, True) for name in INFERENCE_MODELS]
     return rows
 
 

@@ -115,11 +115,11 @@ class Runs:
               n_seeds: int | None = None, echo: Callable[[str], None] = print) -> Runs:
         """Every run the claims need, trained or (mostly) reused from the benchmark and ablation chapters
         (``n_seeds`` seeds of the core contrasts; None: the profile's)."""
-        bench = benchmark_configs(profile, data_root, seed, models=(*BENCHMARK_MODELS, *extra_models))
+        benchmark = benchmark_configs(profile, data_root, seed, models=(*BENCHMARK_MODELS, *extra_models))
         seeded = seeded_configs(profile, data_root, seed, n_seeds)
         seeded["manet_noemb"] = noemb_seeds(profile, data_root, seed, n_seeds)
         studies = ablation_configs(profile, data_root, seed, **ablation_defaults(profile))
-        flat: dict[str, Config] = {**bench, **{f"{n}@{s}": c for n, by in seeded.items() for s, c in by.items()},
+        flat: dict[str, Config] = {**benchmark, **{f"{n}@{s}": c for n, by in seeded.items() for s, c in by.items()},
                                    **{f"{k}/{label}": c for k, study in studies.items() for label, c in study.items()}}
         dirs = run_configs(flat, echo=echo)
         by_seed = {n: [dirs[f"{n}@{s}"] for s in by if f"{n}@{s}" in dirs] for n, by in seeded.items()}

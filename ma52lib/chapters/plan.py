@@ -121,21 +121,21 @@ def chapter_configs(name: str, params: dict[str, Any]) -> dict[str, Config]:
         return {f"{k}{sep}{s}": c for k, inner in by.items() for s, c in inner.items()}
 
     if name == "benchmark":
-        bench = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
-        return {**bench, **flat(bm.seeded_configs(profile, root, seed, n_seeds), "@")}
+        benchmark = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
+        return {**benchmark, **flat(bm.seeded_configs(profile, root, seed, n_seeds), "@")}
     studies = ab.ablation_configs(profile, root, seed, **ab.ablation_defaults(profile))
     if name == "ablations":
         return {**flat(studies, "/"), **flat(ab.seeded_components(profile, root, seed, n_seeds), "@")}
     if name == "gradcam":
-        bench = bm.benchmark_configs(profile, root, seed)
-        return {m: bench[m] for m in gc.MODELS}
+        benchmark = bm.benchmark_configs(profile, root, seed)
+        return {m: benchmark[m] for m in gc.MODELS}
     if name == "emotion":
         return {"manet": manet_config(profile, root, seed)}
     if name == "ledger":
         seeded = bm.seeded_configs(profile, root, seed, n_seeds)
         seeded["manet_noemb"] = ab.noemb_seeds(profile, root, seed, n_seeds)
-        bench = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
-        return {**bench, **flat(seeded, "@"), **flat(studies, "/")}
+        benchmark = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
+        return {**benchmark, **flat(seeded, "@"), **flat(studies, "/")}
     if name == "study" and (params.get("train") or profile == "smoke"):
         return st.lever_configs(profile, root, seed)
     return {}
