@@ -43,21 +43,12 @@ def _stamp(paths: list[Path]) -> Path:
     return runs_dir() / f".videos-checked-{digest.hexdigest()[:24]}"
 
 
-def frame_count(path: Path) -> int:
-    """Frames of ``path`` as its container says; ``VideoError`` (from ``open_video``) says why it cannot be read."""
-    reader = open_video(path)
-    try:
-        return len(reader)
-    finally:
-        del reader
-
-
 def bad_videos(root: str | os.PathLike[str], splits: Sequence[str]) -> list[str]:
     """One line per video of ``splits`` (of the official layout at ``root``) that cannot be opened."""
     problems = []
     for path in _listed(Path(root), splits):
         try:
-            frame_count(path)
+            len(open_video(path))  # the container's frame count, no decoding
         except VideoError as exc:
             problems.append(str(exc))
     return problems
@@ -80,4 +71,4 @@ def check_videos(root: str | os.PathLike[str], splits: Sequence[str]) -> None:
                      "--set data.on_error=skip to train without them")
 
 
-__all__ = ["bad_videos", "check_videos", "frame_count"]
+__all__ = ["bad_videos", "check_videos"]

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from ma52lib.config import Config, load_config, make_config, save_config
-from ma52lib.data.preflight import frame_count
 from ma52lib.data.sampling import dense_indices, tsn_test_indices
 from ma52lib.data.transforms import ClipTransform
 from ma52lib.data.video import VideoError, probe, read_frames
@@ -96,10 +95,19 @@ def evaluate_split(run: LoadedRun, split: str, *, data_root: str | Path | None =
     return compute_metrics(pred["probs"], pred["labels"])
 
 
-def load_clip(run: LoadedRun, video: str | Path) -> torch.Tensor:
-    """Decode and transform one mp4 exactly as the run's evaluation does: [T, 3, H, W] float."""
+class ShortClipError(VideoError):
+    """A video with fewer frames than the model samples: its prediction would repeat frames the model never saw so."""
+
+
+def load_clip(run: LoadedRun, video: str | Path, *, refuse_short: bool = False) -> torch.Tensor:
+    """Decode and transform one mp4 exactly as the run's evaluation does: [T, 3, H, W] float. ``VideoError`` for a
+    file that cannot be read; with ``refuse_short``, ``ShortClipError`` for one with fewer frames than the model
+    samples (otherwise sampling repeats frames)."""
     info = probe(video)
     model = run.model
+    if refuse_short and info.num_frames < model.num_frames:
+        raise ShortClipError(f"{video}: {info.num_frames} frame(s), fewer than the {model.num_frames} the model "
+                             "samples; skipped")
     if model.sampling == "dense":
         idx = dense_indices(info.num_frames, model.num_frames, model.frame_interval, train=False,
                             rng=np.random.default_rng(0))
@@ -115,7 +123,7 @@ def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list
     """Top-``k`` micro-actions (id, name, body part, probability) for each video file."""
     out = []
     for video in videos:
-        clip = load_clip(run, video).unsqueeze(0).to(run.device)  # [1, T, 3, H, W]
+        clip = load_clip(run, video, refuse_short=True).unsqueeze(0).to(run.device)  # [1, T, 3, H, W]
         with autocast(run.device, uses_bf16(run.cfg)):
             logits = run.model(clip)
         probs = torch.softmax(logits.float(), dim=1)[0]
@@ -127,24 +135,11 @@ def predict_videos(run: LoadedRun, videos: list[str | Path], k: int = 5) -> list
     return out
 
 
-class ShortClipError(VideoError):
-    """A video with fewer frames than the model samples: its prediction would repeat frames the model never saw so."""
-
-
-def check_length(run: LoadedRun, video: str | Path) -> None:
-    """Raise ``VideoError`` for a file that cannot be opened and ``ShortClipError`` for one too short for the model."""
-    frames = frame_count(Path(video))
-    needed = run.model.num_frames
-    if frames < needed:
-        raise ShortClipError(f"{video}: {frames} frame(s), fewer than the {needed} the model samples; skipped")
-
-
 def predict_each(run: LoadedRun, videos: list[str | Path], k: int = 5
                  ) -> Iterator[tuple[str, list[dict[str, Any]] | None, str | None]]:
     """(video, top-``k`` or None, why not) for each file: one unreadable or too-short file never hides the others."""
     for video in videos:
         try:
-            check_length(run, video)
             yield str(video), predict_videos(run, [video], k=k)[0], None
         except VideoError as exc:
             yield str(video), None, str(exc)

@@ -252,28 +252,30 @@ def test_ctrl_c_twice_mid_render(fault, tmp_path):
     _synth_interrupted(fault, tmp_path, 2)
 
 
+def _train_interrupted(fault, data: Path, tmp_path: Path, at: str, line: str, presses: int,
+                       *expected: str) -> tuple[Path, str]:
+    """Ctrl-C ``presses`` times once the training child prints ``line``: one line out, the run's lock free after."""
+    out = tmp_path / "run"
+    proc = _child(_train_args(data, out), at=at)
+    _wait_for_line(proc, line)
+    rc, err = _press(proc, presses)
+    _assert_one_line(fault, rc, err, *expected)
+    with file_lock(lock_path(out), wait=False):
+        pass
+    return out, err
+
+
 @pytest.mark.fault_case(
     group="Ctrl-C", case="Ctrl-C once in the middle of a training epoch (before the first checkpoint)",
     kept="no held lock; train.log says it was interrupted and that a rerun starts clean; one line on the console")
 def test_ctrl_c_once_mid_epoch(fault, fault_data, tmp_path):
-    out = tmp_path / "run"
-    proc = _child(_train_args(fault_data, out), at="step")
-    _wait_for_line(proc, "step")
-    rc, err = _press(proc, 1)
-    _assert_one_line(fault, rc, err, "interrupted (Ctrl-C)")
+    out, err = _train_interrupted(fault, fault_data, tmp_path, "step", "step", 1, "interrupted (Ctrl-C)")
     assert "--resume" in err and "interrupted (Ctrl-C); no checkpoint" in (out / "train.log").read_text()
-    with file_lock(lock_path(out), wait=False):
-        pass
 
 
 @pytest.mark.fault_case(
     group="Ctrl-C", case="Ctrl-C twice during a validation",
     kept="stops at once: no traceback, no 'Exception ignored'; the run's lock goes with the process")
 def test_ctrl_c_twice_mid_evaluation(fault, fault_data, tmp_path):
-    out = tmp_path / "run"
-    proc = _child(_train_args(fault_data, out), at="eval")
-    _wait_for_line(proc, "evaluating")
-    rc, err = _press(proc, 2)
-    _assert_one_line(fault, rc, err, "interrupted (Ctrl-C)", "interrupted again")
-    with file_lock(lock_path(out), wait=False):
-        pass
+    _train_interrupted(fault, fault_data, tmp_path, "eval", "evaluating", 2, "interrupted (Ctrl-C)",
+                       "interrupted again")
