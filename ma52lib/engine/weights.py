@@ -48,7 +48,7 @@ def imagenet_weights(depth: int, width: int) -> WeightsEnum:
 
 def file_name(weights: WeightsEnum) -> str:
     """The file torchvision stores ``weights`` under, e.g. ``resnet50-0676ba61.pth``."""
-    return os.path.basename(urlparse(weights.url).path)
+    return url_file(weights.url)
 
 
 def cache_dir() -> Path:
@@ -58,23 +58,13 @@ def cache_dir() -> Path:
 
 def cache_path(weights: WeightsEnum) -> Path:
     """The file torchvision keeps ``weights`` in."""
-    return cache_dir() / file_name(weights)
+    return url_cache_path(weights.url)
 
 
 def fetch(weights: WeightsEnum, *, progress: bool = True) -> Path:
-    """``weights``' file in torch's cache, downloaded (and its hash checked) by torchvision if it is not there yet."""
-    path = cache_path(weights)
-    if path.is_file():
-        return path
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        weights.get_state_dict(progress=progress, check_hash=True)
-    except Exception as exc:  # noqa: BLE001 - no network, a proxy, a bad hash: one message says what to do
-        raise WeightsUnavailable(unavailable_message(weights, f"{type(exc).__name__}: {exc}")) from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    return path
+    """``weights``' file in torch's cache, downloaded once from torchvision's URL (its name's hash prefix checked, as
+    torchvision checks it) if it is not there yet."""
+    return fetch_url(weights.url, f"torchvision's {weights}", progress=progress)
 
 
 def url_file(url: str) -> str:
@@ -119,15 +109,6 @@ def url_unavailable_message(url: str, what: str, reason: str) -> str:
     return (f"model.pretrained={IMAGENET}: {what} ({name}) is not in {path.parent} and could not be downloaded "
             f"({reason}); copy {name} (from {url}) to {path}, or pass --set model.pretrained=/path/to/{name} "
             "(model.pretrained=none trains from random init)")
-
-
-def unavailable_message(weights: WeightsEnum, reason: str) -> str:
-    """One line: which file is missing, where to put it, and the two alternatives."""
-    name = file_name(weights)
-    reason = " ".join(reason.split())[:200]
-    return (f"model.pretrained={IMAGENET}: torchvision's {weights} ({name}) is not in {cache_path(weights).parent} "
-            f"and could not be downloaded ({reason}); copy {name} (from {weights.url}) to {cache_path(weights)}, "
-            f"or pass --set model.pretrained=/path/to/{name} (model.pretrained=none trains from random init)")
 
 
 def sha256_of(path: Path) -> str:
