@@ -21,6 +21,8 @@ from ma52lib.chapters.common import (
     COLUMN_TITLES,
     HEADLINE,
     NOT_PUBLIC,
+    ChapterRuns,
+    RunSet,
     base_config,
     interval_of,
     scored,
@@ -102,6 +104,30 @@ def seeded_components(profile: str, data_root: str | None, seed: int = 0,
     return {"ResNet-TSN (base)": bench["tsn"], "+TSM": bench["tsm"],
             "+TSM+SE": noemb_seeds(profile, data_root, seed, n_seeds),
             "+TSM+SE+joint embedding (MANet)": bench["manet"]}
+
+
+def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0, *, n_seeds: int | None = None,
+                 lambdas: Sequence[float] | None = None, segments: Sequence[int] | None = None,
+                 embedding_sources: Sequence[str] | None = None, extra_embeddings: str | None = None) -> ChapterRuns:
+    """The runs of the ablations chapter (its notebook's parameters): every study's points by ``study/label`` (the
+    profile's sweeps, each replaced where given: ``sweeps_for``), and the components at each seed by label."""
+    sweeps = sweeps_for(profile, lambdas=lambdas, segments=segments, embedding_sources=embedding_sources,
+                        extra_embeddings=extra_embeddings)
+    studies = ablation_configs(profile, data_root, seed, **sweeps)
+    configs = {f"{study}/{label}": cfg for study, by_label in studies.items() for label, cfg in by_label.items()}
+    return ChapterRuns(configs, seeded_components(profile, data_root, seed, n_seeds))
+
+
+def by_study(runs: RunSet) -> dict[str, RunSet]:
+    """``study/label`` run folders (and failures) of ``chapter_runs`` grouped as study -> label -> folder."""
+    grouped: dict[str, RunSet] = {}
+    for key, folder in runs.items():
+        study, label = key.split("/", 1)
+        grouped.setdefault(study, RunSet())[label] = folder
+    for key, why in runs.failed.items():
+        study, label = key.split("/", 1)
+        grouped.setdefault(study, RunSet()).failed[label] = why
+    return grouped
 
 
 def _mean_sd(values: Sequence[float]) -> str:
@@ -195,5 +221,6 @@ def sweep_figure(runs: Mapping[str, str | Path], values: Sequence[float], *, xla
     return fig
 
 
-__all__ = ["headline", "ABLATION_DEFAULTS", "ablation_configs", "ablation_defaults", "compact_table", "contrast_table",
-           "noemb_seeds", "seed_table", "seeded_components", "sweep_figure", "sweeps_for"]
+__all__ = ["headline", "ABLATION_DEFAULTS", "ablation_configs", "ablation_defaults", "by_study", "chapter_runs",
+           "compact_table", "contrast_table", "noemb_seeds", "seed_table", "seeded_components", "sweep_figure",
+           "sweeps_for"]

@@ -27,6 +27,7 @@ from ma52lib.chapters.common import (
     HEADLINE,
     NOT_PUBLIC,
     TABLE_COLUMNS,
+    ChapterRuns,
     base_config,
     display_name,
     interval_of,
@@ -84,6 +85,16 @@ def seeded_configs(profile: str, data_root: str | None, seed: int = 0,
     """TSN, TSM and MANet of the benchmark at each seed (``n_seeds`` of them; None: the profile's ``common.SEEDS``)."""
     base = benchmark_configs(profile, data_root, seed, models=SEEDED_MODELS)
     return {name: {s: with_seed(cfg, s) for s in seeds_of(profile, seed, n_seeds)} for name, cfg in base.items()}
+
+
+def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0, *, models: Sequence[str] | None = None,
+                 extra_models: Sequence[str] = (), n_seeds: int | None = None) -> ChapterRuns:
+    """The runs of the benchmark chapter (its notebook's parameters): one per model (``models``, None: all of
+    ``BENCHMARK_MODELS``, then ``extra_models``), and the seeded contrasts of those among ``SEEDED_MODELS``."""
+    configs = benchmark_configs(profile, data_root, seed, models=[*(models or BENCHMARK_MODELS), *extra_models])
+    seeded = {name: by_seed for name, by_seed in seeded_configs(profile, data_root, seed, n_seeds).items()
+              if name in configs}
+    return ChapterRuns(configs, seeded)
 
 
 def results_table(runs: Mapping[str, str | Path], *, split: str = "test", with_paper: bool = True,
@@ -411,6 +422,7 @@ def separation_table(features: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> p
 
 __all__ = ["headline",
     "BENCHMARK_MODELS", "PAPER_RESULTS", "PAPER_SOURCE", "bar_chart", "benchmark_configs", "body_confusion_figure",
+    "chapter_runs",
     "clip_features", "confused_pairs", "feature_map_figure", "long_tail_table", "per_class_figure", "results_table",
     "reversal_table", "separation_table", "tsne_2d",
 ]

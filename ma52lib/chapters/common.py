@@ -11,6 +11,7 @@ import html
 import io
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -63,6 +64,11 @@ class RunSet(dict):
         super().__init__(*args, **kwargs)
         self.failed: dict[str, str] = {}
 
+    def __missing__(self, label: str) -> Path:
+        if label in self.failed:  # a chapter asking for a stopped run learns why, not a bare KeyError
+            raise TrainingError(f"the run {label!r} stopped: {self.failed[label]}")
+        raise KeyError(label)
+
 
 def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = print) -> RunSet:
     """Train each config in turn (a finished identical run is reused; an unfinished one resumed).
@@ -79,6 +85,23 @@ def run_configs(configs: dict[str, Config], *, echo: Callable[[str], None] = pri
             runs.failed[label] = str(exc).split(";")[0]
             echo(f"!! {label} failed: {exc}")
     return runs
+
+
+@dataclass
+class ChapterRuns:
+    """The runs a chapter needs, as its module's ``chapter_runs`` says (its notebook trains them, the ledger reads
+    them, ``ma52 reproduce --plan`` times them): configs by key, and the seeded ones by name and seed."""
+
+    configs: dict[str, Config] = field(default_factory=dict)  # "tsn", "lambda/lambda=50", ...
+    seeded: dict[str, dict[int, Config]] = field(default_factory=dict)  # "tsn" -> {seed: config}
+
+    def labelled(self) -> dict[str, Config]:
+        """Every config under one label: its key, or ``name@seed``."""
+        return {**self.configs, **{f"{n}@{s}": c for n, by in self.seeded.items() for s, c in by.items()}}
+
+    def train(self, *, echo: Callable[[str], None] = print) -> tuple[RunSet, dict[str, RunSet]]:
+        """Train (or reuse) every run: the folders by key, and by name and seed."""
+        return run_configs(self.configs, echo=echo), {n: run_configs(by, echo=echo) for n, by in self.seeded.items()}
 
 
 def seeds_of(profile: str, seed: int = 0, n_seeds: int | None = None) -> tuple[int, ...]:
@@ -298,7 +321,8 @@ def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
 
 
 __all__ = [
-    "COLUMN_TITLES", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "Shown",
+    "COLUMN_TITLES", "ChapterRuns", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet",
+    "Shown",
     "VERDICT_CLASSES", "base_config", "claims_table",
     "class_counts", "display_name", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
     "hide_injected_parameters",

@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from ma52lib import stats
-from ma52lib.chapters.common import NOT_PUBLIC
+from ma52lib.chapters.common import NOT_PUBLIC, ChapterRuns
 from ma52lib.emotion import CUE_GROUPS, EMOTIONS, ClipOutputs, Session, assumptions
 from ma52lib.emotion.experiment import (
     METRICS,
@@ -22,11 +22,17 @@ from ma52lib.emotion.experiment import (
     SET_TITLES,
     EmotionResult,
     ci_text,
+    manet_config,
     p_text,
     pct,
 )
 
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+
+
+def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0) -> ChapterRuns:
+    """The run of the emotion chapter: the benchmark's MANet (one run, shared), whose clip outputs give the cues."""
+    return ChapterRuns({"manet": manet_config(profile, data_root, seed)})
 
 
 def rate_table() -> pd.DataFrame:
@@ -141,5 +147,5 @@ def emotion_evidence(result: EmotionResult) -> dict[str, object]:
             "seeds": result.n_seeds}
 
 
-__all__ = ["claim_table", "comparison_table", "cue_figure", "cue_frequencies", "emotion_evidence", "rate_table",
-           "result_table", "session_table", "style_table"]
+__all__ = ["chapter_runs", "claim_table", "comparison_table", "cue_figure", "cue_frequencies", "emotion_evidence",
+           "rate_table", "result_table", "session_table", "style_table"]

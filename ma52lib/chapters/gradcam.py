@@ -14,19 +14,24 @@ import torch
 
 from ma52lib import stats
 from ma52lib.chapters.benchmark import benchmark_configs
-from ma52lib.chapters.common import display_name, run_configs
+from ma52lib.chapters.common import ChapterRuns, display_name
 from ma52lib.engine.run import LoadedRun, load_run
 from ma52lib.explain.mass import mass_summary
 
 MODELS: tuple[str, ...] = ("manet", "tsn", "tsm")  # MANet beside the two networks it builds on
 
 
-def chapter_runs(profile: str, data_root: str | None, seed: int = 0,
-                 runs: Mapping[str, str | Path] | None = None) -> dict[str, LoadedRun]:
-    """The loaded runs to explain: ``runs`` (name -> run folder), else the benchmark's runs of ``MODELS``."""
+def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0) -> ChapterRuns:
+    """The runs of the Grad-CAM chapter: the benchmark's runs of ``MODELS`` (trained once, shared with it)."""
+    configs = benchmark_configs(profile, data_root, seed, models=MODELS)
+    return ChapterRuns(configs)
+
+
+def loaded_runs(profile: str, data_root: str | None, seed: int = 0,
+                runs: Mapping[str, str | Path] | None = None) -> dict[str, LoadedRun]:
+    """The loaded runs to explain: ``runs`` (name -> run folder), else ``chapter_runs``, trained or reused."""
     if runs is None:
-        configs = benchmark_configs(profile, data_root, seed)
-        runs = run_configs({name: configs[name] for name in MODELS}, echo=lambda line: None)
+        runs, _ = chapter_runs(profile, data_root, seed).train(echo=lambda line: None)
     return {name: load_run(Path(folder)) for name, folder in runs.items()}
 
 
@@ -80,4 +85,4 @@ def cam_evidence(study: Any, loaded: Mapping[str, LoadedRun], model: str = "mane
             "region_cells": float(rows["area"].mean()) * h * w, "min_region_cells": MIN_REGION_CELLS}
 
 
-__all__ = ["headline", "MODELS", "cam_evidence", "chapter_runs", "region_lines"]
+__all__ = ["headline", "MODELS", "cam_evidence", "chapter_runs", "loaded_runs", "region_lines"]

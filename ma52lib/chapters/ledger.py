@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from ma52lib import stats
-from ma52lib.chapters.ablations import ablation_configs, ablation_defaults, noemb_seeds
-from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS, benchmark_configs, seeded_configs
-from ma52lib.chapters.common import NOT_PUBLIC, display_name, generated_dir, run_configs, scored
-from ma52lib.config import Config
+from ma52lib.chapters import ablations as ab
+from ma52lib.chapters import benchmark as bm
+from ma52lib.chapters.ablations import ablation_defaults
+from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS
+from ma52lib.chapters.common import NOT_PUBLIC, ChapterRuns, display_name, generated_dir, scored
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.files import atomic_write_text
 from ma52lib.synth import REVERSED_PAIRS
@@ -101,6 +102,17 @@ def _unit(basis: str) -> str:
     return "seeds" if "seed" in basis and "one seed" not in basis else "test clips"
 
 
+def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0, *, extra_models: Sequence[str] = (),
+                 n_seeds: int | None = None) -> ChapterRuns:
+    """The runs the claims read, as the benchmark and ablations chapters train them (the ablations at the profile's
+    sweeps): every benchmark model and ablation point by key (``tsn``, ``lambda/lambda=50``), and the core contrasts
+    (tsn, tsm, manet, manet_noemb) at ``n_seeds`` seeds (None: the profile's)."""
+    benchmark = bm.chapter_runs(profile, data_root, seed, extra_models=extra_models, n_seeds=n_seeds)
+    studies = ab.chapter_runs(profile, data_root, seed)
+    seeded = {**benchmark.seeded, "manet_noemb": ab.noemb_seeds(profile, data_root, seed, n_seeds)}
+    return ChapterRuns({**benchmark.configs, **studies.configs}, seeded)
+
+
 class Runs:
     """The runs a ledger reads: run folders by key (benchmark model names, ``study/label`` of the ablations) and
     by seed (``seeded[name]``: tsn, tsm, manet, manet_noemb), plus the models of your own."""
@@ -113,17 +125,11 @@ class Runs:
     @classmethod
     def train(cls, profile: str, data_root: str | None, seed: int, extra_models: Sequence[str] = (), *,
               n_seeds: int | None = None, echo: Callable[[str], None] = print) -> Runs:
-        """Every run the claims need, trained or (mostly) reused from the benchmark and ablation chapters
-        (``n_seeds`` seeds of the core contrasts; None: the profile's)."""
-        benchmark = benchmark_configs(profile, data_root, seed, models=(*BENCHMARK_MODELS, *extra_models))
-        seeded = seeded_configs(profile, data_root, seed, n_seeds)
-        seeded["manet_noemb"] = noemb_seeds(profile, data_root, seed, n_seeds)
-        studies = ablation_configs(profile, data_root, seed, **ablation_defaults(profile))
-        flat: dict[str, Config] = {**benchmark, **{f"{n}@{s}": c for n, by in seeded.items() for s, c in by.items()},
-                                   **{f"{k}/{label}": c for k, study in studies.items() for label, c in study.items()}}
-        dirs = run_configs(flat, echo=echo)
-        by_seed = {n: [dirs[f"{n}@{s}"] for s in by if f"{n}@{s}" in dirs] for n, by in seeded.items()}
-        return cls(dirs, by_seed, extra_models)
+        """Every run the claims need (``chapter_runs``), trained or (mostly) reused from the benchmark and ablation
+        chapters."""
+        needed = chapter_runs(profile, data_root, seed, extra_models=extra_models, n_seeds=n_seeds)
+        dirs, by_seed = needed.train(echo=echo)
+        return cls(dirs, {name: list(folders.values()) for name, folders in by_seed.items()}, extra_models)
 
     def scored(self, key: str) -> stats.Scored:
         return self._read(self.dirs[key])
@@ -332,5 +338,5 @@ def write_summary(rows: Sequence[Row], profile: str) -> Path:
     return path
 
 
-__all__ = ["Row", "Runs", "counts", "evidence_dir", "ledger_rows", "ledger_table", "load_evidence", "save_evidence",
-           "summary_markdown", "write_summary"]
+__all__ = ["Row", "Runs", "chapter_runs", "counts", "evidence_dir", "ledger_rows", "ledger_table", "load_evidence",
+           "save_evidence", "summary_markdown", "write_summary"]

@@ -26,11 +26,13 @@ import torch
 
 from ma52lib.chapters import ablations as ab
 from ma52lib.chapters import benchmark as bm
+from ma52lib.chapters import emotion as em
 from ma52lib.chapters import gradcam as gc
+from ma52lib.chapters import ledger as lg
 from ma52lib.chapters import study as st
+from ma52lib.chapters.common import ChapterRuns
 from ma52lib.config import Config, make_config
 from ma52lib.data.lists import list_path, read_list
-from ma52lib.emotion.experiment import manet_config
 from ma52lib.engine.measure import random_batch
 from ma52lib.engine.precision import device_of, probe_batch, resolve, uses_bf16
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
@@ -112,33 +114,17 @@ class Plan:
         return next((c for c in self.chapters if c.name == name), None)
 
 
+# Each chapter module's ``chapter_runs``: the runs its notebook trains (or reuses) with these parameters.
+CHAPTER_RUNS: dict[str, Callable[..., ChapterRuns]] = {
+    "benchmark": bm.chapter_runs, "ablations": ab.chapter_runs, "gradcam": gc.chapter_runs, "emotion": em.chapter_runs,
+    "ledger": lg.chapter_runs, "study": st.chapter_runs,
+}
+
+
 def chapter_configs(name: str, params: dict[str, Any]) -> dict[str, Config]:
     """The configs chapter ``name`` trains (or reuses) with these notebook parameters, by label."""
-    profile, root, seed = params["profile"], params.get("data_root"), params.get("seed", 0)
-    n_seeds, extra = params.get("n_seeds"), list(params.get("extra_models", []))
-
-    def flat(by: dict[str, dict[Any, Config]], sep: str) -> dict[str, Config]:
-        return {f"{k}{sep}{s}": c for k, inner in by.items() for s, c in inner.items()}
-
-    if name == "benchmark":
-        benchmark = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
-        return {**benchmark, **flat(bm.seeded_configs(profile, root, seed, n_seeds), "@")}
-    studies = ab.ablation_configs(profile, root, seed, **ab.ablation_defaults(profile))
-    if name == "ablations":
-        return {**flat(studies, "/"), **flat(ab.seeded_components(profile, root, seed, n_seeds), "@")}
-    if name == "gradcam":
-        benchmark = bm.benchmark_configs(profile, root, seed)
-        return {m: benchmark[m] for m in gc.MODELS}
-    if name == "emotion":
-        return {"manet": manet_config(profile, root, seed)}
-    if name == "ledger":
-        seeded = bm.seeded_configs(profile, root, seed, n_seeds)
-        seeded["manet_noemb"] = ab.noemb_seeds(profile, root, seed, n_seeds)
-        benchmark = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
-        return {**benchmark, **flat(seeded, "@"), **flat(studies, "/")}
-    if name == "study" and (params.get("train") or profile == "smoke"):
-        return st.lever_configs(profile, root, seed)
-    return {}
+    runs_of = CHAPTER_RUNS.get(name)
+    return runs_of(**params).labelled() if runs_of else {}
 
 
 def _run_state(run_dir: Path, epochs: int) -> tuple[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ma52lib.chapters.common import COLUMN_TITLES, base_config, run_configs
+from ma52lib.chapters.common import COLUMN_TITLES, ChapterRuns, base_config
 from ma52lib.config import Config
 from ma52lib.engine.evaluate import read_results
 from ma52lib.engine.train import default_run_dir
@@ -58,14 +58,22 @@ def lever_configs(profile: str, data_root: str | None, seed: int = 0,
             for lever in levers}
 
 
-def study_runs(configs: dict[str, Config], *, train: bool,
+def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0, *,
+                 train: bool | None = None) -> ChapterRuns:
+    """The runs the study chapter trains: every lever's when ``train`` (None: only for the smoke profile, where
+    they take seconds), else none (``ma52 reproduce --study`` asks for them; the page reads those that exist)."""
+    if train is None:
+        train = profile == "smoke"
+    return ChapterRuns(lever_configs(profile, data_root, seed) if train else {})
+
+
+def study_runs(profile: str, data_root: str | None = None, seed: int = 0, *, train: bool | None = None,
                echo: Callable[[str], None] = print) -> dict[str, Path | None]:
-    """The lever runs: trained (or reused) when ``train``, else the finished ones that exist (None for the rest)."""
-    if train:
-        return dict(run_configs(configs, echo=echo))
+    """Each lever's finished run (None where there is none): ``chapter_runs`` trained or reused first."""
+    trained, _ = chapter_runs(profile, data_root, seed, train=train).train(echo=echo)
     found: dict[str, Path | None] = {}
-    for name, cfg in configs.items():
-        folder = default_run_dir(cfg)
+    for name, cfg in lever_configs(profile, data_root, seed).items():
+        folder = trained.get(name) or default_run_dir(cfg)
         found[name] = folder if (folder / "results.json").exists() else None
     return found
 
@@ -109,4 +117,4 @@ def headline(runs: dict[str, Path | None], levers: Sequence[Lever] = LEVERS) -> 
                     f"{big}: {others[big] - base:+.1f} points.")
 
 
-__all__ = ["headline", "LEVERS", "Lever", "lever_configs", "study_runs", "study_table"]
+__all__ = ["headline", "LEVERS", "Lever", "chapter_runs", "lever_configs", "study_runs", "study_table"]
