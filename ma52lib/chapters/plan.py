@@ -36,6 +36,7 @@ from ma52lib.engine.precision import device_of, probe_batch, resolve, uses_bf16
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.step import build_trainee, for_timing, train_step
 from ma52lib.engine.train import default_run_dir
+from ma52lib.models import BENCHMARK_MODELS
 from ma52lib.synth.writer import split_counts
 
 # Seconds a cold build spent outside training on the reference machine (AMD EPYC, 2 cores, AVX512 with native
@@ -121,7 +122,7 @@ def chapter_configs(name: str, params: dict[str, Any]) -> dict[str, Config]:
         return {f"{k}{sep}{s}": c for k, inner in by.items() for s, c in inner.items()}
 
     if name == "benchmark":
-        benchmark = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
+        benchmark = bm.benchmark_configs(profile, root, seed, models=[*BENCHMARK_MODELS, *extra])
         return {**benchmark, **flat(bm.seeded_configs(profile, root, seed, n_seeds), "@")}
     studies = ab.ablation_configs(profile, root, seed, **ab.ablation_defaults(profile))
     if name == "ablations":
@@ -134,7 +135,7 @@ def chapter_configs(name: str, params: dict[str, Any]) -> dict[str, Config]:
     if name == "ledger":
         seeded = bm.seeded_configs(profile, root, seed, n_seeds)
         seeded["manet_noemb"] = ab.noemb_seeds(profile, root, seed, n_seeds)
-        benchmark = bm.benchmark_configs(profile, root, seed, models=[*bm.BENCHMARK_MODELS, *extra])
+        benchmark = bm.benchmark_configs(profile, root, seed, models=[*BENCHMARK_MODELS, *extra])
         return {**benchmark, **flat(seeded, "@"), **flat(studies, "/")}
     if name == "study" and (params.get("train") or profile == "smoke"):
         return st.lever_configs(profile, root, seed)
