@@ -12,8 +12,10 @@ What the model *is* goes with it: ``memory_format`` (the layout its convolutions
 class, and ``build.facts = ModelFacts(...)`` on the factory (``ma52lib.models.facts``): where the paper
 would start it (the log's words for a random start), and, for a model whose backbone is a torchvision
 2-D ResNet, its (depth, width) per size (``resnet=``: ``model.pretrained=synth``/``imagenet`` then load
-start weights into ``model.backbone``) and ``freezable=True`` (``model.frozen_stages`` applies). A factory
-without facts trains from random initialisation with every layer trained.
+start weights into ``model.backbone``) and ``freezable=True`` (``model.frozen_stages`` applies); also its
+name in the tables (``display_name=``) and its family (``family=``, a key of ``ma52lib.models.facts.FAMILIES``:
+the profile's recipe for that family then applies). A factory without facts trains from random initialisation
+with every layer trained, under its own name.
 
 This one: a 4-layer CNN on every frame, then a 1-D convolution over time (it sees frame order, unlike
 TSN's average), max-pooled over time.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ma52lib.files import atomic_write_text
+from ma52lib.models import model_facts
 
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -246,29 +247,29 @@ def _preset(profile: str) -> Config:
 
 @dataclass(frozen=True)
 class FamilyRecipe:
-    """What a profile sets for one model family on top of its preset, and why (the front page prints both)."""
+    """What a profile sets for some model families on top of its preset, and why (the front page prints both)."""
 
-    family: str  # in words, for the page
-    models: tuple[str, ...]
+    name: str  # in words, for the page
+    families: tuple[str, ...]  # keys of ma52lib.models.facts.FAMILIES; a model's own facts say its family
     fields: dict[str, Any]  # dotted config fields, as --set takes them
     why: str
 
 
-# A profile's recipe per model family, applied when the run's model is one of the family and before the caller's
-# overrides (an explicit --set still wins); every recipe a model belongs to applies, in order. Chosen on the val
-# split (the book's study appendix has the runs).
+# A profile's recipe per model family, applied when the run's model is of one of the families and before the
+# caller's overrides (an explicit --set still wins); every recipe a model's family belongs to applies, in order.
+# Chosen on the val split (the book's study appendix has the runs).
 FAMILY_RECIPES: dict[str, tuple[FamilyRecipe, ...]] = {
     "cpu": (
-        FamilyRecipe("video models from a 2-D start", ("i3d", "slowfast", "r2plus1d", "c3d", "timesformer", "vswin"),
+        FamilyRecipe("video models from a 2-D start", ("inflated", "twin", "vit"),
                      {"optim.lr": 5e-4, "optim.head_lr_mult": 10.0},
                      "their starts are inflated from 2-D networks: with the early stages fixed, the body at a quarter "
                      "of the lr and the new head at 10x, I3D leaves the class prior on val where the profile's "
                      "recipe kept it there (29.3 against 26.1; SlowFast 29.3)"),
-        FamilyRecipe("starts pretrained as the model's own 2-D twin", ("c3d", "r2plus1d", "vswin"),
+        FamilyRecipe("starts pretrained as the model's own 2-D twin", ("twin",),
                      {"pretrain.epochs": 12},
                      "a C3D, a (2+1)-D ResNet or a Swin cannot load a 2-D ResNet: each is pretrained on the same "
                      "stills as itself on one frame, then inflated; 12 epochs fit the time one shipped start may take"),
-        FamilyRecipe("a ViT start", ("timesformer",), {"pretrain.epochs": 24, "pretrain.distill": 1.0},
+        FamilyRecipe("a ViT start", ("vit",), {"pretrain.epochs": 24, "pretrain.distill": 1.0},
                      "the small ViT learns the pretext slowly (its linear probe read 19.6 on val after 24 epochs): as "
                      "DeiT does, it also learns from the 2-D ResNet start, a convnet teacher"),
     ),
@@ -276,10 +277,13 @@ FAMILY_RECIPES: dict[str, tuple[FamilyRecipe, ...]] = {
 
 
 def family_recipe(profile: str, model: str) -> dict[str, Any]:
-    """The ``FAMILY_RECIPES`` fields that a run of ``model`` under ``profile`` gets on top of the preset."""
+    """The ``FAMILY_RECIPES`` fields that a run of ``model`` under ``profile`` gets on top of the preset: those of
+    the recipes naming the family its facts declare (``ma52lib.models.model_facts``); none without a family."""
+    recipes = FAMILY_RECIPES.get(profile, ())
+    family = model_facts(model).family if recipes else None
     fields_: dict[str, Any] = {}
-    for recipe in FAMILY_RECIPES.get(profile, ()):
-        if model in recipe.models:
+    for recipe in recipes:
+        if family in recipe.families:
             fields_.update(recipe.fields)
     return fields_
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 from ma52lib.config import (
     PROFILES,
     config_hash,
     describe_fields,
+    family_recipe,
     from_dict,
     load_config,
     make_config,
@@ -15,6 +19,7 @@ from ma52lib.config import (
     save_config,
     to_dict,
 )
+from ma52lib.models.facts import ModelFacts
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -78,3 +83,36 @@ def test_describe_fields_lists_every_field():
     names = [row[0] for row in describe_fields()]
     assert "optim.lr" in names and "model.tsm" in names and "loss.weight" in names
     assert len(names) == len(set(names))
+
+
+# The cpu profile's family recipe, as each model gets it: the video models from a 2-D start train the body at a
+# quarter of the lr with a 10x head; the starts pretrained as their own 2-D twin pretrain 12 epochs, the ViT's 24
+# with the convnet teacher; the 2-D networks over segments keep the profile's own recipe.
+VIDEO_RECIPE = {"optim.lr": 5e-4, "optim.head_lr_mult": 10.0}
+CPU_RECIPES = {
+    "tsn": {}, "tsm": {}, "tin": {}, "manet": {},
+    "i3d": VIDEO_RECIPE, "slowfast": VIDEO_RECIPE,
+    "c3d": {**VIDEO_RECIPE, "pretrain.epochs": 12}, "r2plus1d": {**VIDEO_RECIPE, "pretrain.epochs": 12},
+    "vswin": {**VIDEO_RECIPE, "pretrain.epochs": 12},
+    "timesformer": {**VIDEO_RECIPE, "pretrain.epochs": 24, "pretrain.distill": 1.0},
+}
+
+
+def test_each_model_gets_its_familys_recipe() -> None:
+    for name, fields in CPU_RECIPES.items():
+        assert family_recipe("cpu", name) == fields, name
+        assert family_recipe("paper", name) == {} and family_recipe("smoke", name) == {}, name
+    assert make_config("cpu", {"model.name": "timesformer"}).pretrain.epochs == 24
+    assert make_config("cpu", {"model.name": "c3d", "optim.lr": 0.1}).optim.lr == 0.1  # --set wins
+
+
+def test_a_model_of_your_own_gets_the_recipe_of_its_declared_family(monkeypatch) -> None:
+    module = types.ModuleType("family_models")
+    module.inflated = lambda **kw: None  # never built: only its facts are read
+    module.inflated.facts = ModelFacts(family="inflated")
+    module.plain = lambda **kw: None
+    monkeypatch.setitem(sys.modules, "family_models", module)
+    assert family_recipe("cpu", "family_models:inflated") == CPU_RECIPES["i3d"]
+    assert family_recipe("cpu", "family_models:plain") == {}  # no facts, no family: the profile's own recipe
+    with pytest.raises(ValueError, match="unknown family 'cnn'; choose from segments, inflated, twin, vit"):
+        ModelFacts(family="cnn")

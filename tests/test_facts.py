@@ -44,16 +44,17 @@ def test_a_changed_field_changes_the_page(monkeypatch) -> None:
 def test_a_family_recipe_applies_to_its_models_and_is_on_the_page(monkeypatch) -> None:
     from ma52lib import config
 
-    recipes = (config.FamilyRecipe("pair", ("tsn", "tsm"), {"optim.epochs": 9}, "a reason"),
-               config.FamilyRecipe("one", ("tsm",), {"optim.lr": 0.5}, "another"))
+    recipes = (config.FamilyRecipe("pair", ("inflated",), {"optim.epochs": 9}, "a reason"),
+               config.FamilyRecipe("one", ("inflated", "vit"), {"optim.lr": 0.5}, "another"))
     monkeypatch.setitem(config.FAMILY_RECIPES, "cpu", recipes)
-    assert config.make_config("cpu", {"model.name": "tsn"}).optim.epochs == 9
-    assert config.make_config("cpu", {"model.name": "tsm"}).optim.lr == 0.5  # every recipe of a model applies
+    assert config.make_config("cpu", {"model.name": "i3d"}).optim.epochs == 9
+    assert config.make_config("cpu", {"model.name": "slowfast"}).optim.lr == 0.5  # every recipe of a model applies
     assert config.make_config("cpu", {"model.name": "c3d"}).optim.epochs == config.make_config("cpu").optim.epochs
-    assert config.make_config("cpu", {"model.name": "tsm", "optim.epochs": 3}).optim.epochs == 3  # --set wins
+    assert config.make_config("cpu", {"model.name": "i3d", "optim.epochs": 3}).optim.epochs == 3  # --set wins
     table = facts.recipe_table("cpu")
     row = table.loc["recipe: pair"]
-    assert row["this book (cpu)"] == "TSN, TSM: epochs 9 (the others: epochs 12)"
+    assert row["this book (cpu)"] == "I3D, SlowFast: epochs 9 (the others: epochs 12)"  # the family's, from facts
+    assert table.loc["recipe: one", "this book (cpu)"].startswith("I3D, SlowFast, TimeSformer: lr 0.5")
     assert row["why it differs"] == "a reason"
     assert row["paper profile (the official recipe)"] == "one recipe for every model"
     assert table.loc["recipe: one", "why it differs"] == "another"

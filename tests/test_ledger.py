@@ -10,10 +10,10 @@ import pytest
 
 from ma52lib import stats
 from ma52lib.chapters import ledger as lg
-from ma52lib.chapters.benchmark import BENCHMARK_MODELS
 from ma52lib.engine.evaluate import save_predictions
 from ma52lib.labels import FINE_TO_BODY, NUM_CLASSES
 from ma52lib.metrics import compute_metrics
+from ma52lib.models import BENCHMARK_MODELS
 from ma52lib.synth import REVERSED_PAIRS
 
 RNG_LABELS = np.random.default_rng(7)

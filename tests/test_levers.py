@@ -15,6 +15,7 @@ from ma52lib.engine.checkpoint import load_checkpoint
 from ma52lib.engine.pretrain import resolve_pretrained
 from ma52lib.engine.step import build_optimizer
 from ma52lib.engine.train import train
+from ma52lib.models import BENCHMARK_MODELS
 
 from tinydata import make_tiny_dataset
 
@@ -128,7 +129,7 @@ def test_the_training_loader_uses_the_class_sampler_only_when_asked(tiny_root: P
 
 
 def test_the_cpu_profile_freezes_the_early_stages_of_every_pretrained_model() -> None:
-    names = ("manet", "tsn", "tsm", "tin", "i3d", "slowfast", "r2plus1d", "c3d", "timesformer", "vswin")
+    names = BENCHMARK_MODELS
     frozen = {name: resolve_pretrained(make_config("cpu", {"model.name": name})).model for name in names}
     for name in names:  # a pretrained start (2-D ResNet, inflated, or still-pretrained): stem and two stages fixed
         assert frozen[name].frozen_stages == 2 and frozen[name].pretrained.startswith("synth:"), name

@@ -16,13 +16,23 @@ import pytest
 import torch
 from torch import nn
 
+from ma52lib.chapters.common import TABLE_COLUMNS
 from ma52lib.config import make_config, run_name
 from ma52lib.engine.build import build_model_for, embedding_table, without_weights
 from ma52lib.engine.pretrain import describe_start, resolve_pretrained
 from ma52lib.engine.train import train
 from ma52lib.losses import JointEmbeddingLoss
-from ma52lib.models import ModelContractError, available_models, build_model, model_facts
-from ma52lib.models.facts import ModelFacts
+from ma52lib.models import (
+    BENCHMARK_MODELS,
+    ModelContractError,
+    available_models,
+    build_model,
+    display_name,
+    model_facts,
+    paper_results,
+)
+from ma52lib.models.baselines import BASELINES
+from ma52lib.models.facts import FAMILIES, ModelFacts
 
 from tinydata import make_tiny_dataset
 
@@ -46,8 +56,9 @@ def _clip(model: nn.Module, n: int = 2) -> torch.Tensor:
     return torch.randn(n, model.num_frames, 3, SIZE, SIZE)  # [N, T, 3, H, W]
 
 
-def test_the_factory_knows_manet_and_the_nine_baselines() -> None:
-    assert NAMES == sorted(["manet", "tsn", "tsm", "tin", "c3d", "i3d", "r2plus1d", "slowfast", "timesformer", "vswin"])
+def test_the_benchmark_is_every_model_the_factory_knows_in_table_order() -> None:
+    assert sorted(BENCHMARK_MODELS) == NAMES
+    assert BENCHMARK_MODELS[:-1] == tuple(BASELINES) and BENCHMARK_MODELS[-1] == "manet"  # MANet's row last
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -151,6 +162,42 @@ def test_every_model_declares_its_start_and_which_stages_freeze() -> None:
     assert facts["c3d"].resnet_shape("cpu") is None
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         facts["tsm"].resnet_shape("huge")
+
+
+def test_every_benchmark_model_says_its_table_name_and_family() -> None:
+    for name in BENCHMARK_MODELS:
+        facts = model_facts(name)
+        assert facts.display_name and facts.family in FAMILIES, name
+        # A family says how its models start: a 2-D ResNet (over segments, or inflated) or stills as their own twin.
+        assert (facts.family in ("twin", "vit")) == facts.still_start, name
+        assert (facts.family in ("segments", "inflated")) == (facts.resnet is not None), name
+    assert [display_name(m) for m in ("r2plus1d", "vswin", "manet")] == ["R(2+1)D", "Video Swin", "MANet"]
+    # A label that names no model, and a model of your own without a display name, show as they are.
+    assert display_name("manet_noemb") == "manet_noemb"
+    assert display_name("examples.temporal_cnn:build") == "examples.temporal_cnn:build"
+
+
+# The published numbers on MA-52 (the authors' README table).
+PAPER = {
+    "c3d": {"body_top1": 74.04, "action_top1": 52.22, "action_top5": 86.97, "body_f1_macro": 66.60,
+            "action_f1_macro": 40.86, "f1_mean": 58.43},
+    "i3d": {"body_top1": 78.16, "action_top1": 57.07, "action_top5": 88.67, "body_f1_macro": 71.56,
+            "action_f1_macro": 39.84, "f1_mean": 61.66},
+    "slowfast": {"body_top1": 77.18, "action_top1": 59.60, "action_top5": 88.54, "body_f1_macro": 70.61,
+                 "action_f1_macro": 44.96, "f1_mean": 63.09},
+    "tsm": {"body_top1": 77.64, "action_top1": 56.75, "action_top5": 87.47, "body_f1_macro": 70.98,
+            "action_f1_macro": 40.19, "f1_mean": 61.39},
+    "manet": {"body_top1": 78.95, "action_top1": 61.33, "action_top5": 88.83, "body_f1_macro": 72.87,
+              "action_f1_macro": 49.22, "f1_mean": 65.59},
+}
+
+
+def test_the_paper_numbers_are_the_published_ones() -> None:
+    for name, published in PAPER.items():
+        assert paper_results(name) == published, name
+        assert set(published) <= set(TABLE_COLUMNS)  # keys as compute_metrics names them
+    assert paper_results("tsn") is None  # not public: the tables say so
+    assert paper_results("manet_noemb") is None and paper_results("examples.temporal_cnn:build") is None
 
 
 def test_a_model_of_your_own_declares_its_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,6 @@ from typing import Any, Callable
 
 import torch
 
-from ma52lib.chapters.benchmark import BENCHMARK_MODELS
 from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
 from ma52lib.engine.measure import (
     loader_benchmark,
@@ -46,6 +45,7 @@ from ma52lib.engine.measure import (
 from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
 from ma52lib.engine.profiling import render_profile, step_profile
 from ma52lib.files import atomic_write_text
+from ma52lib.models import BENCHMARK_MODELS
 from ma52lib.synth import synthesize
 
 BENCH_VERSION = 2  # 2: every model's step, the profile, the loop's phases

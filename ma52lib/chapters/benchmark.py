@@ -29,7 +29,6 @@ from ma52lib.chapters.common import (
     TABLE_COLUMNS,
     ChapterRuns,
     base_config,
-    display_name,
     interval_of,
     seeds_of,
     with_seed,
@@ -38,26 +37,10 @@ from ma52lib.config import Config
 from ma52lib.engine.evaluate import load_predictions, scored_results
 from ma52lib.engine.run import load_run, predict_split
 from ma52lib.labels import BODY_PARTS, FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS, NUM_CLASSES
+from ma52lib.models import BENCHMARK_MODELS, display_name, paper_results
 
-# Published numbers on MA-52 (percent; the authors' README table). Keys match compute_metrics.
-# Models the paper benchmarks without public numbers are absent: tables show "not public".
-PAPER_RESULTS: dict[str, dict[str, float]] = {
-    "c3d": {"body_top1": 74.04, "action_top1": 52.22, "action_top5": 86.97, "body_f1_macro": 66.60,
-            "action_f1_macro": 40.86, "f1_mean": 58.43},
-    "i3d": {"body_top1": 78.16, "action_top1": 57.07, "action_top5": 88.67, "body_f1_macro": 71.56,
-            "action_f1_macro": 39.84, "f1_mean": 61.66},
-    "slowfast": {"body_top1": 77.18, "action_top1": 59.60, "action_top5": 88.54, "body_f1_macro": 70.61,
-                 "action_f1_macro": 44.96, "f1_mean": 63.09},
-    "tsm": {"body_top1": 77.64, "action_top1": 56.75, "action_top5": 87.47, "body_f1_macro": 70.98,
-            "action_f1_macro": 40.19, "f1_mean": 61.39},
-    "manet": {"body_top1": 78.95, "action_top1": 61.33, "action_top5": 88.83, "body_f1_macro": 72.87,
-              "action_f1_macro": 49.22, "f1_mean": 65.59},
-}
+# Where the published numbers on MA-52 (each model's ``facts.paper_results``) come from.
 PAPER_SOURCE = "Guo et al. (TCSVT 2024), authors' README table; split not stated"
-
-# The benchmark's models in table order: the nine baselines, then MANet.
-BENCHMARK_MODELS: tuple[str, ...] = ("tsn", "tsm", "tin", "c3d", "i3d", "r2plus1d", "slowfast", "timesformer",
-                                     "vswin", "manet")
 
 
 def benchmark_configs(profile: str, data_root: str | None, seed: int = 0,
@@ -155,7 +138,7 @@ def _seed_row(label: str, name: str, runs: Mapping[int, str | Path], split: str,
 
 
 def _paper_row(label: str, name: str, columns: tuple[str, ...]) -> dict[str, Any]:
-    paper = PAPER_RESULTS.get(label)
+    paper = paper_results(label)
     return {"model": name, "source": "paper",
             **{COLUMN_TITLES[c]: (paper[c] if paper and c in paper else NOT_PUBLIC) for c in columns}}
 
@@ -182,7 +165,7 @@ def bar_chart(runs: Mapping[str, str | Path], *, split: str = "test",
         ax.bar(pos, values, width, yerr=errors, capsize=2, error_kw={"elinewidth": 0.8},
                label=f"{COLUMN_TITLES[metric]} (this run, 95% CI)")
         if with_paper:
-            pub = [PAPER_RESULTS.get(n, {}).get(metric) for n in names]
+            pub = [(paper_results(n) or {}).get(metric) for n in names]
             px = [p for p, v in zip(pos, pub) if v is not None]
             py = [v for v in pub if v is not None]
             if px:
@@ -421,8 +404,7 @@ def separation_table(features: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> p
 
 
 __all__ = ["headline",
-    "BENCHMARK_MODELS", "PAPER_RESULTS", "PAPER_SOURCE", "bar_chart", "benchmark_configs", "body_confusion_figure",
-    "chapter_runs",
+    "PAPER_SOURCE", "bar_chart", "benchmark_configs", "body_confusion_figure", "chapter_runs",
     "clip_features", "confused_pairs", "feature_map_figure", "long_tail_table", "per_class_figure", "results_table",
     "reversal_table", "separation_table", "tsne_2d",
 ]

@@ -1,7 +1,7 @@
 """What several chapters share: the experiments' base config, training a set of configs, names and columns.
 
 Every number a chapter shows comes from a run folder (``results.json``); the paper's numbers come only
-from ``chapters.benchmark.PAPER_RESULTS`` and are labelled as the paper's.
+from each model's facts (``ma52lib.models.paper_results``) and are labelled as the paper's.
 """
 
 from __future__ import annotations
@@ -35,20 +35,12 @@ NOT_PUBLIC = "not public"
 SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0, 1), "cpu": (0,), "paper": (0, 1, 2)}
 HEADLINE: tuple[str, ...] = ("action_top1", "body_top1", "f1_mean")  # metrics shown with intervals
 
-DISPLAY_NAMES = {"tsn": "TSN", "tsm": "TSM", "tin": "TIN", "c3d": "C3D", "i3d": "I3D", "r2plus1d": "R(2+1)D",
-                 "slowfast": "SlowFast", "timesformer": "TimeSformer", "vswin": "Video Swin", "manet": "MANet"}
-
 # Columns of the main table, in the paper's order.
 TABLE_COLUMNS: tuple[str, ...] = ("body_top1", "action_top1", "action_top5", "body_f1_macro", "body_f1_micro",
                                   "action_f1_macro", "action_f1_micro", "f1_mean")
 COLUMN_TITLES = {"body_top1": "Body top-1", "action_top1": "Action top-1", "action_top5": "Action top-5",
                  "body_f1_macro": "Body F1 macro", "body_f1_micro": "Body F1 micro",
                  "action_f1_macro": "Action F1 macro", "action_f1_micro": "Action F1 micro", "f1_mean": "F1_mean"}
-
-
-def display_name(label: str) -> str:
-    """Table name of a run label (``"manet"`` -> ``"MANet"``; other labels unchanged)."""
-    return DISPLAY_NAMES.get(label, label)
 
 
 def base_config(profile: str, data_root: str | None, seed: int = 0, **overrides: Any) -> Config:
@@ -321,10 +313,9 @@ def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
 
 
 __all__ = [
-    "COLUMN_TITLES", "ChapterRuns", "DISPLAY_NAMES", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet",
-    "Shown",
+    "COLUMN_TITLES", "ChapterRuns", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "Shown",
     "VERDICT_CLASSES", "base_config", "claims_table",
-    "class_counts", "display_name", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
+    "class_counts", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
     "hide_injected_parameters",
     "interval_of", "labelled", "notebook_parameters", "rerun_markdown", "run_configs", "scored", "seeds_of", "table",
     "verdict_class", "with_seed",

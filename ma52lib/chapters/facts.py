@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ma52lib.chapters.common import DISPLAY_NAMES, SEEDS, class_counts, download_link, downloads_dir, generated_dir
+from ma52lib.chapters.common import SEEDS, class_counts, download_link, downloads_dir, generated_dir
 from ma52lib.config import DEPARTURES, FAMILY_RECIPES, Config, FamilyRecipe, make_config
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.starts import provenance_of
 from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
-from ma52lib.models import available_models, model_facts
+from ma52lib.models import BENCHMARK_MODELS, available_models, display_name, model_facts
 from ma52lib.models.facts import ModelFacts
 from ma52lib.paths import project_root
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
@@ -67,7 +67,7 @@ def _start(cfg: Config) -> str:
 def _paper_starts(resnet: str) -> str:
     """Each model's start in the paper profile: the ImageNet ResNet-50 for ``resnet``, the published files for the
     others, each departure from the model's own config marked."""
-    published = [f"{DISPLAY_NAMES.get(m, m)}: {model_facts(m).published.what}"
+    published = [f"{display_name(m)}: {model_facts(m).published.what}"
                  + (" (departs from its config)" if model_facts(m).departure else "")
                  for m in available_models() if model_facts(m).published is not None]
     return (f"torchvision's ImageNet ResNet-50 (mmcv's torchvision://resnet50) for {resnet} (inflated for I3D); "
@@ -76,7 +76,7 @@ def _paper_starts(resnet: str) -> str:
 
 def _names(which: Callable[[ModelFacts], bool]) -> str:
     """Display names of the built-in models whose facts ``which`` accepts."""
-    return ", ".join(DISPLAY_NAMES.get(m, m) for m in available_models() if which(model_facts(m)))
+    return ", ".join(display_name(m) for m in available_models() if which(model_facts(m)))
 
 
 def _made(cfg: Config, model: str) -> str:
@@ -117,15 +117,16 @@ def _schedule(cfg: Config) -> str:
 
 
 def family_rows(profile: str) -> list[dict[str, str]]:
-    """One row per model family of ``profile`` (``config.FAMILY_RECIPES``): its fields beside the profile's own."""
+    """One row per family recipe of ``profile`` (``config.FAMILY_RECIPES``): the models of its families (their facts
+    say each one's family), its fields beside the profile's own."""
     recipes = FAMILY_RECIPES.get(profile, ())
     base = make_config(profile, {"model.name": _outside_every_family(recipes)})
     rows = []
     for recipe in recipes:
-        names = ", ".join(DISPLAY_NAMES.get(m, m) for m in recipe.models)
+        names = ", ".join(display_name(m) for m in _of_families(recipe.families))
         ours = ", ".join(f"{_label(k)} {v}" for k, v in recipe.fields.items())
         kept = ", ".join(f"{_label(k)} {_value(base, k)}" for k in recipe.fields)
-        rows.append({"": f"recipe: {recipe.family}", f"this book ({profile})": f"{names}: {ours} (the others: {kept})",
+        rows.append({"": f"recipe: {recipe.name}", f"this book ({profile})": f"{names}: {ours} (the others: {kept})",
                      "paper profile (the official recipe)": "one recipe for every model", "why it differs": recipe.why})
     return rows
 
@@ -137,9 +138,14 @@ def _label(dotted: str) -> str:
     return name if section == "optim" else dotted
 
 
+def _of_families(families: tuple[str, ...]) -> list[str]:
+    """The benchmark's models (in table order) whose facts put them in one of ``families``."""
+    return [m for m in BENCHMARK_MODELS if model_facts(m).family in families]
+
+
 def _outside_every_family(recipes: tuple[FamilyRecipe, ...]) -> str:
-    """A model no recipe names (the profile's plain recipe), or the profile's default model when all are named."""
-    named = {m for recipe in recipes for m in recipe.models}
+    """A model of no recipe's family (the profile's plain recipe), or the profile's default model when none is."""
+    named = {m for recipe in recipes for m in _of_families(recipe.families)}
     return next((m for m in available_models() if m not in named), "manet")
 
 

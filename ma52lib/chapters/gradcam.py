@@ -14,9 +14,10 @@ import torch
 
 from ma52lib import stats
 from ma52lib.chapters.benchmark import benchmark_configs
-from ma52lib.chapters.common import ChapterRuns, display_name
+from ma52lib.chapters.common import ChapterRuns
 from ma52lib.engine.run import LoadedRun, load_run
 from ma52lib.explain.mass import mass_summary
+from ma52lib.models import display_name
 
 MODELS: tuple[str, ...] = ("manet", "tsn", "tsm")  # MANet beside the two networks it builds on
 

@@ -29,10 +29,10 @@ from ma52lib import stats
 from ma52lib.chapters import ablations as ab
 from ma52lib.chapters import benchmark as bm
 from ma52lib.chapters.ablations import ablation_defaults
-from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS
-from ma52lib.chapters.common import NOT_PUBLIC, ChapterRuns, display_name, generated_dir, scored
+from ma52lib.chapters.common import NOT_PUBLIC, ChapterRuns, generated_dir, scored
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.files import atomic_write_text
+from ma52lib.models import BENCHMARK_MODELS, display_name, paper_results
 from ma52lib.synth import REVERSED_PAIRS
 
 CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"
@@ -169,7 +169,7 @@ def _basis(n_seeds: int) -> str:
 
 
 def _paper_gap(better: str, worse: str) -> str:
-    a, b = PAPER_RESULTS.get(better), PAPER_RESULTS.get(worse)
+    a, b = paper_results(better), paper_results(worse)
     if not (a and b):
         return NOT_PUBLIC
     return "; ".join(f"{m.split('_')[0]} {a[m]:.2f} vs {b[m]:.2f} ({a[m] - b[m]:+.2f})" for m in CLAIM_METRICS)

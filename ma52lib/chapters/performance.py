@@ -26,8 +26,8 @@ from ma52lib.chapters.bench import (
     default_bench_path,
     run_bench,
 )
-from ma52lib.chapters.common import display_name
 from ma52lib.engine.profiling import KERNEL_GROUPS, OTHER
+from ma52lib.models import display_name
 from ma52lib.paths import project_root
 
 

@@ -23,10 +23,10 @@ import torch
 import ma52lib
 from ma52lib.chapters.ablations import ablation_configs, ablation_defaults
 from ma52lib.chapters.benchmark import benchmark_configs
-from ma52lib.chapters.common import display_name
 from ma52lib.config import Config, make_config, run_name, to_dict
 from ma52lib.engine.evaluate import read_results
 from ma52lib.machine import cpu_name
+from ma52lib.models import display_name
 from ma52lib.paths import project_root, runs_dir
 
 # Packages whose versions the reproducibility chapter lists (distribution names on PyPI).

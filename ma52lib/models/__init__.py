@@ -19,7 +19,9 @@ only when it is asked for. See ``examples/temporal_cnn.py``.
 
 What a model *is* (the ResNet its start weights load into, whether its stages freeze, where the paper starts
 it, which config fields it reads) is its ``facts`` (``ma52lib.models.facts.ModelFacts``); ``model_facts(name)``
-answers for any name, a factory of your own included (``factory.facts = ModelFacts(...)``).
+answers for any name, a factory of your own included (``factory.facts = ModelFacts(...)``); ``display_name``
+and ``paper_results`` read a model's table name and published numbers from them. ``BENCHMARK_MODELS`` is the
+benchmark's list, in table order.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -39,6 +41,9 @@ from ma52lib.models.manet import MANet
 
 # Every constructor build_model knows: MANet and the nine baselines.
 _CONSTRUCTORS: dict[str, Callable[..., nn.Module]] = {"manet": MANet, **BASELINES}
+# The benchmark's models in table order: the nine baselines, then MANet. A new baseline is its file (with its
+# facts) and its line in BASELINES.
+BENCHMARK_MODELS: tuple[str, ...] = (*BASELINES, "manet")
 
 
 def available_models() -> list[str]:
@@ -56,6 +61,28 @@ def model_facts(name: str) -> ModelFacts:
         raise ModelContractError(f"{name}: its facts must be a ma52lib.models.facts.ModelFacts, got "
                                  f"{type(facts).__name__}")
     return facts
+
+
+def display_name(label: str) -> str:
+    """Table name of a run label: its model's ``facts.display_name`` (``"r2plus1d"`` -> ``"R(2+1)D"``); a label that
+    names no model, or a model that declares no display name, stays as it is."""
+    facts = _facts_of_label(label)
+    return (facts.display_name if facts else None) or label
+
+
+def paper_results(label: str) -> Mapping[str, float] | None:
+    """The published MA-52 numbers of the model ``label`` names (``facts.paper_results``), or None: not public."""
+    facts = _facts_of_label(label)
+    return facts.paper_results if facts else None
+
+
+def _facts_of_label(label: str) -> ModelFacts | None:
+    """The facts of the model ``label`` names, or None when it names none (an ablation's label, a model that
+    cannot be imported here)."""
+    try:
+        return model_facts(label)
+    except ValueError:  # an unknown name; ModelContractError (a factory that cannot be imported) is one too
+        return None
 
 
 def _constructor(name: str) -> Callable[..., nn.Module]:

@@ -1,5 +1,6 @@
-"""What a model is, said by the model: the 2-D ResNet its start weights load into, whether its stages can be
-frozen, where the paper starts it, and which model-config fields its constructor reads.
+"""What a model is, said by the model: its name in the tables, its published numbers on MA-52, its family, the
+2-D ResNet its start weights load into, whether its stages can be frozen, where the paper starts it, and which
+model-config fields its constructor reads.
 
 Every built-in model class carries ``facts = ModelFacts(...)``; a model brought as ``package.module:factory``
 may carry them on its factory (``factory.facts = ModelFacts(...)``, see ``examples/temporal_cnn.py``). The
@@ -22,6 +23,15 @@ from torch import Tensor, nn
 # ``pretrained``); ``ModelFacts.options`` names the ones a model reads beyond these.
 OWN_OPTIONS = ("se", "tsm", "shift_div", "embedding")
 
+# The model families, by how a model starts; a profile's recipe (``config.FAMILY_RECIPES``) names the families
+# it applies to, so a model of your own that declares its family gets that family's recipe.
+FAMILIES: dict[str, str] = {
+    "segments": "2-D networks over TSN segments, started from a 2-D ResNet",
+    "inflated": "3-D ResNets inflated from a 2-D ResNet start",
+    "twin": "models a 2-D ResNet cannot start: pretrained on stills as their own 2-D twin, then inflated",
+    "vit": "a video ViT, pretrained on stills as its own 2-D twin",
+}
+
 
 @dataclass(frozen=True)
 class PublishedStart:
@@ -41,6 +51,12 @@ class PublishedStart:
 class ModelFacts:
     """What the engine needs to know about a model before it builds one."""
 
+    # Its name in the book's tables ("R(2+1)D"); None: the model's own name.
+    display_name: str | None = None
+    # Its published numbers on MA-52 (percent, the keys of ``metrics.compute_metrics``); None: not public.
+    paper_results: Mapping[str, float] | None = None
+    # Its family (a key of FAMILIES), or None: the profile's recipe without a family's fields.
+    family: str | None = None
     # (depth, width) of the 2-D ResNet the model's backbone is or inflates, per size preset: the shape of
     # the start weights ("imagenet", "synth") it loads. None: the paper does not start it from an ImageNet
     # ResNet, so those values leave it at random initialisation.
@@ -66,6 +82,8 @@ class ModelFacts:
     options: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if self.family is not None and self.family not in FAMILIES:
+            raise ValueError(f"ModelFacts.family: unknown family {self.family!r}; choose from {', '.join(FAMILIES)}")
         unknown = sorted(set(self.options) - set(OWN_OPTIONS))
         if unknown:
             raise ValueError(f"ModelFacts.options: unknown field(s) {unknown}; choose from {', '.join(OWN_OPTIONS)}")

@@ -37,7 +37,10 @@ def _pool(x: Tensor, temporal: int) -> Tensor:
 class C3D(ClipClassifier):
     """C3D over a dense clip; ``width``/``depth``/``fc_dim``/``grid`` set the size."""
 
-    facts = ModelFacts(still_start=True, freezable=True,
+    facts = ModelFacts(display_name="C3D", family="twin",
+                       paper_results={"body_top1": 74.04, "action_top1": 52.22, "action_top5": 86.97,
+                                      "body_f1_macro": 66.60, "action_f1_macro": 40.86, "f1_mean": 58.43},
+                       still_start=True, freezable=True,
                        paper_start="its mmaction2 config starts from Sports-1M C3D weights",
                        published=PublishedStart(
                            url="https://download.openmmlab.com/mmaction/recognition/c3d/"

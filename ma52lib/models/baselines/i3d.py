@@ -34,7 +34,10 @@ class I3D(ClipClassifier):
 
     memory_format = torch.channels_last_3d
     # Its backbone inflates a 2-D ResNet: the start weights load into it, and its stem and stages can be fixed.
-    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
+    facts = ModelFacts(display_name="I3D", family="inflated",
+                       paper_results={"body_top1": 78.16, "action_top1": 57.07, "action_top5": 88.67,
+                                      "body_f1_macro": 71.56, "action_f1_macro": 39.84, "f1_mean": 61.66},
+                       resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
                        paper_start="the paper inflates torchvision's ImageNet ResNet-50")
 
     def __init__(

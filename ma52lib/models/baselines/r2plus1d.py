@@ -64,7 +64,8 @@ class _ScaledVideoResNet(VideoResNet):
 class R2Plus1D(ClipClassifier):
     """R(2+1)D: every 3x3x3 conv factorised into 1x3x3 then 3x1x1 (torchvision's implementation)."""
 
-    facts = ModelFacts(still_start=True, freezable=True, paper_start="from scratch, as its mmaction2 config",
+    facts = ModelFacts(display_name="R(2+1)D", family="twin", still_start=True, freezable=True,
+                       paper_start="from scratch, as its mmaction2 config",
                        published=PublishedStart(
                            url=get_weight("R2Plus1D_18_Weights.KINETICS400_V1").url,
                            what="torchvision's R2Plus1D_18_Weights.KINETICS400_V1 (Kinetics-400)",

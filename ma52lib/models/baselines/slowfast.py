@@ -64,7 +64,10 @@ class SlowFast(ClipClassifier):
 
     # The synthetic start inflates the 2-D ResNet into both pathways; the paper profile loads mmaction2's Kinetics-400
     # SlowFast (mmaction2's Kinetics config trains from scratch: a departure, on 11,250 clips).
-    facts = ModelFacts(resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
+    facts = ModelFacts(display_name="SlowFast", family="inflated",
+                       paper_results={"body_top1": 77.18, "action_top1": 59.60, "action_top5": 88.54,
+                                      "body_f1_macro": 70.61, "action_f1_macro": 44.96, "f1_mean": 63.09},
+                       resnet={size: (p["depth"], p["width"]) for size, p in PRESETS.items()}, freezable=True,
                        paper_imagenet=False, paper_start="from scratch, as its mmaction2 config",
                        published=PublishedStart(
                            url="https://download.openmmlab.com/mmaction/recognition/slowfast/"

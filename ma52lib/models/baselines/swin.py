@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 class VideoSwin(ClipClassifier):
     """Video Swin over a dense clip; ``width``/``depth``/``heads``/``window``/``patch`` set the size."""
 
-    facts = ModelFacts(still_start=True, freezable=True,
+    facts = ModelFacts(display_name="Video Swin", family="twin", still_start=True, freezable=True,
                        paper_start="its mmaction2 config inflates the Swin authors' ImageNet-1K Swin-T",
                        published=PublishedStart(
                            url="https://github.com/SwinTransformer/storage/releases/download/v1.0.0/"

@@ -91,7 +91,7 @@ class DividedBlock(nn.Module):
 class TimeSformer(ClipClassifier):
     """TimeSformer with divided space-time attention; ``width``/``depth``/``heads``/``patch`` set the size."""
 
-    facts = ModelFacts(still_start=True, freezable=True,
+    facts = ModelFacts(display_name="TimeSformer", family="vit", still_start=True, freezable=True,
                        paper_start="its mmaction2 config starts from an ImageNet-21k ViT-B/16",
                        published=PublishedStart(
                            url="https://download.openmmlab.com/mmaction/recognition/timesformer/"
