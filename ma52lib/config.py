@@ -191,7 +191,7 @@ DEPARTURES: dict[str, dict[str, str]] = {
         "data.crop_size": "a small input keeps the step within a 2-core CPU's budget",
         "data.train_crop": "the paper's multi-scale crop and flip kept the models at the class prior at this size",
         "data.flip": "the paper's multi-scale crop and flip kept the models at the class prior at this size",
-        "model.size": "a ResNet-18 of half width fits the CPU budget",
+        "model.size": "the smaller, narrower ResNet fits the CPU budget",
         "model.pretrained": "the published starts (ImageNet, Sports-1M, Kinetics-400) cannot be had offline: their "
                             "analogue is a backbone pretrained on rendered stills",
         "model.frozen_stages": "fixed pretrained early stages make the step cheaper (the study appendix measures "
