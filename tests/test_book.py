@@ -121,6 +121,20 @@ def test_notebook_parameters_reads_names_defaults_and_comments(tmp_path: Path) -
         common.notebook_parameters(tmp_path / "x.ipynb")
 
 
+def test_a_none_default_is_stated_per_profile_from_the_code(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("n_seeds = None  # seeds; None: the profile's\n"
+                                     "sizes = None  # None: the profile's\nruns = 5  # refits")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    seeds = ", ".join(f"{p} {len(s)}" for p, s in common.SEEDS.items())
+    text = common.rerun_markdown("x", tmp_path / "x.ipynb", defaults={"cpu": {"sizes": (4, 8)}, "paper": {"runs": 2}})
+    assert f"- **n_seeds** = `None`: seeds; None: the profile's ({seeds}); set with" in text
+    assert "- **sizes** = `None`: None: the profile's (cpu 4, 8); set with" in text
+    assert "- **runs** = `5`: refits; set with" in text  # a value of its own: no profile's stated
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_chapter_lists_its_parameters_with_real_reproduce_flags(chapter: str) -> None:
     import argparse

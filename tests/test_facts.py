@@ -68,6 +68,16 @@ def test_departures_carry_their_reason_and_equal_rows_none() -> None:
     assert all(why[row] not in ("", "not stated") for row in ("data", "input", "optimiser", "schedule", "start"))
 
 
+def test_every_departure_is_on_the_front_page_with_its_reason() -> None:
+    from ma52lib.config import DEPARTURES
+
+    shown = {key for _, keys, _ in facts.ROWS for key in keys}
+    for profile, reasons in DEPARTURES.items():
+        assert set(reasons) <= shown, f"{profile}: reasons the front page has no row for"
+        assert "not stated" not in set(facts.recipe_table(profile)["why it differs"]), profile
+    assert facts.recipe_table("cpu").loc["validation", "this book (cpu)"] == "once, after the last epoch"
+
+
 def test_the_class_prior_is_read_from_the_test_split(tmp_path: Path) -> None:
     root = make_tiny_dataset(tmp_path / "tiny", {"train": 2, "val": 1, "test": 3})
     counts = class_counts(root, "test")

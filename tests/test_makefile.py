@@ -40,3 +40,27 @@ def test_ci_runs_the_test_command_the_readme_gives():
     command = next(line.split("#")[0].strip() for line in block.splitlines() if line.startswith("make test"))
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert command == "make test" and command in ci_lines
+
+
+def _core_runs(n_seeds: int | None) -> set[str]:
+    """Run names of the cpu book's core contrasts (the benchmark's seeded models, MANet without the loss)."""
+    from ma52lib.chapters.ablations import noemb_seeds
+    from ma52lib.chapters.benchmark import seeded_configs
+    from ma52lib.config import run_name
+
+    seeded = [cfg for seeds in seeded_configs("cpu", None, n_seeds=n_seeds).values() for cfg in seeds.values()]
+    return {run_name(cfg) for cfg in [*seeded, *noemb_seeds("cpu", None, n_seeds=n_seeds).values()]}
+
+
+def test_the_seeds_help_counts_what_the_code_trains():
+    """The Makefile's SEEDS comment and help state the cpu book's seeds and the runs more seeds add: the code's."""
+    import re
+
+    from ma52lib.chapters.common import SEEDS
+
+    text = (ROOT / "Makefile").read_text()
+    assert f"(default: the profile's, {len(SEEDS['cpu'])} for cpu)" in text
+    stated = re.findall(r"SEEDS=(\d+)\D[^\n]*?(\d+) more runs", text)
+    assert len(stated) == 2, "the SEEDS comment and the help line each say how many runs more seeds add"
+    for seeds, more in stated:
+        assert int(more) == len(_core_runs(int(seeds)) - _core_runs(None)), (seeds, more)

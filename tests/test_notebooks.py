@@ -321,13 +321,26 @@ def test_chapter_parameters_and_reproduce_flags() -> None:
     assert toc.index("generated/ledger") < toc.index("generated/dataset")
 
 
-@pytest.mark.parametrize("name", ["benchmark", "ablations"])
+@pytest.mark.parametrize("name", ["benchmark", "ablations", "ledger"])
 def test_the_seeds_a_parameter_comment_states_are_the_profiles(name: str) -> None:
-    # The parameters cell's comments are published in the chapter's "Rerun with other parameters" section.
+    # The parameters cell's comments are published in the chapter's "Rerun with other parameters" section: the
+    # notebook says what None means, and the page adds each profile's number from SEEDS.
     import re
 
-    from ma52lib.chapters.common import SEEDS
+    from ma52lib.chapters import ablations as ab
+    from ma52lib.chapters.common import SEEDS, notebook_parameters, rerun_markdown
 
-    stated = re.search(r"None: the profile's \(([^)]*)\)", _parameters_cell(name))
-    assert stated, f"notebooks/{name}.ipynb: n_seeds names each profile's seeds"
+    comments = {n: c for n, _, c in notebook_parameters(NOTEBOOKS / f"{name}.ipynb")}
+    assert comments["n_seeds"].endswith("None: the profile's"), f"notebooks/{name}.ipynb: n_seeds says what None is"
+    for param, comment in comments.items():  # a profile's value is the code's, never typed in a comment
+        assert not re.search(r"the profile's.*\d", comment), f"notebooks/{name}.ipynb: {param}: {comment}"
+    page = rerun_markdown(name, defaults=ab.ABLATION_DEFAULTS if name == "ablations" else None)
+    stated = re.search(r"\*\*n_seeds\*\*.*None: the profile's \(([^)]*)\)", page)
+    assert stated, f"the {name} page names each profile's seeds"
     assert dict(pair.split() for pair in stated[1].split(", ")) == {p: str(len(s)) for p, s in SEEDS.items()}
+    if name == "ablations":
+        for param in ("lambdas", "segments"):
+            given = re.search(rf"\*\*{param}\*\*.*None: the profile's \(([^)]*)\)", page)[1]
+            stated_values = {p.split(" ", 1)[0]: [float(v) for v in p.split(" ", 1)[1].split(", ")]
+                             for p in given.split("; ")}
+            assert stated_values == {p: list(d[param]) for p, d in ab.ABLATION_DEFAULTS.items()}, param

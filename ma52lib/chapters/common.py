@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,8 @@ from ma52lib.paths import project_root
 NOT_PUBLIC = "not public"
 # Seeds of the claims' core contrasts (TSN, TSM, MANet, MANet without the joint-embedding loss); every
 # other run is one seed and says so. Seed k changes the initialisation, the data order and augmentation.
-# The cpu book keeps one seed to stay within its time budget; `--seeds 3` (`make book SEEDS=3`) trains 3 seeds of
-# each (8 more trainings), for intervals over the seed-to-seed spread: `make book SEEDS=3 PLAN=1` says how long here.
+# A profile's number is a budget (its reason: config.DEPARTURES); `--seeds N` (`make book SEEDS=N`) trains N of each
+# for intervals over the seed-to-seed spread, and `make book SEEDS=N PLAN=1` says how many runs more and how long.
 SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0, 1), "cpu": (0,), "paper": (0, 1, 2)}
 HEADLINE: tuple[str, ...] = ("action_top1", "body_top1", "f1_mean")  # metrics shown with intervals
 
@@ -290,10 +290,28 @@ def notebook_parameters(notebook: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
+def profile_defaults(by_profile: Mapping[str, Mapping[str, Any]], name: str) -> str:
+    """Parameter ``name``'s value in each profile of ``by_profile`` (profile -> parameter -> value), in words:
+    ``"smoke 2, cpu 1, paper 3"``, or ``"cpu 0, 10, 50; paper 0, 10, 50, 100"`` for sequences."""
+    values = {profile: given[name] for profile, given in by_profile.items() if name in given}
+    several = any(isinstance(v, (tuple, list)) for v in values.values())
+    return ("; " if several else ", ").join(f"{profile} {_words(v)}" for profile, v in values.items())
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ", ".join(map(_words, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def rerun_markdown(chapter: str, notebook: Path | None = None,
+                   defaults: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The chapter's parameters in words, each with how to change it: a `ma52 reproduce` flag where one sets it,
-    else papermill's ``-p`` on the notebook (then ``ma52 reproduce`` rebuilds the book)."""
+    else papermill's ``-p`` on the notebook (then ``ma52 reproduce`` rebuilds the book). A parameter whose default
+    is None gets each profile's value from ``defaults`` (profile -> parameter -> value; ``n_seeds``: ``SEEDS``)."""
     notebook = notebook or project_root() / "notebooks" / f"{chapter}.ipynb"
+    by_profile = {profile: {"n_seeds": len(seeds), **(defaults or {}).get(profile, {})}
+                  for profile, seeds in SEEDS.items()}
     lines = ["`make book` (`ma52 reproduce --profile cpu`) makes this chapter with the others, `make book-smoke` the "
              "tiny book in minutes; a chapter is executed again only when its inputs change. Its parameters, with the "
              "notebook's defaults:", ""]
@@ -302,6 +320,8 @@ def rerun_markdown(chapter: str, notebook: Path | None = None) -> str:
         how = f"`ma52 reproduce {REPRODUCE_FLAGS[name].split(' (')[0]}`" if name in REPRODUCE_FLAGS else \
             f"`-p {name} VALUE`"
         words = f": {comment}" if comment else ""
+        if default == "None" and any(name in values for values in by_profile.values()):
+            words += f" ({profile_defaults(by_profile, name)})"
         lines.append(f"- **{name}** = `{default}`{words}; set with {how}")
         by_hand += [] if name in REPRODUCE_FLAGS else [name]
     if by_hand:
@@ -317,6 +337,7 @@ __all__ = [
     "VERDICT_CLASSES", "base_config", "claims_table",
     "class_counts", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
     "hide_injected_parameters",
-    "interval_of", "labelled", "notebook_parameters", "rerun_markdown", "run_configs", "scored", "seeds_of", "table",
+    "interval_of", "labelled", "notebook_parameters", "profile_defaults", "rerun_markdown", "run_configs", "scored",
+    "seeds_of", "table",
     "verdict_class", "with_seed",
 ]

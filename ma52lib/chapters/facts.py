@@ -116,6 +116,17 @@ def _schedule(cfg: Config) -> str:
     return f"{o.epochs} epochs, {shape}{warm}"
 
 
+def _validation(cfg: Config) -> str:
+    every, epochs = cfg.runtime.eval_every, cfg.optim.epochs
+    return ("once, after the last epoch" if every >= epochs else "after every epoch" if every == 1
+            else f"every {every} epochs and after the last")
+
+
+def _loading(cfg: Config) -> str:
+    d = cfg.data
+    return f"{d.num_workers} loader processes" + (", each decoded video kept in memory" if d.cache else "")
+
+
 def family_rows(profile: str) -> list[dict[str, str]]:
     """One row per family recipe of ``profile`` (``config.FAMILY_RECIPES``): the models of its families (their facts
     say each one's family), its fields beside the profile's own."""
@@ -176,6 +187,8 @@ ROWS: tuple[tuple[str, tuple[str, ...], Callable[[Config], str]], ...] = (
     ("frozen stages", ("model.frozen_stages",), _frozen),
     ("optimiser", ("optim.name", "optim.lr", "optim.batch_size", "optim.weight_decay"), _optimiser),
     ("schedule", ("optim.epochs", "optim.schedule", "optim.milestones", "optim.warmup_epochs"), _schedule),
+    ("validation", ("runtime.eval_every",), _validation),
+    ("data loading", ("data.cache", "data.num_workers"), _loading),
     ("loss", ("loss.weight",), lambda c: f"cross-entropy + {c.loss.weight:g} x embedding MSE"),
     ("seeds of TSN, TSM, MANet", ("seeds",), lambda c: str(len(SEEDS.get(c.profile, (0,))))),
     ("precision", ("runtime.precision",), lambda c: c.runtime.precision),

@@ -41,9 +41,9 @@ from ma52lib.engine.train import default_run_dir
 from ma52lib.synth.writer import split_counts
 
 # Seconds a cold build spent outside training on the reference machine (AMD EPYC, 2 cores, AVX512 with native
-# bf16; cpu: the cold `make book` of docs/measurements.md, smoke: `make book-smoke`): rendering per clip,
-# pretraining per still frame and epoch, a run's setup and files, each chapter's own work (figures, the emotion
-# sessions, the bench and its profile, the fault suite) and jupyter-book.
+# bf16; cpu: the newest cold `make book` of docs/measurements.md, the first row of its build times; smoke:
+# `make book-smoke`): rendering per clip, pretraining per still frame and epoch, a run's setup and files, each
+# chapter's own work (figures, the emotion sessions, the bench and its profile, the fault suite) and jupyter-book.
 REFERENCE: dict[str, dict[str, float]] = {
     "cpu": {"render_per_clip": 116 / 4428, "pretrain_per_frame_epoch": 72 / (12000 * 3), "run": 10.0,
             "dataset": 17, "benchmark": 60, "ablations": 0, "gradcam": 38, "emotion": 69, "performance": 47,
