@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from ma52lib.chapters import common, facts
-from ma52lib.chapters.reproduce import CHAPTERS, add_parser
+from ma52lib.chapters.reproduce import CHAPTERS
+from ma52lib.commands.reproduce import add_parser
 from ma52lib.paths import project_root
 
 

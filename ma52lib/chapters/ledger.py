@@ -28,10 +28,11 @@ import pandas as pd
 from ma52lib import stats
 from ma52lib.chapters.ablations import ablation_configs, ablation_defaults, noemb_seeds
 from ma52lib.chapters.benchmark import BENCHMARK_MODELS, PAPER_RESULTS, benchmark_configs, seeded_configs
-from ma52lib.chapters.common import NOT_PUBLIC, display_name, generated_dir, run_configs, scored
+from ma52lib.chapters.common import NOT_PUBLIC, display_name, run_configs, scored
 from ma52lib.config import Config
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.files import atomic_write_text
+from ma52lib.paths import generated_dir
 from ma52lib.synth import REVERSED_PAIRS
 
 CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ma52lib.chapters.bench import (
+from ma52lib.chapters.common import display_name
+from ma52lib.commands.bench import (
     BENCH_VERSION,
     TARGET_BOOK_CACHED_S,
     TARGET_BOOK_COLD_S,
@@ -26,7 +27,6 @@ from ma52lib.chapters.bench import (
     default_bench_path,
     run_bench,
 )
-from ma52lib.chapters.common import display_name
 from ma52lib.engine.profiling import KERNEL_GROUPS, OTHER
 from ma52lib.paths import project_root
 
