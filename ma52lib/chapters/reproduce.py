@@ -25,7 +25,7 @@ import nbformat
 
 import ma52lib
 from ma52lib.chapters.common import hide_injected_parameters, seeds_of
-from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
+from ma52lib.chapters.frontpage import RECIPE_FILE, write_front_page
 from ma52lib.chapters.plan import BOOK, RENDER, Plan, format_plan, make_plan
 from ma52lib.chapters.watch import Watch
 from ma52lib.config import make_config
