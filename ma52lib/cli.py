@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ma52lib.chapters import bench, reproduce
+from ma52lib.commands import bench, reproduce
 from ma52lib.commands import emotion as emotion_cli
 from ma52lib.commands import synth as synth_cli
 from ma52lib.config import Config, describe_fields, make_config, set_field, to_dict
@@ -33,10 +33,10 @@ from ma52lib.metrics import format_table
 from ma52lib.models import available_models
 from ma52lib.workers import WorkersStopped
 
-# Subcommands registered by their own module (add_parser(subparsers)): ma52lib.commands for the renderer and
-# the emotion experiment, explain.cli for cam. They are imported above, so a subcommand whose module is broken
-# stops `ma52` with its ImportError instead of quietly disappearing from the command list. `reproduce` and
-# `bench` are the only commands of the book's machinery (ma52lib.chapters); everything else drives the library.
+# Subcommands registered by their own module (add_parser(subparsers)): ma52lib.commands for the renderer, the
+# emotion experiment, the book's build and the bench, explain.cli for cam. They are imported above, so a subcommand
+# whose module is broken stops `ma52` with its ImportError instead of quietly disappearing from the command list.
+# `reproduce` and `bench` are the only commands that use the book's machinery (ma52lib.chapters).
 SUBCOMMAND_MODULES = (synth_cli, reproduce, explain_cli, emotion_cli, bench)
 
 # Errors whose message already tells the user what is wrong and what to do (no traceback needed).

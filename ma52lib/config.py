@@ -181,7 +181,7 @@ class Config:
 
 
 # Why a profile departs from the paper's recipe, beside the fields it sets: the book's front page prints these
-# next to the values (ma52lib.chapters.facts), so a reason is words and the numbers come from the presets below.
+# next to the values (ma52lib.chapters.frontpage), so a reason is words and the numbers come from the presets below.
 _SMOKE_WHY = "CI's smoke book: seconds per model, to show that everything runs, not what it learns"
 DEPARTURES: dict[str, dict[str, str]] = {
     "cpu": {

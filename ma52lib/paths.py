@@ -20,3 +20,15 @@ def data_dir() -> Path:
 def runs_dir() -> Path:
     """Folder for training runs (``$MA52_RUNS_DIR`` or ``<project>/runs``)."""
     return Path(os.environ.get("MA52_RUNS_DIR", project_root() / "runs"))
+
+
+# The folder _toc.yml lists and jupyter-book builds: `ma52 reproduce` writes the chapters there.
+BOOK_GENERATED = Path("book", "generated")
+# Set by `ma52 reproduce` for the chapters' kernels, and by tests for a private folder.
+GENERATED_ENV = "MA52_GENERATED"
+
+
+def generated_dir() -> Path:
+    """The book's generated folder: executed chapters, their evidence, bench.json (``$MA52_GENERATED`` or
+    ``<project>/book/generated``)."""
+    return Path(os.environ.get(GENERATED_ENV, project_root() / BOOK_GENERATED))

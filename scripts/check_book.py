@@ -215,7 +215,7 @@ def parse_widths(text: str) -> tuple[int, ...]:
 def front_page_facts(profile: str) -> tuple[str, ...]:
     """What the front page must say for a book of ``profile``: every value of its column in the recipe table, as
     the page shows it (a `code span` loses its backticks)."""
-    from ma52lib.chapters.facts import recipe_table
+    from ma52lib.chapters.frontpage import recipe_table
 
     return tuple(value.replace("`", "") for value in recipe_table(profile)[f"this book ({profile})"])
 

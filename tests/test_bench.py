@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ma52lib.chapters.bench import add_parser, reproduce_timings, run_bench
 from ma52lib.chapters.performance import bench_tables, load_bench
 from ma52lib.chapters.reproduce import CHAPTERS
+from ma52lib.commands.bench import add_parser, reproduce_timings, run_bench
 from ma52lib.config import make_config
 from ma52lib.data import MA52Dataset
 from ma52lib.engine.build import EpochSampler, build_loader, default_threads

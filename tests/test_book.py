@@ -18,8 +18,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from ma52lib.chapters import common, facts
-from ma52lib.chapters.reproduce import CHAPTERS, add_parser
+from ma52lib.chapters import common, frontpage
+from ma52lib.chapters.reproduce import CHAPTERS
+from ma52lib.commands.reproduce import add_parser
 from ma52lib.paths import project_root
 
 
@@ -167,25 +168,25 @@ def test_chapter_notebooks_open_with_the_result_and_fold_the_plumbing() -> None:
 
 
 def test_front_page_commands_come_from_the_makefile(tmp_path: Path) -> None:
-    text = facts.make_commands(project_root() / "Makefile")
+    text = frontpage.make_commands(project_root() / "Makefile")
     assert text.startswith("```console\n# build the Jupyter Book") and "\nmake book\n" in text
     assert "# run the linter (ruff) and the test suite\nmake test\n```" in text
     assert "$(PROFILE)" not in text and "(profile cpu)" in text  # what `make book` builds
     (tmp_path / "Makefile").write_text('help:\n\t@echo "make book   build it"\n')
     with pytest.raises(ValueError, match="does not describe `make test`"):
-        facts.make_commands(tmp_path / "Makefile")
+        frontpage.make_commands(tmp_path / "Makefile")
 
 
 def test_front_page_files(generated: Path) -> None:
-    facts.write_front_page(generated, "smoke", None)
+    frontpage.write_front_page(generated, "smoke", None)
     assert (generated / "site" / "downloads" / "recipe.csv").exists()  # html_extra_path must exist at build
     assert 'href="../downloads/recipe.csv"' in (generated / "recipe.md").read_text()
-    assert "has not run in this build yet" in (generated / facts.CHART_FILE).read_text()
-    facts.write_front_chart("benchmark-chart.png", "MANet is first.")
-    chart = (generated / facts.CHART_FILE).read_text()
+    assert "has not run in this build yet" in (generated / frontpage.CHART_FILE).read_text()
+    frontpage.write_front_chart("benchmark-chart.png", "MANet is first.")
+    chart = (generated / frontpage.CHART_FILE).read_text()
     assert chart.startswith("MANet is first.") and 'src="../downloads/benchmark-chart.png"' in chart
-    facts.write_front_page(generated, "smoke", None)  # a later build keeps the chart the benchmark wrote
-    assert (generated / facts.CHART_FILE).read_text() == chart
+    frontpage.write_front_page(generated, "smoke", None)  # a later build keeps the chart the benchmark wrote
+    assert (generated / frontpage.CHART_FILE).read_text() == chart
 
 
 def test_layout_problems_name_each_rule() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ma52lib.chapters import reproduce as rp
 from ma52lib.cli import main
 from ma52lib.labels import FINE_CLASSES
 from ma52lib.models import BENCHMARK_MODELS
@@ -151,7 +152,7 @@ def test_pretrain_refuses_the_training_flags_it_would_ignore(flag, capsys):
     assert exit_info.value.code == 2 and f"unrecognized arguments: {flag}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("broken", ["ma52lib.explain.cli", "ma52lib.commands.synth", "ma52lib.chapters.bench"])
+@pytest.mark.parametrize("broken", ["ma52lib.explain.cli", "ma52lib.commands.synth", "ma52lib.commands.bench"])
 def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) -> None:
     """It used to vanish from the command list without a word; now `ma52` stops with the import error."""
     repo = Path(__file__).resolve().parent.parent
@@ -160,6 +161,24 @@ def test_a_subcommand_whose_module_fails_to_import_is_a_loud_error(broken: str) 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr and broken in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("plan", [[], ["--plan"]])
+def test_reproduce_refuses_a_generated_folder_the_book_is_not_built_from(plan, tmp_path, monkeypatch, capsys):
+    """$MA52_GENERATED naming another folder: jupyter-book reads book/generated (_toc.yml), so nothing starts."""
+    def started(*args, **kwargs):
+        raise AssertionError("the build started")
+
+    monkeypatch.setattr(rp, "project_root", lambda: tmp_path / "project")  # were the check to fail: a throwaway
+    for name in ("synthesize", "make_plan", "execute_chapter"):
+        monkeypatch.setattr(rp, name, started)
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("MA52_GENERATED", str(elsewhere))
+    assert main(["reproduce", "--profile", "smoke", "--no-build", *plan]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"error: MA52_GENERATED is set to {elsewhere}, but the book is built from "
+                   f"{tmp_path / 'project' / 'book' / 'generated'}: unset it (`unset MA52_GENERATED`) and run again\n")
+    assert not elsewhere.exists() and not (tmp_path / "project").exists()
 
 
 def test_set_flags_are_validated_together_in_any_order(capsys):

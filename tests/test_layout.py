@@ -33,10 +33,12 @@ def _imports() -> dict[str, set[str]]:
 
 
 def test_nothing_in_the_library_imports_the_chapters() -> None:
-    """The book's machinery sits on top of the library: only the CLI registers its two commands."""
+    """The book's machinery sits on top of the library: only the command line (``ma52lib.cli`` and
+    ``ma52lib.commands``, where `ma52 reproduce` and `ma52 bench` live) reaches into it."""
+    allowed = ("ma52lib.chapters", "ma52lib.commands.")  # the machinery itself, and the command line beside cli
     offenders = {name: sorted(m for m in deps if m.startswith("ma52lib.chapters"))
                  for name, deps in _imports().items()
-                 if not name.startswith("ma52lib.chapters") and name != "ma52lib.cli"}
+                 if not name.startswith(allowed) and name != "ma52lib.cli"}
     assert not {k: v for k, v in offenders.items() if v}
 
 

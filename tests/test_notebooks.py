@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from ma52lib.chapters import reproduce as rp
+from ma52lib.commands import reproduce as reproduce_cli
 from ma52lib.paths import project_root
 
 pytestmark = pytest.mark.notebook
@@ -242,6 +243,7 @@ def test_runner_reports_a_failing_notebook_and_publishes_the_rest(book_env, tmp_
     _throwaway(project / "notebooks" / "good.ipynb", _COUNT)
     counter = tmp_path / "count.txt"
     monkeypatch.setattr(rp, "project_root", lambda: project)
+    monkeypatch.delenv("MA52_GENERATED")  # book_env's private folder: reproduce writes the project's own
     monkeypatch.setattr(rp, "package_hash", lambda: "fixed")  # others may edit ma52lib meanwhile
     monkeypatch.setattr(rp, "CHAPTERS", ("bad", "good", "absent"))
     # The throwaway notebooks take a `counter` parameter the runner does not pass: give it a default path.
@@ -279,6 +281,7 @@ def test_runner_gives_the_profiles_own_synth_as_none(book_env, tmp_path: Path, m
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
     monkeypatch.setattr(rp, "project_root", lambda: project)
+    monkeypatch.delenv("MA52_GENERATED")  # book_env's private folder: reproduce writes the project's own
     monkeypatch.setattr(rp, "execute_chapter", record)
     monkeypatch.setattr(rp, "CHAPTERS", ("one",))
     rp.reproduce("smoke", build=False, echo=lambda s: None)
@@ -305,7 +308,7 @@ def test_chapter_parameters_and_reproduce_flags() -> None:
     import argparse
 
     parser = argparse.ArgumentParser()
-    rp.add_parser(parser.add_subparsers())
+    reproduce_cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["reproduce", "--study", "--extra-model", "a.b:c", "--extra-model", "d:e"])
     assert args.study and args.extra_model == ["a.b:c", "d:e"]
     assert parser.parse_args(["reproduce", "--seeds", "1"]).seeds == 1

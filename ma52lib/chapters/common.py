@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import html
 import io
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from ma52lib.engine.evaluate import load_predictions
 from ma52lib.engine.train import TrainingError, train
 from ma52lib.files import atomic_write_bytes
 from ma52lib.labels import NUM_CLASSES
-from ma52lib.paths import project_root
+from ma52lib.paths import generated_dir, project_root
 
 NOT_PUBLIC = "not public"
 # Seeds of the claims' core contrasts (TSN, TSM, MANet, MANet without the joint-embedding loss); every
@@ -147,11 +146,6 @@ def class_counts(root: str | Path, split: str = "train") -> np.ndarray:
 SITE, DOWNLOADS = "site", "downloads"
 CHAPTER_DEPTH = 2  # folders between the HTML root and a chapter page (book/generated/)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-def generated_dir() -> Path:
-    """The book's generated folder: ``$MA52_GENERATED`` (set by ``ma52 reproduce``) or ``book/generated``."""
-    return Path(os.environ.get("MA52_GENERATED", project_root() / "book" / "generated"))
 
 
 def downloads_dir(out_dir: Path | None = None) -> Path:
@@ -335,7 +329,7 @@ def rerun_markdown(chapter: str, notebook: Path | None = None,
 __all__ = [
     "COLUMN_TITLES", "ChapterRuns", "HEADLINE", "NOT_PUBLIC", "SEEDS", "TABLE_COLUMNS", "RunSet", "Shown",
     "VERDICT_CLASSES", "base_config", "claims_table",
-    "class_counts", "download_link", "downloads_dir", "echo_brief", "figure", "generated_dir",
+    "class_counts", "download_link", "downloads_dir", "echo_brief", "figure",
     "hide_injected_parameters",
     "interval_of", "labelled", "notebook_parameters", "profile_defaults", "rerun_markdown", "run_configs", "scored",
     "seeds_of", "table",

@@ -29,10 +29,11 @@ from ma52lib import stats
 from ma52lib.chapters import ablations as ab
 from ma52lib.chapters import benchmark as bm
 from ma52lib.chapters.ablations import ablation_defaults
-from ma52lib.chapters.common import NOT_PUBLIC, ChapterRuns, generated_dir, scored
+from ma52lib.chapters.common import NOT_PUBLIC, ChapterRuns, scored
 from ma52lib.engine.evaluate import load_predictions
 from ma52lib.files import atomic_write_text
 from ma52lib.models import BENCHMARK_MODELS, display_name, paper_results
+from ma52lib.paths import generated_dir
 from ma52lib.synth import REVERSED_PAIRS
 
 CLAIM_METRICS = ("action_top1", "body_top1")  # "at both granularities"

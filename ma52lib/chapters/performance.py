@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ma52lib.chapters.bench import (
+from ma52lib.commands.bench import (
     BENCH_VERSION,
     TARGET_BOOK_CACHED_S,
     TARGET_BOOK_COLD_S,

@@ -1,4 +1,5 @@
-"""`ma52 reproduce`: make the data, execute every chapter notebook with papermill (cached), build the book.
+"""The build behind `ma52 reproduce` (its flags: ``ma52lib.commands.reproduce``): make the data, execute every
+chapter notebook with papermill (cached), build the book.
 
 A notebook is re-executed only when its inputs change: the notebook file, its parameters, the source of
 ma52lib, and the identity of the dataset. Executed notebooks are outputs (``book/generated/``), never
@@ -8,13 +9,11 @@ banner at the failing cell) is published, it is not cached, and the command exit
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
 import logging
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -25,13 +24,13 @@ from typing import Any, Iterator
 import nbformat
 
 import ma52lib
-from ma52lib.chapters.common import SEEDS, hide_injected_parameters, seeds_of
-from ma52lib.chapters.facts import RECIPE_FILE, write_front_page
+from ma52lib.chapters.common import hide_injected_parameters, seeds_of
+from ma52lib.chapters.frontpage import RECIPE_FILE, write_front_page
 from ma52lib.chapters.plan import BOOK, RENDER, Plan, format_plan, make_plan
 from ma52lib.chapters.watch import Watch
 from ma52lib.config import make_config
 from ma52lib.files import LockHeld, atomic_write_text, file_lock
-from ma52lib.paths import project_root
+from ma52lib.paths import BOOK_GENERATED, GENERATED_ENV, project_root
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth import read_meta, synthesize
 from ma52lib.synth.writer import default_folder, generator_fingerprint
@@ -78,9 +77,10 @@ class ReproduceLocked(RuntimeError):
     """Another `ma52 reproduce` holds the lock on the same book folder."""
 
 
-def generated_dir() -> Path:
-    """``book/generated/`` of the checkout: executed notebooks, logs, cache records, bench.json."""
-    return project_root() / "book" / "generated"
+def book_folder() -> Path:
+    """``book/generated/`` of the checkout, the folder _toc.yml lists and jupyter-book builds: executed notebooks,
+    logs, cache records, bench.json."""
+    return project_root() / BOOK_GENERATED
 
 
 def package_hash() -> str:
@@ -221,10 +221,10 @@ def _kernel_env(log_path: Path, out_dir: Path) -> Iterator[None]:
     pm_logger = logging.getLogger("papermill")
     pm_logger.addHandler(handler)
     pm_logger.setLevel(logging.INFO)
-    saved = {var: os.environ.get(var) for var in ("MA52_QUIET", "PYTHONPATH", "MA52_GENERATED")}
+    saved = {var: os.environ.get(var) for var in ("MA52_QUIET", "PYTHONPATH", GENERATED_ENV)}
     env_path = saved["PYTHONPATH"]
     os.environ["MA52_QUIET"] = "1"  # no tqdm bars inside executed notebooks
-    os.environ["MA52_GENERATED"] = str(out_dir)  # where chapters leave evidence for the ledger
+    os.environ[GENERATED_ENV] = str(out_dir)  # where chapters leave evidence for the ledger
     # The kernel imports this checkout's ma52lib even when it is not pip-installed.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(project_root())] + ([env_path] if env_path else []))
     try:
@@ -284,8 +284,8 @@ def build_book(root: Path, *, strict: bool = True) -> tuple[bool, Path, str]:
         cmd += ["-W", "-n", "--keep-going"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     log = proc.stdout + proc.stderr
-    (root / "book" / "generated" / "logs").mkdir(parents=True, exist_ok=True)
-    (root / "book" / "generated" / "logs" / "jupyter-book.log").write_text(log)
+    (root / BOOK_GENERATED / "logs").mkdir(parents=True, exist_ok=True)
+    (root / BOOK_GENERATED / "logs" / "jupyter-book.log").write_text(log)
     return proc.returncode == 0, root / "_build" / "html" / "index.html", log[-3000:]
 
 
@@ -296,11 +296,11 @@ def reproduce(profile: str = "cpu", *, data_root: str | None = None, only: list[
     """Regenerate the book: data, chapters (cached), jupyter-book build. ``extra_models`` (``pkg.mod:factory``)
     join the benchmark and get ledger rows; ``study`` trains the recipe study's runs (the appendix); ``n_seeds``
     sets how many seeds the core contrasts are trained with (None: the profile's)."""
+    _check_args(profile, data_root, only, n_seeds)
     root = project_root()
-    source_dir, out_dir = root / "notebooks", generated_dir()
+    source_dir, out_dir = root / "notebooks", book_folder()
     report = ReproduceReport(profile)
     t_all = time.perf_counter()
-    _check_args(profile, data_root, only, n_seeds)
     with book_lock(out_dir, wait=wait):
         book = _Book.of(profile, data_root, seed, only, extra_models, study, n_seeds, force=force)
         plan = _plan_or_none(book, build=build, echo=echo)
@@ -341,6 +341,11 @@ def _check_args(profile: str, data_root: str | None, only: list[str] | None, n_s
     if profile == "paper" and not data_root:
         raise ValueError("the paper profile is the official recipe on the real MA-52: pass --data-root (the "
                          "download, see README 'The real MA-52'); the book on MA-52-Synth is --profile cpu")
+    elsewhere = os.environ.get(GENERATED_ENV)
+    if elsewhere and Path(elsewhere).resolve() != book_folder().resolve():
+        # The book is built from the folder _toc.yml lists: chapters written anywhere else would not be in it.
+        raise ValueError(f"{GENERATED_ENV} is set to {elsewhere}, but the book is built from {book_folder()}: "
+                         f"unset it (`unset {GENERATED_ENV}`) and run again")
 
 
 @dataclass
@@ -380,7 +385,7 @@ class _Book:
         """Chapters whose executed copy is current (as `execute_chapter` will find them)."""
         if self.force or self.render:
             return []
-        source_dir, out_dir = project_root() / "notebooks", generated_dir()
+        source_dir, out_dir = project_root() / "notebooks", book_folder()
         pkg, ident = package_hash(), data_identity(self.data)
         keys = {n: chapter_key(n, p, source_dir=source_dir, out_dir=out_dir, pkg=pkg, data=ident)
                 for n, p in self.params.items()}
@@ -444,83 +449,3 @@ def _write_timings(out_dir: Path, report: ReproduceReport) -> None:
                "chapters": {c.name: [c.status, c.seconds] for c in report.chapters}}
         with open(path, "a") as fh:
             fh.write(json.dumps(row) + "\n")
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register `ma52 reproduce`."""
-    p = sub.add_parser(
-        "reproduce", help="regenerate every table and figure into the HTML book (cached)",
-        description="Make the data, execute the chapter notebooks with papermill (skipping unchanged ones) "
-        "and build the Jupyter Book. `make book` runs `ma52 reproduce --profile cpu`. While it runs, each "
-        "training says its model, epoch, clips/s and the ETA of the chapter and the book (a live bar on a "
-        "terminal, plain lines in a log). Ctrl-C stops it; run the same command again to continue: finished "
-        "chapters and runs are reused and an interrupted training resumes from its last epoch's checkpoint.",
-        epilog="The estimate (--plan, and the ETAs): a few training steps of each model to train are timed here "
-        "and now (forward and backward at its batch, input size and precision); times its steps (epochs x train "
-        "clips / batch) and the clips it scores gives each run. Rendering, pretraining, the chapters' figures and "
-        "jupyter-book are the seconds a cold cpu build took on the reference machine (AMD EPYC, 2 cores, AVX512 "
-        "with native bf16), scaled by how much slower this machine runs MANet's step now. On a loaded machine "
-        "both the estimate and the build are slower.",
-    )
-    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"])
-    p.add_argument("--plan", action="store_true",
-                   help="say what would be rendered, pretrained, trained and reused, with an estimate in minutes "
-                   "on this machine, then exit (nothing is trained; see below for the estimate)")
-    p.add_argument("--data-root", help="a real MA-52 folder instead of MA-52-Synth")
-    p.add_argument("--only", action="append", choices=CHAPTERS, metavar="CHAPTER",
-                   help=f"execute only this chapter (repeatable): {', '.join(CHAPTERS)}")
-    p.add_argument("--force", action="store_true", help="re-execute notebooks even when cached")
-    p.add_argument("--timeout", type=int, default=None,
-                   help="seconds a single notebook cell may run (default: no limit)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-build", action="store_true", help="execute notebooks but do not build the book")
-    p.add_argument("--wait", action="store_true", help="wait for another running reproduce instead of refusing")
-    p.add_argument("--extra-model", action="append", default=[], metavar="PKG.MODULE:FACTORY",
-                   help="a model of your own (see examples/temporal_cnn.py) for the benchmark and the ledger "
-                   "(repeatable)")
-    p.add_argument("--study", action="store_true",
-                   help="also train the recipe study's lever runs (the appendix)")
-    p.add_argument("--seeds", type=_at_least_one, default=None, metavar="N",
-                   help="train TSN, TSM, MANet and MANet without the loss at N seeds for the intervals over seeds "
-                   f"(default: the profile's, {len(SEEDS['cpu'])} for cpu; with one seed the ledger has clip "
-                   "intervals only)")
-    p.set_defaults(func=_cmd)
-
-
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    if args.plan:
-        plan = plan_book(args.profile, data_root=args.data_root, only=args.only, force=args.force, seed=args.seed,
-                         build=not args.no_build, extra_models=args.extra_model, study=args.study,
-                         n_seeds=args.seeds)
-        print("\n".join(format_plan(plan)))
-        return 0
-    try:
-        report = reproduce(args.profile, data_root=args.data_root, only=args.only, force=args.force,
-                           timeout=args.timeout, seed=args.seed, build=not args.no_build, wait=args.wait,
-                           extra_models=args.extra_model, study=args.study, n_seeds=args.seeds)
-    except ReproduceLocked as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt as exc:
-        again = " ".join(["ma52", *(shlex.quote(a) for a in sys.argv[1:])]) if sys.argv[1:2] == ["reproduce"] \
-            else "ma52 reproduce"
-        what = str(exc) or "interrupted: finished chapters and runs are kept"
-        print(f"\n{what}. To continue, run the same command again (`{again}`).", file=sys.stderr)
-        return 130
-    print(f"finished in {report.seconds:.0f} s")
-    if not args.no_build:
-        if report.book_ok:
-            print(f"book: {report.index_html}")
-        else:
-            print(f"book build failed; see book/generated/logs/jupyter-book.log (partial book: {report.index_html})")
-    if report.failed:
-        print(f"failed chapters: {', '.join(report.failed)} (logs in book/generated/logs/)", file=sys.stderr)
-        return 1
-    return 0 if (args.no_build or report.book_ok) else 1

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import torch
 
-from ma52lib.chapters.reproduce import CHAPTERS, generated_dir
+from ma52lib.chapters.reproduce import CHAPTERS
 from ma52lib.engine.measure import (
     loader_benchmark,
     machine_info,
@@ -46,6 +46,7 @@ from ma52lib.engine.precision import model_probe, native_bf16, probe, resolve
 from ma52lib.engine.profiling import render_profile, step_profile
 from ma52lib.files import atomic_write_text
 from ma52lib.models import BENCHMARK_MODELS
+from ma52lib.paths import generated_dir
 from ma52lib.synth import synthesize
 
 BENCH_VERSION = 2  # 2: every model's step, the profile, the loop's phases
@@ -85,7 +86,7 @@ PROFILED = ("manet", "tsm", "c3d", "i3d", "r2plus1d", "slowfast", "timesformer",
 
 
 def default_bench_path() -> Path:
-    """``book/generated/bench.json``: where `ma52 bench` writes and the performance chapter reads."""
+    """``bench.json`` in the book's generated folder: where `ma52 bench` writes and the performance chapter reads."""
     return generated_dir() / "bench.json"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ma52lib.chapters.common import SEEDS, class_counts, download_link, downloads_dir, generated_dir
+from ma52lib.chapters.common import SEEDS, class_counts, download_link, downloads_dir
 from ma52lib.config import DEPARTURES, FAMILY_RECIPES, Config, FamilyRecipe, make_config
 from ma52lib.engine.pretrain import backbone_file, resolve_pretrained
 from ma52lib.engine.starts import provenance_of
@@ -25,7 +25,7 @@ from ma52lib.files import atomic_write_text
 from ma52lib.labels import FINE_CLASSES, FINE_TO_BODY, NUM_BODY_PARTS
 from ma52lib.models import BENCHMARK_MODELS, available_models, display_name, model_facts
 from ma52lib.models.facts import ModelFacts
-from ma52lib.paths import project_root
+from ma52lib.paths import generated_dir, project_root
 from ma52lib.synth import PROFILES as SYNTH_PROFILES
 from ma52lib.synth import split_counts
 
