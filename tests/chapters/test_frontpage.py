@@ -16,7 +16,7 @@ from ma52lib.labels import FINE_CLASSES
 
 from tinydata import make_tiny_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_smoke_front_page_states_what_ma52_config_prints(capsys) -> None:

@@ -14,7 +14,7 @@ from ma52lib.chapters import plan
 from ma52lib.chapters.common import RunSet
 from ma52lib.engine.train import TrainingError
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _code(chapter: str) -> str:

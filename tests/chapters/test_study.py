@@ -10,6 +10,8 @@ import pytest
 from ma52lib.chapters import study as st
 from ma52lib.config import make_config
 
+from fakeruns import stated_numbers
+
 
 def finished(folder: Path, action: float, body: float, epochs: int = 4) -> Path:
     folder.mkdir(parents=True)
@@ -105,3 +107,13 @@ def test_every_number_a_lever_states_is_its_config(profile: str) -> None:
         assert not re.search(r"(?<!layer)\d", rest), f"{lever.name}: a number no check reads ({rest!r})"
         if "optim.milestones" in lever.overrides:
             assert "at epoch" in lever.name, lever.name  # where in the profile's epochs it decays
+
+
+def test_study_headline_names_the_lever_that_moves_most(runs) -> None:
+    levers = [st.Lever("reference", {}, "reference"), st.Lever("fewer epochs", {}, "kept"),
+              st.Lever("no flip", {}, "not kept")]
+    text = st.headline({"reference": runs["tsn"], "fewer epochs": runs["manet"], "no flip": None}, levers)
+    # val action top-1: 25% (reference) and 75%
+    assert stated_numbers(text) == [2, 3, 25.0, 50.0]  # 2 of 3 levers ran; from the reference's 25.0, +50.0 points
+    assert "fewer epochs" in text and "no flip" not in text
+    assert "no difference to read" in st.headline({"reference": runs["tsn"]}, levers)
