@@ -91,19 +91,35 @@ def ablation_configs(profile: str, data_root: str | None, seed: int = 0, *,
     }
 
 
+# The components study's seeded configurations by label, with the name the ledger knows each by.
+COMPONENTS: dict[str, str] = {"ResNet-TSN (base)": "tsn", "+TSM": "tsm", "+TSM+SE": "manet_noemb",
+                              "+TSM+SE+joint embedding (MANet)": "manet"}
+# Its contrasts as (better, worse): each step adds one module (the ledger's claims), the last is the whole of MANet
+# over its base.
+STEPS: tuple[tuple[str, str], ...] = (("+TSM", "ResNet-TSN (base)"), ("+TSM+SE", "+TSM"),
+                                      ("+TSM+SE+joint embedding (MANet)", "+TSM+SE"))
+CONTRASTS: tuple[tuple[str, str], ...] = (*STEPS, ("+TSM+SE+joint embedding (MANet)", "ResNet-TSN (base)"))
+
+
 def noemb_seeds(profile: str, data_root: str | None, seed: int = 0, n_seeds: int | None = None) -> dict[int, Config]:
     """MANet without the joint-embedding loss (+TSM+SE) at each seed: the fourth core contrast."""
     cfg = base_config(profile, data_root, seed, **{"model.name": "manet", "loss.weight": 0.0})
     return {s: with_seed(cfg, s) for s in seeds_of(profile, seed, n_seeds)}
 
 
+def seeded_contrasts(profile: str, data_root: str | None, seed: int = 0,
+                     n_seeds: int | None = None) -> dict[str, dict[int, Config]]:
+    """The core contrasts at each seed (None: the profile's) by name: the benchmark's TSN, TSM and MANet, and MANet
+    without the joint-embedding loss."""
+    return {**seeded_configs(profile, data_root, seed, n_seeds), "manet_noemb": noemb_seeds(profile, data_root, seed,
+                                                                                           n_seeds)}
+
+
 def seeded_components(profile: str, data_root: str | None, seed: int = 0,
                       n_seeds: int | None = None) -> dict[str, dict[int, Config]]:
-    """The components study's seeded rows: TSN, +TSM, +TSM+SE and MANet at each seed (None: the profile's)."""
-    bench = seeded_configs(profile, data_root, seed, n_seeds)
-    return {"ResNet-TSN (base)": bench["tsn"], "+TSM": bench["tsm"],
-            "+TSM+SE": noemb_seeds(profile, data_root, seed, n_seeds),
-            "+TSM+SE+joint embedding (MANet)": bench["manet"]}
+    """The components study's seeded rows (``COMPONENTS``): TSN, +TSM, +TSM+SE and MANet at each seed."""
+    by_name = seeded_contrasts(profile, data_root, seed, n_seeds)
+    return {label: by_name[name] for label, name in COMPONENTS.items()}
 
 
 def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0, *, n_seeds: int | None = None,
@@ -221,6 +237,6 @@ def sweep_figure(runs: Mapping[str, str | Path], values: Sequence[float], *, xla
     return fig
 
 
-__all__ = ["headline", "ABLATION_DEFAULTS", "ablation_configs", "ablation_defaults", "by_study", "chapter_runs",
-           "compact_table", "contrast_table", "noemb_seeds", "seed_table", "seeded_components", "sweep_figure",
-           "sweeps_for"]
+__all__ = ["headline", "ABLATION_DEFAULTS", "COMPONENTS", "CONTRASTS", "STEPS", "ablation_configs",
+           "ablation_defaults", "by_study", "chapter_runs", "compact_table", "contrast_table", "noemb_seeds",
+           "seed_table", "seeded_components", "seeded_contrasts", "sweep_figure", "sweeps_for"]

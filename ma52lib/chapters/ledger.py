@@ -42,6 +42,10 @@ NOT_COMPARABLE = "not comparable"
 NOT_MEASURED = "not measured in this build"
 NOT_MEASURABLE = "not measurable here"
 SEEDED_NAMES = {"manet_noemb": "MANet without the embedding loss"}
+# The paper's claim of each step of the components study (``ablations.STEPS``, in its order).
+STEP_CLAIMS = ("TSM helps: ResNet + temporal shift over TSN",
+               "SE helps: +SE on top of TSM (MANet without the embedding loss over TSM)",
+               "The joint-embedding loss helps: MANet over MANet without it")
 
 
 def evidence_dir() -> Path:
@@ -110,8 +114,7 @@ def chapter_runs(profile: str, data_root: str | None = None, seed: int = 0, *, e
     (tsn, tsm, manet, manet_noemb) at ``n_seeds`` seeds (None: the profile's)."""
     benchmark = bm.chapter_runs(profile, data_root, seed, extra_models=extra_models, n_seeds=n_seeds)
     studies = ab.chapter_runs(profile, data_root, seed)
-    seeded = {**benchmark.seeded, "manet_noemb": ab.noemb_seeds(profile, data_root, seed, n_seeds)}
-    return ChapterRuns({**benchmark.configs, **studies.configs}, seeded)
+    return ChapterRuns({**benchmark.configs, **studies.configs}, ab.seeded_contrasts(profile, data_root, seed, n_seeds))
 
 
 class Runs:
@@ -285,13 +288,9 @@ def ledger_rows(runs: Runs, profile: str) -> list[Row]:
     """Every claim, in the paper's order."""
     sweeps = ablation_defaults(profile)
     rows = beats_rows(runs)
-    rows += [
-        contrast_row(runs, "TSM helps: ResNet + temporal shift over TSN", "tsm", "tsn"),
-        contrast_row(runs, "SE helps: +SE on top of TSM (MANet without the embedding loss over TSM)",
-                     "manet_noemb", "tsm"),
-        contrast_row(runs, "The joint-embedding loss helps: MANet over MANet without it", "manet", "manet_noemb"),
-        confused_pairs_row(runs),
-    ]
+    rows += [contrast_row(runs, claim, ab.COMPONENTS[better], ab.COMPONENTS[worse])
+             for claim, (better, worse) in zip(STEP_CLAIMS, ab.STEPS, strict=True)]
+    rows.append(confused_pairs_row(runs))
     if 10.0 in sweeps["lambdas"]:
         rows.append(single_row(runs, "The paper's loss weight (lambda = 50) beats a smaller one (10)",
                                "lambda/lambda=50", "lambda/lambda=10"))

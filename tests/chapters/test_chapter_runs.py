@@ -77,3 +77,13 @@ def test_asking_for_a_stopped_run_says_why(tmp_path: Path) -> None:
         runs["manet"]
     with pytest.raises(KeyError):
         runs["c3d"]
+
+
+def test_the_components_contrasts_are_named_once() -> None:
+    # The ablations page's contrasts and the ledger's step claims read the same seeded runs, by label and by name.
+    components = ab.seeded_components("cpu", None, n_seeds=2)
+    by_name = ab.seeded_contrasts("cpu", None, n_seeds=2)
+    assert {label: by_name[name] for label, name in ab.COMPONENTS.items()} == components
+    assert set(ab.COMPONENTS) <= set(ab.ablation_configs("cpu", None)["components"])
+    assert {label for pair in ab.CONTRASTS for label in pair} == set(ab.COMPONENTS)
+    assert len(lg.STEP_CLAIMS) == len(ab.STEPS) and set(lg.chapter_runs("cpu", n_seeds=2).seeded) == set(by_name)
