@@ -102,13 +102,19 @@ def test_claims_table_puts_the_verdict_next_to_the_claim(generated: Path) -> Non
         "ma52-verdict-contradicted", "ma52-verdict-no-effect", "ma52-verdict-undecided"]
 
 
-def test_notebook_parameters_reads_names_defaults_and_comments(tmp_path: Path) -> None:
+def _parameters_notebook(path: Path, source: str) -> nbformat.NotebookNode:
+    """A notebook at ``path`` whose one cell, tagged ``parameters``, is ``source``."""
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell('profile = "smoke"  # smoke or cpu\ntop_pairs = 10  # rows of the table\n'
-                                     "# that the chapter shows\nsplit = \"test\"")
+    cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell]
-    nbformat.write(nb, tmp_path / "x.ipynb")
+    nbformat.write(nb, path)
+    return nb
+
+
+def test_notebook_parameters_reads_names_defaults_and_comments(tmp_path: Path) -> None:
+    nb = _parameters_notebook(tmp_path / "x.ipynb", 'profile = "smoke"  # smoke or cpu\ntop_pairs = 10  # rows of '
+                              'the table\n# that the chapter shows\nsplit = "test"')
     assert common.notebook_parameters(tmp_path / "x.ipynb") == [
         ("profile", '"smoke"', "smoke or cpu"), ("top_pairs", "10", "rows of the table that the chapter shows"),
         ("split", '"test"', "")]
@@ -123,12 +129,8 @@ def test_notebook_parameters_reads_names_defaults_and_comments(tmp_path: Path) -
 
 
 def test_a_none_default_is_stated_per_profile_from_the_code(tmp_path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("n_seeds = None  # seeds; None: the profile's\n"
-                                     "sizes = None  # None: the profile's\nruns = 5  # refits")
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell]
-    nbformat.write(nb, tmp_path / "x.ipynb")
+    _parameters_notebook(tmp_path / "x.ipynb", "n_seeds = None  # seeds; None: the profile's\n"
+                         "sizes = None  # None: the profile's\nruns = 5  # refits")
     seeds = ", ".join(f"{p} {len(s)}" for p, s in common.SEEDS.items())
     text = common.rerun_markdown("x", tmp_path / "x.ipynb", defaults={"cpu": {"sizes": (4, 8)}, "paper": {"runs": 2}})
     assert f"- **n_seeds** = `None`: seeds; None: the profile's ({seeds}); set with" in text
