@@ -182,9 +182,14 @@ def table(df: Any, name: str, *, depth: int = CHAPTER_DEPTH) -> Shown:
     """``df`` (a DataFrame or a pandas Styler) in a box that scrolls sideways, its CSV written as ``name``.csv
     into the downloads folder and linked under it. Display the result (last line of a cell, or ``display``)."""
     data = df.data if hasattr(df, "data") and not isinstance(df, pd.DataFrame) else df
+    body = df.to_html() if not isinstance(df, pd.DataFrame) else df.to_html(border=0)
+    return _boxed(data, body, name, depth)
+
+
+def _boxed(data: pd.DataFrame, body: str, name: str, depth: int) -> Shown:
+    """A table's HTML ``body`` in its scrolling box, ``data`` written as ``name``.csv and linked under it."""
     path = downloads_dir() / f"{_checked(name)}.csv"
     atomic_write_bytes(path, data.to_csv().encode())
-    body = df.to_html() if not isinstance(df, pd.DataFrame) else df.to_html(border=0)
     return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
 
 
@@ -205,8 +210,6 @@ def claims_table(df: pd.DataFrame, name: str, *, verdict: str = "verdict", first
     """A table of claims (``df``'s index) read at a glance: the ``verdict`` column right after the claim, marked
     by its word and a colour, then ``first`` and the other columns; the text wraps, and on a phone every row is a
     card of labelled lines (book/_static/ma52.css). Its CSV (``name``.csv, linked under it) keeps ``df`` as is."""
-    path = downloads_dir() / f"{_checked(name)}.csv"
-    atomic_write_bytes(path, df.to_csv().encode())
     lead = [verdict, *[c for c in first if c in df.columns and c != verdict]]  # a renamed column just follows
     columns = [*lead, *[c for c in df.columns if c not in lead]]
     esc = html.escape
@@ -222,7 +225,7 @@ def claims_table(df: pd.DataFrame, name: str, *, verdict: str = "verdict", first
         rows.append(f"<tr>{''.join(cells)}</tr>")
     body = (f'<table class="ma52-claims"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
-    return Shown(f'<div class="ma52-table">{body}</div>\n{download_link(path.name, depth)}', path)
+    return _boxed(df, body, name, depth)
 
 
 def figure(fig: Any, name: str, *, depth: int = CHAPTER_DEPTH, dpi: int = 120) -> None:

@@ -59,12 +59,13 @@ def embedding_dim(cfg: Config) -> int | None:
     return None if table is None else int(table.shape[1])
 
 
-def model_options(cfg: Config, emb_dim: int | None) -> dict[str, Any]:
+def model_options(cfg: Config, emb_dim: int | None, published: Path | None = None) -> dict[str, Any]:
     """Keyword options for ``build_model`` from the model section of the config: the common ones, and the
-    fields the model's ``facts`` say it reads."""
+    fields the model's ``facts`` say it reads. A start in its publisher's layout (``published``, from
+    ``published_file``) is loaded after the model is built, not by the constructor."""
     m = cfg.model
     opts: dict[str, Any] = {"dropout": m.dropout, "size": m.size}
-    if m.pretrained and published_file(cfg) is None:  # a resolved value ("synth" or "imagenet" alone is an error)
+    if m.pretrained and published is None:  # a resolved value ("synth" or "imagenet" alone is an error)
         opts["pretrained"] = str(backbone_file(m.pretrained))
     for name in ("depth", "width"):
         if getattr(m, name) is not None:
@@ -112,10 +113,9 @@ def published_file(cfg: Config) -> Path | None:
 def build_model_for(cfg: Config, emb_dim: int | None = None) -> nn.Module:
     """The network a config describes (random init unless ``model.pretrained``; a published start is converted to
     our names, ``ma52lib.models.published``)."""
-    model = build_model(
-        cfg.model.name, num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments, **model_options(cfg, emb_dim)
-    )
-    path = published_file(cfg)
+    path = published_file(cfg)  # once: for a file of your own it reads the file to see its layout
+    model = build_model(cfg.model.name, num_classes=NUM_CLASSES, num_segments=cfg.model.num_segments,
+                        **model_options(cfg, emb_dim, path))
     if path is not None:
         load_published(model, path, model_facts(cfg.model.name).published)
     return model
